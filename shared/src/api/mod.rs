@@ -1,0 +1,1 @@
+//! The HTTP contract (placeholder: being written).

@@ -1,0 +1,51 @@
+//! Opaque ids. ULIDs sort by creation time, which keeps listings and logs readable.
+
+/// A new job id: `vid_` + a ULID.
+pub fn new_job_id() -> String {
+    format!("vid_{}", ulid::Ulid::new())
+}
+
+/// A new upload id: `up_` + a ULID.
+pub fn new_upload_id() -> String {
+    format!("up_{}", ulid::Ulid::new())
+}
+
+/// A new request id for the `x-request-id` header.
+pub fn new_request_id() -> String {
+    format!("req_{}", ulid::Ulid::new())
+}
+
+/// True when `id` has the shape of a job id. Lets routes answer 404 for garbage ids
+/// without a store round trip, and keeps odd bytes out of store keys.
+pub fn is_job_id(id: &str) -> bool {
+    has_ulid_suffix(id, "vid_")
+}
+
+/// True when `id` has the shape of an upload id.
+pub fn is_upload_id(id: &str) -> bool {
+    has_ulid_suffix(id, "up_")
+}
+
+fn has_ulid_suffix(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .is_some_and(|rest| ulid::Ulid::from_string(rest).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_their_shape() {
+        assert!(is_job_id(&new_job_id()));
+        assert!(is_upload_id(&new_upload_id()));
+        assert!(!is_job_id(&new_upload_id()));
+        assert!(!is_job_id("vid_../../etc"));
+        assert!(!is_job_id(""));
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        assert_ne!(new_job_id(), new_job_id());
+    }
+}

@@ -1,0 +1,447 @@
+//! The job record: what the store keeps and every step updates.
+//!
+//! The public job object (the contract's JSON) is a view of this record made by
+//! `api::view`; internal fields (owner, version, storage keys) never leave the service.
+
+use super::status::{Status, TransitionError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Model {
+    #[serde(rename = "sora-2")]
+    Sora2,
+    #[serde(rename = "sora-2-pro")]
+    Sora2Pro,
+}
+
+impl Model {
+    pub const ALL: [Model; 2] = [Model::Sora2, Model::Sora2Pro];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Sora2 => "sora-2",
+            Model::Sora2Pro => "sora-2-pro",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Model::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| "must be sora-2 or sora-2-pro".to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Size {
+    #[serde(rename = "720x1280")]
+    Portrait720,
+    #[serde(rename = "1280x720")]
+    Landscape720,
+    #[serde(rename = "1024x1792")]
+    PortraitTall,
+    #[serde(rename = "1792x1024")]
+    LandscapeWide,
+}
+
+impl Size {
+    pub const ALL: [Size; 4] = [
+        Size::Portrait720,
+        Size::Landscape720,
+        Size::PortraitTall,
+        Size::LandscapeWide,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Size::Portrait720 => "720x1280",
+            Size::Landscape720 => "1280x720",
+            Size::PortraitTall => "1024x1792",
+            Size::LandscapeWide => "1792x1024",
+        }
+    }
+
+    /// The large sizes are priced (and offered) for sora-2-pro only.
+    pub fn requires_pro(self) -> bool {
+        matches!(self, Size::PortraitTall | Size::LandscapeWide)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Size::ALL
+            .into_iter()
+            .find(|z| z.as_str() == s)
+            .ok_or_else(|| "must be one of 720x1280, 1280x720, 1024x1792, 1792x1024".to_string())
+    }
+}
+
+/// Why a job ended badly: the provider's own code and message where it gave one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        JobError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetKind {
+    Video,
+    Thumbnail,
+    Spritesheet,
+}
+
+impl AssetKind {
+    pub const ALL: [AssetKind; 3] = [AssetKind::Video, AssetKind::Thumbnail, AssetKind::Spritesheet];
+
+    /// The provider's `variant` name and ours are the same words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetKind::Video => "video",
+            AssetKind::Thumbnail => "thumbnail",
+            AssetKind::Spritesheet => "spritesheet",
+        }
+    }
+
+    /// The content type we store and serve; the provider's header is not trusted for it.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            AssetKind::Video => "video/mp4",
+            AssetKind::Thumbnail => "image/webp",
+            AssetKind::Spritesheet => "image/jpeg",
+        }
+    }
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            AssetKind::Video => "video.mp4",
+            AssetKind::Thumbnail => "thumbnail.webp",
+            AssetKind::Spritesheet => "spritesheet.jpg",
+        }
+    }
+}
+
+impl FromStr for AssetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AssetKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| "must be video, thumbnail or spritesheet".to_string())
+    }
+}
+
+/// One stored file of a finished job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    pub key: String,
+    pub bytes: u64,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assets {
+    pub video: Asset,
+    pub thumbnail: Asset,
+    pub spritesheet: Asset,
+}
+
+impl Assets {
+    pub fn get(&self, kind: AssetKind) -> &Asset {
+        match kind {
+            AssetKind::Video => &self.video,
+            AssetKind::Thumbnail => &self.thumbnail,
+            AssetKind::Spritesheet => &self.spritesheet,
+        }
+    }
+
+    pub fn keys(&self) -> [&str; 3] {
+        [&self.video.key, &self.thumbnail.key, &self.spritesheet.key]
+    }
+}
+
+/// The storage key of a job's asset. Owner ids come from JWT `sub` claims and may hold
+/// any character, so they are hex-encoded: keys stay safe for S3 and file systems alike.
+pub fn asset_key(owner: &str, job_id: &str, kind: AssetKind) -> String {
+    format!("videos/{}/{}/{}", hex::encode(owner), job_id, kind.file_name())
+}
+
+/// The storage key of an upload (a reference image), scoped by owner like assets.
+pub fn upload_key(owner: &str, upload_id: &str) -> String {
+    format!("uploads/{}/{}", hex::encode(owner), upload_id)
+}
+
+/// The job record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub owner: String,
+    pub status: Status,
+    pub progress: u8,
+    pub model: Model,
+    pub seconds: u32,
+    pub size: Size,
+    /// The prompt the provider receives (composed or verbatim).
+    pub prompt: String,
+    pub script: Option<String>,
+    pub style: Option<String>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub negative_keywords: Vec<String>,
+    pub remixed_from: Option<String>,
+    /// For a remix: the source job's provider video id, which the provider remixes.
+    #[serde(default)]
+    pub remix_source_video_id: Option<String>,
+    pub provider_video_id: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error: Option<JobError>,
+    pub duration_seconds: Option<f64>,
+    pub estimated_cost_usd: f64,
+    /// Upload id of the reference image, if any.
+    #[serde(default)]
+    pub input_reference: Option<String>,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    #[serde(default)]
+    pub assets: Option<Assets>,
+    /// The Idempotency-Key the job was created with, if any.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Optimistic-concurrency counter: every write is conditional on it.
+    pub version: u64,
+}
+
+/// What creating a job needs; the rest of the record starts empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub id: String,
+    pub owner: String,
+    pub model: Model,
+    pub seconds: u32,
+    pub size: Size,
+    pub prompt: String,
+    pub script: Option<String>,
+    pub style: Option<String>,
+    pub keywords: Vec<String>,
+    pub negative_keywords: Vec<String>,
+    pub remixed_from: Option<String>,
+    pub remix_source_video_id: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub input_reference: Option<String>,
+    pub callback_url: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl Job {
+    pub fn new(new: NewJob, now: DateTime<Utc>) -> Job {
+        let estimated_cost_usd = super::cost::estimate_usd(new.model, new.size, new.seconds);
+        Job {
+            id: new.id,
+            owner: new.owner,
+            status: Status::Queued,
+            progress: 0,
+            model: new.model,
+            seconds: new.seconds,
+            size: new.size,
+            prompt: new.prompt,
+            script: new.script,
+            style: new.style,
+            keywords: new.keywords,
+            negative_keywords: new.negative_keywords,
+            remixed_from: new.remixed_from,
+            remix_source_video_id: new.remix_source_video_id,
+            provider_video_id: None,
+            metadata: new.metadata,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+            error: None,
+            duration_seconds: None,
+            estimated_cost_usd,
+            input_reference: new.input_reference,
+            callback_url: new.callback_url,
+            assets: None,
+            idempotency_key: new.idempotency_key,
+            version: 0,
+        }
+    }
+
+    fn move_to(&mut self, next: Status, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        self.status.check(next)?;
+        self.status = next;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The provider accepted the job.
+    pub fn mark_submitted(
+        &mut self,
+        provider_video_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
+        self.move_to(Status::InProgress, now)?;
+        self.provider_video_id = Some(provider_video_id.to_string());
+        Ok(())
+    }
+
+    /// Provider progress; it only ever rises, whatever the provider reports.
+    pub fn record_progress(&mut self, progress: u8, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        self.move_to(Status::InProgress, now)?;
+        self.progress = self.progress.max(progress.min(100));
+        Ok(())
+    }
+
+    pub fn mark_downloading(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        self.move_to(Status::Downloading, now)?;
+        self.progress = 100;
+        Ok(())
+    }
+
+    pub fn mark_completed(
+        &mut self,
+        assets: Assets,
+        duration_seconds: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
+        self.move_to(Status::Completed, now)?;
+        self.assets = Some(assets);
+        self.duration_seconds = duration_seconds;
+        self.completed_at = Some(now);
+        self.progress = 100;
+        Ok(())
+    }
+
+    /// End the job as `failed` or `timed_out` with the reason.
+    pub fn mark_ended(
+        &mut self,
+        status: Status,
+        error: JobError,
+        now: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
+        debug_assert!(matches!(status, Status::Failed | Status::TimedOut));
+        self.move_to(status, now)?;
+        self.error = Some(error);
+        self.completed_at = Some(now);
+        Ok(())
+    }
+
+    pub fn mark_canceled(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        self.move_to(Status::Canceled, now)?;
+        self.completed_at = Some(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample_job(now: DateTime<Utc>) -> Job {
+        Job::new(
+            NewJob {
+                id: "vid_01JTEST".into(),
+                owner: "alice".into(),
+                model: Model::Sora2,
+                seconds: 4,
+                size: Size::Portrait720,
+                prompt: "a cat".into(),
+                script: Some("a cat".into()),
+                style: None,
+                keywords: vec![],
+                negative_keywords: vec![],
+                remixed_from: None,
+                remix_source_video_id: None,
+                metadata: BTreeMap::new(),
+                input_reference: None,
+                callback_url: None,
+                idempotency_key: None,
+            },
+            now,
+        )
+    }
+
+    fn asset(kind: AssetKind) -> Asset {
+        Asset {
+            key: asset_key("alice", "vid_01JTEST", kind),
+            bytes: 10,
+            content_type: kind.content_type().into(),
+        }
+    }
+
+    #[test]
+    fn a_job_walks_the_happy_path() {
+        let t0 = Utc::now();
+        let mut job = sample_job(t0);
+        assert_eq!(job.status, Status::Queued);
+        assert_eq!(job.estimated_cost_usd, 0.4);
+        job.mark_submitted("video_1", t0).unwrap();
+        job.record_progress(40, t0).unwrap();
+        job.record_progress(20, t0).unwrap();
+        assert_eq!(job.progress, 40, "progress never falls");
+        job.mark_downloading(t0).unwrap();
+        let assets = Assets {
+            video: asset(AssetKind::Video),
+            thumbnail: asset(AssetKind::Thumbnail),
+            spritesheet: asset(AssetKind::Spritesheet),
+        };
+        job.mark_completed(assets, Some(4.0), t0).unwrap();
+        assert_eq!(job.status, Status::Completed);
+        assert!(job.completed_at.is_some());
+        assert!(job.mark_canceled(t0).is_err(), "completed is final");
+    }
+
+    #[test]
+    fn an_ended_job_keeps_its_reason() {
+        let t0 = Utc::now();
+        let mut job = sample_job(t0);
+        job.mark_ended(Status::Failed, JobError::new("moderation_blocked", "no"), t0)
+            .unwrap();
+        assert_eq!(job.error.as_ref().unwrap().code, "moderation_blocked");
+        assert!(job.record_progress(50, t0).is_err());
+        assert!(job
+            .mark_ended(Status::TimedOut, JobError::new("x", "y"), t0)
+            .is_err());
+        assert_eq!(job.status, Status::Failed);
+    }
+
+    #[test]
+    fn keys_hide_odd_owner_ids() {
+        let key = asset_key("../a b", "vid_1", AssetKind::Video);
+        assert_eq!(key, "videos/2e2e2f612062/vid_1/video.mp4");
+        assert_eq!(upload_key("bob", "up_1"), "uploads/626f62/up_1");
+    }
+}

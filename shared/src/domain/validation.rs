@@ -1,0 +1,519 @@
+//! Request validation, exactly per the HTTP contract (`shared/reference/http-api.md`).
+//!
+//! Bodies are parsed into a `serde_json::Value` first and checked field by field, so
+//! every rejection can name the offending field (serde's derive errors cannot).
+//! JSON `null` on an optional field means "not given".
+
+use super::job::{Model, Size};
+use super::status::Status;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_SCRIPT_CHARS: usize = 10_000;
+pub const MAX_STYLE_CHARS: usize = 200;
+/// The provider's own limit on `prompt`.
+pub const MAX_PROMPT_CHARS: usize = 32_000;
+pub const MAX_KEYWORDS: usize = 20;
+pub const MAX_KEYWORD_CHARS: usize = 50;
+pub const MAX_METADATA_KEYS: usize = 16;
+pub const MAX_METADATA_KEY_CHARS: usize = 40;
+pub const MAX_METADATA_VALUE_CHARS: usize = 500;
+pub const MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+pub const DEFAULT_SECONDS: u32 = 4;
+pub const DEFAULT_LIST_LIMIT: u32 = 20;
+pub const MAX_LIST_LIMIT: u32 = 100;
+
+/// Why a request was refused. The API maps these to 400, 413 and 415.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Invalid { field: Option<String>, message: String },
+    TooLarge { limit: usize },
+    UnsupportedMediaType { got: Option<String> },
+}
+
+impl Rejection {
+    pub fn field(field: &str, message: impl Into<String>) -> Rejection {
+        Rejection::Invalid {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn body(message: impl Into<String>) -> Rejection {
+        Rejection::Invalid {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// A validated `POST /v1/videos` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRequest {
+    pub script: Option<String>,
+    pub style: Option<String>,
+    pub prompt: Option<String>,
+    pub keywords: Vec<String>,
+    pub negative_keywords: Vec<String>,
+    pub model: Model,
+    pub seconds: u32,
+    pub size: Size,
+    pub input_reference: Option<String>,
+    pub callback_url: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A validated `POST /v1/videos/{id}/remix` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemixRequest {
+    pub prompt: String,
+    pub callback_url: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A validated `POST /v1/uploads` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRequest {
+    pub content_type: String,
+    pub bytes: u64,
+}
+
+/// A validated `GET /v1/videos` query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub cursor: Option<String>,
+    pub status: Option<Status>,
+}
+
+/// Deployment-dependent knobs validation needs.
+#[derive(Debug, Clone)]
+pub struct ValidationPolicy {
+    /// `SORA_MODEL`: the model used when a request names none.
+    pub default_model: Model,
+    /// In AWS, callbacks to private or loopback hosts are refused (SSRF); locally they are fine.
+    pub allow_private_callbacks: bool,
+}
+
+impl Default for ValidationPolicy {
+    fn default() -> Self {
+        ValidationPolicy {
+            default_model: Model::Sora2,
+            allow_private_callbacks: false,
+        }
+    }
+}
+
+pub const ALLOWED_UPLOAD_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+
+/// Checks every JSON body shares: size, content type, well-formed JSON object.
+pub fn json_object(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, Rejection> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Rejection::TooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let is_json = content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !is_json {
+        return Err(Rejection::UnsupportedMediaType {
+            got: content_type.map(str::to_string),
+        });
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Rejection::body("the body must be a JSON object")),
+        Err(e) => Err(Rejection::body(format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+/// Validate a create body.
+pub fn create_request(
+    content_type: Option<&str>,
+    body: &[u8],
+    policy: &ValidationPolicy,
+) -> Result<CreateRequest, Rejection> {
+    let map = json_object(content_type, body)?;
+    let f = Fields::new(
+        map,
+        &[
+            "script",
+            "style",
+            "prompt",
+            "keywords",
+            "negative_keywords",
+            "model",
+            "seconds",
+            "size",
+            "input_reference",
+            "callback_url",
+            "metadata",
+        ],
+    )?;
+    let script = f.text("script", 1, MAX_SCRIPT_CHARS)?;
+    let style = f.text("style", 0, MAX_STYLE_CHARS)?;
+    let prompt = f.text("prompt", 1, MAX_PROMPT_CHARS)?;
+    if script.is_none() && prompt.is_none() {
+        return Err(Rejection::field("script", "script or prompt is required"));
+    }
+    let keywords = f.keywords("keywords")?;
+    let negative_keywords = f.keywords("negative_keywords")?;
+    let model = match f.get("model") {
+        None => policy.default_model,
+        Some(Value::String(s)) => s
+            .parse::<Model>()
+            .map_err(|why| Rejection::field("model", format!("model {why}")))?,
+        Some(_) => return Err(Rejection::field("model", "model must be a string")),
+    };
+    let seconds = match f.get("seconds") {
+        None => DEFAULT_SECONDS,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(s @ (4 | 8 | 12)) => s as u32,
+            _ => return Err(Rejection::field("seconds", "seconds must be 4, 8 or 12")),
+        },
+        Some(_) => {
+            return Err(Rejection::field(
+                "seconds",
+                "seconds must be an integer: 4, 8 or 12",
+            ))
+        }
+    };
+    let size = match f.get("size") {
+        None => Size::Portrait720,
+        Some(Value::String(s)) => s
+            .parse::<Size>()
+            .map_err(|why| Rejection::field("size", format!("size {why}")))?,
+        Some(_) => return Err(Rejection::field("size", "size must be a string")),
+    };
+    if size.requires_pro() && model != Model::Sora2Pro {
+        return Err(Rejection::field(
+            "size",
+            format!("size {size} needs model sora-2-pro"),
+        ));
+    }
+    let input_reference = match f.get("input_reference") {
+        None => None,
+        Some(Value::Object(obj)) => {
+            if let Some(extra) = obj.keys().find(|k| k.as_str() != "upload_id") {
+                return Err(Rejection::field(
+                    "input_reference",
+                    format!("input_reference has an unknown field {extra:?}; only upload_id is allowed"),
+                ));
+            }
+            match obj.get("upload_id") {
+                Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+                _ => {
+                    return Err(Rejection::field(
+                        "input_reference",
+                        "input_reference must be {\"upload_id\": \"up_...\"}",
+                    ))
+                }
+            }
+        }
+        Some(_) => {
+            return Err(Rejection::field(
+                "input_reference",
+                "input_reference must be an object {\"upload_id\": \"up_...\"}",
+            ))
+        }
+    };
+    Ok(CreateRequest {
+        script,
+        style,
+        prompt,
+        keywords,
+        negative_keywords,
+        model,
+        seconds,
+        size,
+        input_reference,
+        callback_url: f.callback_url(policy)?,
+        metadata: f.metadata()?,
+    })
+}
+
+/// Validate a remix body.
+pub fn remix_request(
+    content_type: Option<&str>,
+    body: &[u8],
+    policy: &ValidationPolicy,
+) -> Result<RemixRequest, Rejection> {
+    let map = json_object(content_type, body)?;
+    let f = Fields::new(map, &["prompt", "callback_url", "metadata"])?;
+    let prompt = f
+        .text("prompt", 1, MAX_PROMPT_CHARS)?
+        .ok_or_else(|| Rejection::field("prompt", "prompt is required"))?;
+    Ok(RemixRequest {
+        prompt,
+        callback_url: f.callback_url(policy)?,
+        metadata: f.metadata()?,
+    })
+}
+
+/// Validate an upload body.
+pub fn upload_request(content_type: Option<&str>, body: &[u8]) -> Result<UploadRequest, Rejection> {
+    let map = json_object(content_type, body)?;
+    let f = Fields::new(map, &["content_type", "bytes"])?;
+    let content_type = match f.get("content_type") {
+        Some(Value::String(ct)) if ALLOWED_UPLOAD_TYPES.contains(&ct.as_str()) => ct.clone(),
+        Some(_) => {
+            return Err(Rejection::field(
+                "content_type",
+                "content_type must be image/jpeg, image/png or image/webp",
+            ))
+        }
+        None => return Err(Rejection::field("content_type", "content_type is required")),
+    };
+    let bytes = match f.get("bytes") {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(b) if (1..=MAX_UPLOAD_BYTES).contains(&b) => b,
+            _ => {
+                return Err(Rejection::field(
+                    "bytes",
+                    format!("bytes must be an integer from 1 to {MAX_UPLOAD_BYTES} (10 MiB)"),
+                ))
+            }
+        },
+        Some(_) => return Err(Rejection::field("bytes", "bytes must be an integer")),
+        None => return Err(Rejection::field("bytes", "bytes is required")),
+    };
+    Ok(UploadRequest {
+        content_type,
+        bytes,
+    })
+}
+
+/// Validate the list query (already split into pairs, percent-decoded).
+pub fn list_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ListQuery, Rejection> {
+    let mut q = ListQuery {
+        limit: DEFAULT_LIST_LIMIT,
+        cursor: None,
+        status: None,
+    };
+    for (key, value) in pairs {
+        match key {
+            "limit" => {
+                q.limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIST_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        Rejection::field("limit", format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"))
+                    })?
+            }
+            "cursor" => q.cursor = Some(value.to_string()).filter(|c| !c.is_empty()),
+            "status" => {
+                q.status = Some(
+                    value
+                        .parse::<Status>()
+                        .map_err(|why| Rejection::field("status", format!("status {why}")))?,
+                )
+            }
+            other => {
+                return Err(Rejection::field(
+                    other,
+                    format!("unknown query parameter {other:?}; allowed: limit, cursor, status"),
+                ))
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// `Idempotency-Key`: 1-255 printable ASCII characters.
+pub fn idempotency_key(raw: &[u8]) -> Result<String, Rejection> {
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_IDEMPOTENCY_KEY_CHARS
+        && raw.iter().all(|b| (0x20..=0x7e).contains(b));
+    if ok {
+        // Printable ASCII is valid UTF-8.
+        Ok(String::from_utf8_lossy(raw).into_owned())
+    } else {
+        Err(Rejection::field(
+            "Idempotency-Key",
+            "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
+        ))
+    }
+}
+
+/// A JSON object's fields, with unknown names refused up front.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn new(map: Map<String, Value>, known: &[&str]) -> Result<Fields, Rejection> {
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Rejection::field(
+                unknown,
+                format!("unknown field {unknown:?}"),
+            ));
+        }
+        Ok(Fields(map))
+    }
+
+    /// The value, with JSON null read as absent.
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    /// An optional string of `min..=max` characters; `min >= 1` also refuses blank text.
+    fn text(&self, name: &str, min: usize, max: usize) -> Result<Option<String>, Rejection> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => {
+                let chars = s.chars().count();
+                if chars > max {
+                    Err(Rejection::field(
+                        name,
+                        format!("{name} must be at most {max} characters (got {chars})"),
+                    ))
+                } else if min > 0 && s.trim().is_empty() {
+                    Err(Rejection::field(name, format!("{name} must not be empty")))
+                } else {
+                    Ok(Some(s.clone()))
+                }
+            }
+            Some(_) => Err(Rejection::field(name, format!("{name} must be a string"))),
+        }
+    }
+
+    fn keywords(&self, name: &str) -> Result<Vec<String>, Rejection> {
+        let items = match self.get(name) {
+            None => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(Rejection::field(name, format!("{name} must be an array of strings"))),
+        };
+        if items.len() > MAX_KEYWORDS {
+            return Err(Rejection::field(
+                name,
+                format!("{name} may hold at most {MAX_KEYWORDS} entries (got {})", items.len()),
+            ));
+        }
+        items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) if s.trim().is_empty() => {
+                    Err(Rejection::field(name, format!("{name} entries must not be empty")))
+                }
+                Value::String(s) if s.chars().count() > MAX_KEYWORD_CHARS => Err(Rejection::field(
+                    name,
+                    format!("{name} entries must be at most {MAX_KEYWORD_CHARS} characters"),
+                )),
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(Rejection::field(name, format!("{name} must be an array of strings"))),
+            })
+            .collect()
+    }
+
+    fn metadata(&self) -> Result<BTreeMap<String, String>, Rejection> {
+        let obj = match self.get("metadata") {
+            None => return Ok(BTreeMap::new()),
+            Some(Value::Object(obj)) => obj,
+            Some(_) => {
+                return Err(Rejection::field(
+                    "metadata",
+                    "metadata must be an object of string values",
+                ))
+            }
+        };
+        if obj.len() > MAX_METADATA_KEYS {
+            return Err(Rejection::field(
+                "metadata",
+                format!("metadata may hold at most {MAX_METADATA_KEYS} keys (got {})", obj.len()),
+            ));
+        }
+        let mut out = BTreeMap::new();
+        for (key, value) in obj {
+            if key.is_empty() || key.chars().count() > MAX_METADATA_KEY_CHARS {
+                return Err(Rejection::field(
+                    "metadata",
+                    format!("metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters"),
+                ));
+            }
+            match value {
+                Value::String(v) if v.chars().count() <= MAX_METADATA_VALUE_CHARS => {
+                    out.insert(key.clone(), v.clone());
+                }
+                Value::String(_) => {
+                    return Err(Rejection::field(
+                        "metadata",
+                        format!("metadata[{key:?}] must be at most {MAX_METADATA_VALUE_CHARS} characters"),
+                    ))
+                }
+                _ => {
+                    return Err(Rejection::field(
+                        "metadata",
+                        format!("metadata[{key:?}] must be a string"),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn callback_url(&self, policy: &ValidationPolicy) -> Result<Option<String>, Rejection> {
+        let raw = match self.get("callback_url") {
+            None => return Ok(None),
+            Some(Value::String(s)) => s,
+            Some(_) => return Err(Rejection::field("callback_url", "callback_url must be a string")),
+        };
+        let url = url::Url::parse(raw)
+            .map_err(|e| Rejection::field("callback_url", format!("callback_url is not a URL: {e}")))?;
+        if url.scheme() != "https" && !(policy.allow_private_callbacks && url.scheme() == "http") {
+            return Err(Rejection::field("callback_url", "callback_url must be an https:// URL"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Rejection::field("callback_url", "callback_url must not carry credentials"));
+        }
+        let host = url
+            .host()
+            .ok_or_else(|| Rejection::field("callback_url", "callback_url needs a host"))?;
+        if !policy.allow_private_callbacks && is_private_host(&host) {
+            return Err(Rejection::field(
+                "callback_url",
+                "callback_url must not point at a private, loopback or link-local host",
+            ));
+        }
+        Ok(Some(raw.clone()))
+    }
+}
+
+/// Literal private hosts. Names that resolve to private addresses are caught again
+/// when the callback is delivered, since DNS can change between now and then.
+fn is_private_host(host: &url::Host<&str>) -> bool {
+    let ip: IpAddr = match host {
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            return d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal");
+        }
+        url::Host::Ipv4(v4) => IpAddr::V4(*v4),
+        url::Host::Ipv6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(*v6),
+        },
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

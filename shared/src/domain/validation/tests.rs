@@ -1,0 +1,211 @@
+use super::*;
+use serde_json::json;
+
+const JSON: Option<&str> = Some("application/json; charset=utf-8");
+
+fn create(body: Value) -> Result<CreateRequest, Rejection> {
+    create_request(JSON, body.to_string().as_bytes(), &ValidationPolicy::default())
+}
+
+fn field_of(r: Result<impl std::fmt::Debug, Rejection>) -> Option<String> {
+    match r {
+        Err(Rejection::Invalid { field, .. }) => field,
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_minimal_body_takes_the_defaults() {
+    let req = create(json!({"script": "A fox runs."})).unwrap();
+    assert_eq!(req.model, Model::Sora2);
+    assert_eq!(req.seconds, 4);
+    assert_eq!(req.size, Size::Portrait720);
+    assert!(req.keywords.is_empty() && req.metadata.is_empty());
+}
+
+#[test]
+fn the_deployment_default_model_applies() {
+    let policy = ValidationPolicy {
+        default_model: Model::Sora2Pro,
+        ..Default::default()
+    };
+    let req = create_request(JSON, br#"{"prompt":"x"}"#, &policy).unwrap();
+    assert_eq!(req.model, Model::Sora2Pro);
+}
+
+#[test]
+fn a_full_body_is_kept() {
+    let req = create(json!({
+        "script": "s", "style": "anime", "prompt": null, "keywords": ["a"],
+        "negative_keywords": ["b"], "model": "sora-2-pro", "seconds": 12,
+        "size": "1792x1024", "input_reference": {"upload_id": "up_1"},
+        "callback_url": "https://example.com/hook", "metadata": {"k": "v"}
+    }))
+    .unwrap();
+    assert_eq!(req.seconds, 12);
+    assert_eq!(req.size, Size::LandscapeWide);
+    assert_eq!(req.input_reference.as_deref(), Some("up_1"));
+    assert_eq!(req.metadata.get("k").map(String::as_str), Some("v"));
+    assert_eq!(req.prompt, None, "null reads as absent");
+}
+
+#[test]
+fn every_rule_names_its_field() {
+    let long = |n: usize| "x".repeat(n);
+    let many = |n: usize| (0..n).map(|i| format!("k{i}")).collect::<Vec<_>>();
+    let meta = |n: usize| {
+        Value::Object(
+            (0..n)
+                .map(|i| (format!("k{i}"), json!("v")))
+                .collect::<Map<_, _>>(),
+        )
+    };
+    let table: Vec<(Value, &str)> = vec![
+        (json!({}), "script"),
+        (json!({"style": "anime"}), "script"),
+        (json!({"script": ""}), "script"),
+        (json!({"script": "   "}), "script"),
+        (json!({"script": long(10_001)}), "script"),
+        (json!({"script": 5}), "script"),
+        (json!({"script": "s", "style": long(201)}), "style"),
+        (json!({"script": "s", "style": ["x"]}), "style"),
+        (json!({"prompt": long(32_001)}), "prompt"),
+        (json!({"script": "s", "keywords": "a"}), "keywords"),
+        (json!({"script": "s", "keywords": many(21)}), "keywords"),
+        (json!({"script": "s", "keywords": [long(51)]}), "keywords"),
+        (json!({"script": "s", "keywords": [1]}), "keywords"),
+        (json!({"script": "s", "keywords": [""]}), "keywords"),
+        (json!({"script": "s", "negative_keywords": many(21)}), "negative_keywords"),
+        (json!({"script": "s", "model": "sora-3"}), "model"),
+        (json!({"script": "s", "model": 2}), "model"),
+        (json!({"script": "s", "seconds": 10}), "seconds"),
+        (json!({"script": "s", "seconds": "4"}), "seconds"),
+        (json!({"script": "s", "seconds": 4.5}), "seconds"),
+        (json!({"script": "s", "seconds": -4}), "seconds"),
+        (json!({"script": "s", "size": "640x480"}), "size"),
+        (json!({"script": "s", "size": "1024x1792"}), "size"),
+        (json!({"script": "s", "input_reference": "up_1"}), "input_reference"),
+        (json!({"script": "s", "input_reference": {}}), "input_reference"),
+        (json!({"script": "s", "input_reference": {"upload_id": "up_1", "x": 1}}), "input_reference"),
+        (json!({"script": "s", "callback_url": "http://example.com"}), "callback_url"),
+        (json!({"script": "s", "callback_url": "not a url"}), "callback_url"),
+        (json!({"script": "s", "callback_url": "https://127.0.0.1/x"}), "callback_url"),
+        (json!({"script": "s", "callback_url": "https://10.1.2.3/x"}), "callback_url"),
+        (json!({"script": "s", "callback_url": "https://localhost/x"}), "callback_url"),
+        (json!({"script": "s", "callback_url": "https://[::1]/x"}), "callback_url"),
+        (json!({"script": "s", "callback_url": "https://169.254.169.254/"}), "callback_url"),
+        (json!({"script": "s", "callback_url": "https://u:p@example.com/"}), "callback_url"),
+        (json!({"script": "s", "metadata": []}), "metadata"),
+        (json!({"script": "s", "metadata": meta(17)}), "metadata"),
+        (json!({"script": "s", "metadata": {"k": 1}}), "metadata"),
+        (json!({"script": "s", "metadata": {long(41): "v"}}), "metadata"),
+        (json!({"script": "s", "metadata": {"k": long(501)}}), "metadata"),
+        (json!({"script": "s", "colour": "red"}), "colour"),
+    ];
+    for (body, field) in table {
+        let got = field_of(create(body.clone()));
+        assert_eq!(got.as_deref(), Some(field), "body {body}");
+    }
+}
+
+#[test]
+fn limits_are_inclusive() {
+    let at_limit = json!({
+        "script": "x".repeat(10_000), "style": "y".repeat(200),
+        "keywords": (0..20).map(|_| "z".repeat(50)).collect::<Vec<_>>(),
+        "metadata": (0..16).map(|i| (format!("{i:0>40}"), json!("v".repeat(500)))).collect::<Map<_, _>>(),
+    });
+    assert!(create(at_limit).is_ok());
+    // Characters, not bytes: 10,000 two-byte characters fit.
+    assert!(create(json!({"script": "é".repeat(10_000)})).is_ok());
+}
+
+#[test]
+fn local_mode_allows_loopback_callbacks() {
+    let policy = ValidationPolicy {
+        allow_private_callbacks: true,
+        ..Default::default()
+    };
+    let body = br#"{"script":"s","callback_url":"http://127.0.0.1:9/hook"}"#;
+    assert!(create_request(JSON, body, &policy).is_ok());
+}
+
+#[test]
+fn envelope_errors_have_their_own_status() {
+    let policy = ValidationPolicy::default();
+    let big = vec![b' '; MAX_BODY_BYTES + 1];
+    assert_eq!(
+        create_request(JSON, &big, &policy),
+        Err(Rejection::TooLarge { limit: MAX_BODY_BYTES })
+    );
+    assert!(matches!(
+        create_request(Some("text/plain"), b"{}", &policy),
+        Err(Rejection::UnsupportedMediaType { .. })
+    ));
+    assert!(matches!(
+        create_request(None, b"{}", &policy),
+        Err(Rejection::UnsupportedMediaType { .. })
+    ));
+    assert_eq!(field_of(create_request(JSON, b"{\"script\":", &policy)), None);
+    assert_eq!(field_of(create_request(JSON, b"[1]", &policy)), None);
+}
+
+#[test]
+fn remix_needs_a_prompt() {
+    let p = ValidationPolicy::default();
+    assert_eq!(field_of(remix_request(JSON, b"{}", &p)).as_deref(), Some("prompt"));
+    assert_eq!(
+        field_of(remix_request(JSON, br#"{"prompt":"x","seconds":4}"#, &p)).as_deref(),
+        Some("seconds")
+    );
+    let ok = remix_request(JSON, br#"{"prompt":"make it night","metadata":{"a":"b"}}"#, &p).unwrap();
+    assert_eq!(ok.prompt, "make it night");
+}
+
+#[test]
+fn uploads_are_images_of_at_most_10_mib() {
+    let ok = upload_request(JSON, br#"{"content_type":"image/png","bytes":1024}"#).unwrap();
+    assert_eq!(ok.bytes, 1024);
+    let table: &[(&[u8], &str)] = &[
+        (br#"{"content_type":"image/gif","bytes":1}"#, "content_type"),
+        (br#"{"bytes":1}"#, "content_type"),
+        (br#"{"content_type":"image/png"}"#, "bytes"),
+        (br#"{"content_type":"image/png","bytes":0}"#, "bytes"),
+        (br#"{"content_type":"image/png","bytes":10485761}"#, "bytes"),
+        (br#"{"content_type":"image/png","bytes":"5"}"#, "bytes"),
+    ];
+    for (body, field) in table {
+        assert_eq!(field_of(upload_request(JSON, body)).as_deref(), Some(*field));
+    }
+    assert!(upload_request(JSON, br#"{"content_type":"image/png","bytes":10485760}"#).is_ok());
+}
+
+#[test]
+fn list_queries() {
+    let q = list_query([("limit", "5"), ("status", "completed"), ("cursor", "abc")]).unwrap();
+    assert_eq!(q.limit, 5);
+    assert_eq!(q.status, Some(Status::Completed));
+    assert_eq!(q.cursor.as_deref(), Some("abc"));
+    assert_eq!(list_query([]).unwrap().limit, 20);
+    for (k, v, field) in [
+        ("limit", "0", "limit"),
+        ("limit", "101", "limit"),
+        ("limit", "x", "limit"),
+        ("status", "done", "status"),
+        ("page", "2", "page"),
+    ] {
+        assert_eq!(field_of(list_query([(k, v)])).as_deref(), Some(field));
+    }
+}
+
+#[test]
+fn idempotency_keys() {
+    assert_eq!(idempotency_key(b"abc-123").unwrap(), "abc-123");
+    assert!(idempotency_key(&[b'a'; 255]).is_ok());
+    for bad in [&b""[..], &[b'a'; 256][..], b"tab\there", "é".as_bytes()] {
+        assert_eq!(
+            field_of(idempotency_key(bad)).as_deref(),
+            Some("Idempotency-Key")
+        );
+    }
+}

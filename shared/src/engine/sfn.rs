@@ -1,0 +1,1 @@
+//! Step Functions engine (placeholder: being written).

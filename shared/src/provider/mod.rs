@@ -1,0 +1,175 @@
+//! The provider port: everything vidgen needs from a video generator.
+//!
+//! The OpenAI Videos API adapter ([`openai::OpenAiProvider`]) is the first
+//! implementation; a second provider implements [`VideoProvider`] and nothing else changes.
+
+pub mod openai;
+pub mod retry;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::time::Duration;
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct CreateVideo {
+    pub prompt: String,
+    /// Open strings: providers add models, sizes and durations faster than we release.
+    pub model: String,
+    pub seconds: u32,
+    pub size: String,
+    pub input_reference: Option<ReferenceImage>,
+}
+
+/// A reference image that becomes the first frame.
+#[derive(Clone)]
+pub struct ReferenceImage {
+    pub bytes: Bytes,
+    pub content_type: String,
+    pub file_name: String,
+}
+
+impl std::fmt::Debug for ReferenceImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReferenceImage")
+            .field("bytes", &self.bytes.len())
+            .field("content_type", &self.content_type)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderStatus {
+    Queued,
+    InProgress,
+    Completed,
+    Failed,
+    /// A status this build does not know; treated as still rendering, and logged.
+    Other(String),
+}
+
+/// The provider's failure reason for a `failed` video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderFailure {
+    pub code: String,
+    pub message: String,
+}
+
+/// The provider's view of one video job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderVideo {
+    pub id: String,
+    pub status: ProviderStatus,
+    /// 0-100, approximate.
+    pub progress: u8,
+    pub seconds: Option<String>,
+    pub error: Option<ProviderFailure>,
+    /// The provider's hint for when to poll again (`openai-poll-after-ms`).
+    pub poll_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Video,
+    Thumbnail,
+    Spritesheet,
+}
+
+impl Variant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Video => "video",
+            Variant::Thumbnail => "thumbnail",
+            Variant::Spritesheet => "spritesheet",
+        }
+    }
+}
+
+/// A streamed download. Dropping it closes the connection.
+pub struct Content {
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    pub body: BoxStream<'static, Result<Bytes, ProviderError>>,
+}
+
+/// Provider failures, typed by what the caller should do about them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// 429: slow down; `retry_after` is the provider's hint.
+    #[error("the provider is rate limiting requests: {message}")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// 5xx, 408, 409: a passing fault on the provider's side.
+    #[error("the provider failed ({status}): {message}")]
+    Unavailable { status: u16, message: String },
+    /// Connection refused or reset, body cut short, or no answer in time.
+    #[error("could not reach the provider: {message}")]
+    Transport { message: String },
+    /// 4xx other than the above: the request itself is refused (moderation, bad field,
+    /// bad key). The provider's own code and message are kept.
+    #[error("the provider refused the request ({status}, {code}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+        param: Option<String>,
+    },
+    /// 404 on a video or its content.
+    #[error("the provider has no such video or content: {message}")]
+    NotFound { message: String },
+    /// An answer we could not read.
+    #[error("the provider's answer could not be read: {message}")]
+    Protocol { message: String },
+}
+
+impl ProviderError {
+    /// Whether trying the same call again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::RateLimited { .. }
+                | ProviderError::Unavailable { .. }
+                | ProviderError::Transport { .. }
+        )
+    }
+
+    /// A stable code for job records and logs: the provider's own for rejections.
+    pub fn code(&self) -> String {
+        match self {
+            ProviderError::RateLimited { .. } => "provider_rate_limited".into(),
+            ProviderError::Unavailable { .. } => "provider_unavailable".into(),
+            ProviderError::Transport { .. } => "provider_unreachable".into(),
+            ProviderError::Rejected { code, .. } => code.clone(),
+            ProviderError::NotFound { .. } => "provider_not_found".into(),
+            ProviderError::Protocol { .. } => "provider_protocol_error".into(),
+        }
+    }
+
+    /// The human message, without the variant's framing.
+    pub fn message(&self) -> &str {
+        match self {
+            ProviderError::RateLimited { message, .. }
+            | ProviderError::Unavailable { message, .. }
+            | ProviderError::Transport { message }
+            | ProviderError::Rejected { message, .. }
+            | ProviderError::NotFound { message }
+            | ProviderError::Protocol { message } => message,
+        }
+    }
+}
+
+/// The provider port.
+#[async_trait]
+pub trait VideoProvider: Send + Sync {
+    /// A short name for logs and the start-up banner, e.g. `openai`.
+    fn name(&self) -> &str;
+    async fn create(&self, request: &CreateVideo) -> Result<ProviderVideo, ProviderError>;
+    async fn retrieve(&self, video_id: &str) -> Result<ProviderVideo, ProviderError>;
+    async fn remix(&self, video_id: &str, prompt: &str) -> Result<ProviderVideo, ProviderError>;
+    /// Stream one content variant of a completed video.
+    async fn download(&self, video_id: &str, variant: Variant) -> Result<Content, ProviderError>;
+    async fn delete(&self, video_id: &str) -> Result<(), ProviderError>;
+}

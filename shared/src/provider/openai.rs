@@ -1,0 +1,1 @@
+//! OpenAI Videos API adapter (placeholder: being written).

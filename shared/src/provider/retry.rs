@@ -1,0 +1,1 @@
+//! Retry policy (placeholder: being written).

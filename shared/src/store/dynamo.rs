@@ -1,0 +1,1 @@
+//! DynamoDB job store (placeholder: being written).

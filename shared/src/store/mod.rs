@@ -1,0 +1,125 @@
+//! Storage ports: job records ([`JobStore`]) and files ([`ObjectStore`]).
+//!
+//! AWS adapters: [`dynamo::DynamoJobStore`], [`s3::S3ObjectStore`]. The local stack has
+//! embedded ones. All honour the same contracts, exercised by the same tests.
+
+pub mod dynamo;
+pub mod s3;
+pub mod update;
+
+use crate::domain::{Job, Status};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub use update::update_job;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item exists, or changed since it was read.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A cursor that did not come from us.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// A streamed body failed while being stored; nothing was kept.
+    #[error("upload source failed: {0}")]
+    Source(String),
+    /// The backend failed; the message is for logs, not for API callers.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+/// An `Idempotency-Key` claim: which job a key made, and for which body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub owner: String,
+    pub key: String,
+    /// SHA-256 of the canonical request (route + body), hex.
+    pub request_hash: String,
+    pub job_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created,
+    /// The idempotency key was already claimed (and not expired): here is that claim.
+    /// Nothing was written.
+    KeyExists(IdempotencyRecord),
+}
+
+/// A reference-image upload slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub id: String,
+    pub owner: String,
+    pub content_type: String,
+    pub bytes: u64,
+    pub key: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Write a new job (version 0) only if its id is free, together with its idempotency
+    /// claim when given — both or neither. A live claim on the same owner+key wins:
+    /// nothing is written and the claim is returned.
+    async fn create(&self, job: &Job, claim: Option<&IdempotencyRecord>) -> Result<CreateOutcome, StoreError>;
+    async fn get(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// Replace the job if its stored version is `job.version - 1`; else `Conflict`.
+    /// Callers use [`update_job`], which reads, applies a domain change and retries.
+    async fn put_if_version(&self, job: &Job) -> Result<(), StoreError>;
+    /// The owner's jobs, newest first, optionally of one status. The cursor is opaque.
+    async fn list(&self, owner: &str, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError>;
+    /// Remove the job and its idempotency claim, if any. Deleting a missing job is fine.
+    async fn delete(&self, id: &str) -> Result<(), StoreError>;
+    async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError>;
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError>;
+}
+
+/// A presigned (or locally signed) link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedUrl {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub bytes: u64,
+    pub content_type: Option<String>,
+}
+
+pub type ByteStream = BoxStream<'static, Result<Bytes, StoreError>>;
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Store a stream under `key`, all or nothing: on any error no object is visible
+    /// (multipart uploads are aborted). Returns the bytes written.
+    /// Memory stays bounded whatever the size.
+    async fn put_stream(&self, key: &str, content_type: &str, body: ByteStream) -> Result<u64, StoreError>;
+    /// Read a small object whole (reference images), refusing more than `max_bytes`.
+    async fn get_bytes(&self, key: &str, max_bytes: u64) -> Result<Option<(Bytes, ObjectMeta)>, StoreError>;
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    /// Delete; a missing object is fine.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// A link that GETs the object until it expires.
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<SignedUrl, StoreError>;
+    /// A link that PUTs exactly one object of this type (and length) until it expires.
+    async fn presign_put(&self, key: &str, content_type: &str, bytes: u64, ttl: Duration) -> Result<SignedUrl, StoreError>;
+}

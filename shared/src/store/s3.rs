@@ -1,0 +1,1 @@
+//! S3 object store (placeholder: being written).

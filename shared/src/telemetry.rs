@@ -1,0 +1,21 @@
+//! Structured logging. JSON in Lambda (CloudWatch parses it), compact text locally.
+//! Every job-scoped span or event carries `job_id`; secrets are never logged.
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Install the global subscriber once; later calls are no-ops (tests call it freely).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        // Lambda adds its own timestamps and request ids to every line.
+        LogFormat::Json => builder.json().without_time().flatten_event(true).try_init(),
+        LogFormat::Text => builder.compact().try_init(),
+    };
+}

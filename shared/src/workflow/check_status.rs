@@ -1,0 +1,81 @@
+//! CheckStatus: ask the provider how the render goes, record progress, pick the next hop.
+
+use super::{Next, StepDeps, StepError, WorkflowConfig, WorkflowState};
+use crate::provider::ProviderStatus;
+use crate::store::update_job;
+use chrono::Utc;
+use std::time::Duration;
+use tracing::{info, instrument};
+
+#[instrument(skip_all, fields(job_id = %state.job_id, polls = state.polls))]
+pub async fn check_status(deps: &StepDeps, state: WorkflowState) -> Result<WorkflowState, StepError> {
+    let polls = state.polls.saturating_add(1);
+    let now = Utc::now();
+    if state.deadline.is_some_and(|d| now.timestamp() > d) {
+        return Err(StepError::TimedOut {
+            message: "the provider did not finish the video within the time budget".into(),
+        });
+    }
+    if polls > deps.config.max_polls {
+        return Err(StepError::TimedOut {
+            message: format!("the provider did not finish the video within {} status checks", deps.config.max_polls),
+        });
+    }
+    let video_id = state
+        .provider_video_id
+        .clone()
+        .ok_or_else(|| StepError::failed("invalid_workflow_state", "no provider video id to check"))?;
+    let job = deps
+        .jobs
+        .get(&state.job_id)
+        .await?
+        .ok_or_else(|| StepError::failed("job_not_found", format!("job {} does not exist", state.job_id)))?;
+    if job.status.is_terminal() {
+        return Err(StepError::JobEnded);
+    }
+
+    let video = deps.provider.retrieve(&video_id).await?;
+    let next = match video.status {
+        ProviderStatus::Completed => {
+            update_job(deps.jobs.as_ref(), &job.id, |j| j.mark_downloading(Utc::now())).await?;
+            info!("render completed; downloading");
+            Next::Download
+        }
+        ProviderStatus::Failed => {
+            let (code, message) = video
+                .error
+                .map(|e| (e.code, e.message))
+                .unwrap_or_else(|| ("video_generation_failed".into(), "the provider could not make the video".into()));
+            return Err(StepError::Failed { code, message });
+        }
+        ProviderStatus::Queued | ProviderStatus::InProgress | ProviderStatus::Other(_) => {
+            if let ProviderStatus::Other(s) = &video.status {
+                tracing::warn!(status = %s, "unknown provider status; still waiting");
+            }
+            // Write only when something changed: most polls see the same record.
+            if job.status != crate::domain::Status::InProgress || video.progress > job.progress {
+                update_job(deps.jobs.as_ref(), &job.id, |j| j.record_progress(video.progress, Utc::now())).await?;
+            }
+            Next::Wait
+        }
+    };
+    Ok(WorkflowState {
+        polls,
+        wait_seconds: next_wait_seconds(video.poll_after, polls, &deps.config),
+        next,
+        ..state
+    })
+}
+
+/// Seconds to wait before check number `polls + 1`: the provider's hint when it gave
+/// one, else a gentle backoff from `min_wait` (×1.5 per check), both kept within
+/// `min_wait..=max_wait` so a bad hint can neither hammer the provider nor stall the job.
+pub fn next_wait_seconds(hint: Option<Duration>, polls: u32, config: &WorkflowConfig) -> u64 {
+    let min = config.min_wait.as_secs().max(1);
+    let max = config.max_wait.as_secs().max(min);
+    let wanted = match hint {
+        Some(h) => h.as_secs_f64().ceil() as u64,
+        None => (min as f64 * 1.5f64.powi(polls.min(32) as i32)).round() as u64,
+    };
+    wanted.clamp(min, max)
+}

@@ -1,0 +1,76 @@
+//! RecordFailure: every Catch in the definition ends here, so the record says why.
+
+use super::ErrorPayload;
+use super::StepDeps;
+use crate::domain::{JobError, Status};
+use crate::store::update::UpdateError;
+use crate::store::update_job;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+
+/// Step Functions' error output (`{"Error": ..., "Cause": ...}`), as Catch puts it at `$.failure`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureInput {
+    pub job_id: String,
+    pub failure: StepFailure,
+}
+
+/// Turn a caught error into the terminal status and the reason the record shows.
+/// Our own steps' errors carry an [`ErrorPayload`] in Lambda's `errorMessage`;
+/// anything else (Step Functions' own errors, a crashed runtime) gets a stable code
+/// and a plain message — never a raw cause, which could hold internals.
+pub fn classify_failure(failure: &StepFailure) -> (Status, JobError) {
+    let payload = serde_json::from_str::<serde_json::Value>(&failure.cause)
+        .ok()
+        .and_then(|cause| cause.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|message| serde_json::from_str::<ErrorPayload>(&message).ok());
+    match (failure.error.as_str(), payload) {
+        ("TimedOut", Some(p)) => (Status::TimedOut, JobError::new("timed_out", p.message)),
+        ("TimedOut", None) => (Status::TimedOut, JobError::new("timed_out", "the job ran out of time")),
+        ("Failed" | "Retryable" | "JobEnded", Some(p)) => (Status::Failed, JobError::new(p.code, p.message)),
+        ("States.Timeout", _) => (
+            Status::Failed,
+            JobError::new("step_timeout", "a workflow step did not finish in time"),
+        ),
+        (other, _) => {
+            tracing::warn!(error = other, "unexpected workflow error");
+            (
+                Status::Failed,
+                JobError::new("internal_error", "the workflow failed unexpectedly; try again"),
+            )
+        }
+    }
+}
+
+/// Mark the job ended with the caught error's reason. A job that already ended
+/// (canceled, completed) keeps its status: this is then a no-op.
+#[instrument(skip_all, fields(job_id = %input.job_id, error = %input.failure.error))]
+pub async fn record_failure(deps: &StepDeps, input: FailureInput) -> Result<serde_json::Value, super::StepError> {
+    let (status, reason) = classify_failure(&input.failure);
+    let result = update_job(deps.jobs.as_ref(), &input.job_id, |job| {
+        job.mark_ended(status, reason.clone(), Utc::now())
+    })
+    .await;
+    let recorded = match result {
+        Ok(job) => {
+            info!(status = %job.status, code = %reason.code, "job ended");
+            job.status
+        }
+        Err(UpdateError::Refused(t)) => t.from,
+        Err(UpdateError::NotFound(_)) => {
+            info!("job was deleted; nothing to record");
+            return Ok(serde_json::json!({ "job_id": input.job_id, "status": null }));
+        }
+        Err(UpdateError::Store(e)) => return Err(e.into()),
+    };
+    Ok(serde_json::json!({ "job_id": input.job_id, "status": recorded }))
+}

@@ -1,0 +1,110 @@
+use super::*;
+use crate::domain::Status;
+
+fn lambda_failure(e: &StepError) -> StepFailure {
+    StepFailure {
+        error: e.error_type().into(),
+        cause: e.lambda_cause(),
+    }
+}
+
+#[test]
+fn provider_reasons_reach_the_record() {
+    let e = StepError::Failed {
+        code: "moderation_blocked".into(),
+        message: "Your request was blocked by our moderation system.".into(),
+    };
+    let (status, reason) = classify_failure(&lambda_failure(&e));
+    assert_eq!(status, Status::Failed);
+    assert_eq!(reason.code, "moderation_blocked");
+    assert_eq!(reason.message, "Your request was blocked by our moderation system.");
+}
+
+#[test]
+fn exhausted_retries_keep_the_last_reason() {
+    let e = StepError::Retryable {
+        code: "provider_unavailable".into(),
+        message: "503".into(),
+    };
+    let (status, reason) = classify_failure(&lambda_failure(&e));
+    assert_eq!((status, reason.code.as_str()), (Status::Failed, "provider_unavailable"));
+}
+
+#[test]
+fn time_outs_end_as_timed_out() {
+    let e = StepError::TimedOut {
+        message: "too slow".into(),
+    };
+    let (status, reason) = classify_failure(&lambda_failure(&e));
+    assert_eq!((status, reason.code.as_str(), reason.message.as_str()), (Status::TimedOut, "timed_out", "too slow"));
+}
+
+#[test]
+fn engine_errors_get_stable_codes_and_no_internals() {
+    let timeout = StepFailure {
+        error: "States.Timeout".into(),
+        cause: String::new(),
+    };
+    assert_eq!(classify_failure(&timeout).1.code, "step_timeout");
+    let crash = StepFailure {
+        error: "Runtime.ExitError".into(),
+        cause: "panicked at src/secret/path.rs:12 with sk-123".into(),
+    };
+    let (status, reason) = classify_failure(&crash);
+    assert_eq!(status, Status::Failed);
+    assert_eq!(reason.code, "internal_error");
+    assert!(!reason.message.contains("sk-123") && !reason.message.contains("src/"));
+}
+
+#[test]
+fn provider_errors_split_by_retryability() {
+    use crate::provider::ProviderError;
+    let limited = ProviderError::RateLimited {
+        retry_after: None,
+        message: "slow down".into(),
+    };
+    assert_eq!(StepError::from(limited).error_type(), "Retryable");
+    let refused = ProviderError::Rejected {
+        status: 400,
+        code: "moderation_blocked".into(),
+        message: "no".into(),
+        param: None,
+    };
+    assert_eq!(
+        StepError::from(refused),
+        StepError::Failed {
+            code: "moderation_blocked".into(),
+            message: "no".into()
+        }
+    );
+}
+
+#[test]
+fn waits_follow_the_hint_within_bounds() {
+    let cfg = WorkflowConfig {
+        min_wait: std::time::Duration::from_secs(5),
+        max_wait: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    let secs = std::time::Duration::from_secs;
+    assert_eq!(next_wait_seconds(None, 0, &cfg), 5);
+    assert_eq!(next_wait_seconds(None, 1, &cfg), 8);
+    assert_eq!(next_wait_seconds(None, 3, &cfg), 17);
+    assert_eq!(next_wait_seconds(None, 100, &cfg), 30);
+    assert_eq!(next_wait_seconds(Some(secs(12)), 9, &cfg), 12);
+    assert_eq!(next_wait_seconds(Some(std::time::Duration::from_millis(1500)), 0, &cfg), 5);
+    assert_eq!(next_wait_seconds(Some(secs(600)), 0, &cfg), 30);
+}
+
+#[test]
+fn state_round_trips_through_json() {
+    let start: WorkflowState = serde_json::from_value(WorkflowState::start("vid_1")).unwrap();
+    assert_eq!(start.next, Next::Wait);
+    assert_eq!(start.polls, 0);
+    let json = serde_json::to_value(WorkflowState {
+        next: Next::Download,
+        ..start
+    })
+    .unwrap();
+    assert_eq!(json["next"], "download");
+}
