@@ -12,10 +12,13 @@
 //!   server both call [`api::handle`].
 
 pub mod api;
+pub mod aws;
+pub mod callback;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod provider;
 pub mod store;
 pub mod telemetry;
+pub mod wiring;
 pub mod workflow;

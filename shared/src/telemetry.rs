@@ -11,7 +11,13 @@ pub enum LogFormat {
 
 /// Install the global subscriber once; later calls are no-ops (tests call it freely).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default(format, "info")
+}
+
+/// Like [`init`], with the filter used when `RUST_LOG` is unset.
+pub fn init_with_default(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = fmt().with_env_filter(filter).with_target(false);
     let _ = match format {
         // Lambda adds its own timestamps and request ids to every line.

@@ -1,1 +1,13 @@
+//! vidgen on one machine.
+//!
+//! - [`engine`]: runs `infra/state-machine.asl.json` with the `asl` interpreter,
+//!   calling the same workflow steps the Lambdas run.
+//! - [`stack`]: wires stores, provider (OpenAI or the built-in simulator) and engine.
+//! - [`server`]: the HTTP API of the contract plus signed file links.
+//! - [`client`] and [`cli`]: the `vidgen` command.
 
+pub mod cli;
+pub mod client;
+pub mod engine;
+pub mod server;
+pub mod stack;

@@ -32,7 +32,11 @@ mod tests {
             (Model::Sora2Pro, Size::LandscapeWide, 4, 2.00),
         ];
         for (model, size, secs, usd) in cases {
-            assert_eq!(estimate_usd(model, size, secs), usd, "{model} {size} {secs}s");
+            assert_eq!(
+                estimate_usd(model, size, secs),
+                usd,
+                "{model} {size} {secs}s"
+            );
         }
     }
 }

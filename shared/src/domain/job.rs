@@ -121,7 +121,11 @@ pub enum AssetKind {
 }
 
 impl AssetKind {
-    pub const ALL: [AssetKind; 3] = [AssetKind::Video, AssetKind::Thumbnail, AssetKind::Spritesheet];
+    pub const ALL: [AssetKind; 3] = [
+        AssetKind::Video,
+        AssetKind::Thumbnail,
+        AssetKind::Spritesheet,
+    ];
 
     /// The provider's `variant` name and ours are the same words.
     pub fn as_str(self) -> &'static str {
@@ -192,7 +196,12 @@ impl Assets {
 /// The storage key of a job's asset. Owner ids come from JWT `sub` claims and may hold
 /// any character, so they are hex-encoded: keys stay safe for S3 and file systems alike.
 pub fn asset_key(owner: &str, job_id: &str, kind: AssetKind) -> String {
-    format!("videos/{}/{}/{}", hex::encode(owner), job_id, kind.file_name())
+    format!(
+        "videos/{}/{}/{}",
+        hex::encode(owner),
+        job_id,
+        kind.file_name()
+    )
 }
 
 /// The storage key of an upload (a reference image), scoped by owner like assets.
@@ -319,7 +328,11 @@ impl Job {
     }
 
     /// Provider progress; it only ever rises, whatever the provider reports.
-    pub fn record_progress(&mut self, progress: u8, now: DateTime<Utc>) -> Result<(), TransitionError> {
+    pub fn record_progress(
+        &mut self,
+        progress: u8,
+        now: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
         self.move_to(Status::InProgress, now)?;
         self.progress = self.progress.max(progress.min(100));
         Ok(())
@@ -428,8 +441,12 @@ pub(crate) mod tests {
     fn an_ended_job_keeps_its_reason() {
         let t0 = Utc::now();
         let mut job = sample_job(t0);
-        job.mark_ended(Status::Failed, JobError::new("moderation_blocked", "no"), t0)
-            .unwrap();
+        job.mark_ended(
+            Status::Failed,
+            JobError::new("moderation_blocked", "no"),
+            t0,
+        )
+        .unwrap();
         assert_eq!(job.error.as_ref().unwrap().code, "moderation_blocked");
         assert!(job.record_progress(50, t0).is_err());
         assert!(job

@@ -58,9 +58,18 @@ mod tests {
         words.iter().map(|w| w.to_string()).collect()
     }
 
+    /// script, style, keywords, negative keywords, expected prompt
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a str,
+    );
+
     #[test]
     fn what_the_provider_receives() {
-        let table: &[(&str, Option<&str>, &[&str], &[&str], &str)] = &[
+        let table: &[Case] = &[
             ("A fox runs.", None, &[], &[], "A fox runs."),
             (
                 "A fox runs.",

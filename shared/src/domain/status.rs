@@ -173,6 +173,9 @@ mod tests {
                 format!("\"{}\"", s.as_str())
             );
         }
-        assert!("done".parse::<Status>().unwrap_err().contains("in_progress"));
+        assert!("done"
+            .parse::<Status>()
+            .unwrap_err()
+            .contains("in_progress"));
     }
 }

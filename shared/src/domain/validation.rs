@@ -29,9 +29,16 @@ pub const MAX_LIST_LIMIT: u32 = 100;
 /// Why a request was refused. The API maps these to 400, 413 and 415.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
-    Invalid { field: Option<String>, message: String },
-    TooLarge { limit: usize },
-    UnsupportedMediaType { got: Option<String> },
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    TooLarge {
+        limit: usize,
+    },
+    UnsupportedMediaType {
+        got: Option<String>,
+    },
 }
 
 impl Rejection {
@@ -110,7 +117,10 @@ impl Default for ValidationPolicy {
 pub const ALLOWED_UPLOAD_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
 /// Checks every JSON body shares: size, content type, well-formed JSON object.
-pub fn json_object(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, Rejection> {
+pub fn json_object(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, Rejection> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Rejection::TooLarge {
             limit: MAX_BODY_BYTES,
@@ -203,7 +213,9 @@ pub fn create_request(
             if let Some(extra) = obj.keys().find(|k| k.as_str() != "upload_id") {
                 return Err(Rejection::field(
                     "input_reference",
-                    format!("input_reference has an unknown field {extra:?}; only upload_id is allowed"),
+                    format!(
+                        "input_reference has an unknown field {extra:?}; only upload_id is allowed"
+                    ),
                 ));
             }
             match obj.get("upload_id") {
@@ -290,7 +302,9 @@ pub fn upload_request(content_type: Option<&str>, body: &[u8]) -> Result<UploadR
 }
 
 /// Validate the list query (already split into pairs, percent-decoded).
-pub fn list_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ListQuery, Rejection> {
+pub fn list_query<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<ListQuery, Rejection> {
     let mut q = ListQuery {
         limit: DEFAULT_LIST_LIMIT,
         cursor: None,
@@ -304,7 +318,10 @@ pub fn list_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Re
                     .ok()
                     .filter(|l| (1..=MAX_LIST_LIMIT).contains(l))
                     .ok_or_else(|| {
-                        Rejection::field("limit", format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"))
+                        Rejection::field(
+                            "limit",
+                            format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"),
+                        )
                     })?
             }
             "cursor" => q.cursor = Some(value.to_string()).filter(|c| !c.is_empty()),
@@ -386,26 +403,38 @@ impl Fields {
         let items = match self.get(name) {
             None => return Ok(Vec::new()),
             Some(Value::Array(items)) => items,
-            Some(_) => return Err(Rejection::field(name, format!("{name} must be an array of strings"))),
+            Some(_) => {
+                return Err(Rejection::field(
+                    name,
+                    format!("{name} must be an array of strings"),
+                ))
+            }
         };
         if items.len() > MAX_KEYWORDS {
             return Err(Rejection::field(
                 name,
-                format!("{name} may hold at most {MAX_KEYWORDS} entries (got {})", items.len()),
+                format!(
+                    "{name} may hold at most {MAX_KEYWORDS} entries (got {})",
+                    items.len()
+                ),
             ));
         }
         items
             .iter()
             .map(|item| match item {
-                Value::String(s) if s.trim().is_empty() => {
-                    Err(Rejection::field(name, format!("{name} entries must not be empty")))
-                }
+                Value::String(s) if s.trim().is_empty() => Err(Rejection::field(
+                    name,
+                    format!("{name} entries must not be empty"),
+                )),
                 Value::String(s) if s.chars().count() > MAX_KEYWORD_CHARS => Err(Rejection::field(
                     name,
                     format!("{name} entries must be at most {MAX_KEYWORD_CHARS} characters"),
                 )),
                 Value::String(s) => Ok(s.clone()),
-                _ => Err(Rejection::field(name, format!("{name} must be an array of strings"))),
+                _ => Err(Rejection::field(
+                    name,
+                    format!("{name} must be an array of strings"),
+                )),
             })
             .collect()
     }
@@ -424,7 +453,10 @@ impl Fields {
         if obj.len() > MAX_METADATA_KEYS {
             return Err(Rejection::field(
                 "metadata",
-                format!("metadata may hold at most {MAX_METADATA_KEYS} keys (got {})", obj.len()),
+                format!(
+                    "metadata may hold at most {MAX_METADATA_KEYS} keys (got {})",
+                    obj.len()
+                ),
             ));
         }
         let mut out = BTreeMap::new();
@@ -442,7 +474,9 @@ impl Fields {
                 Value::String(_) => {
                     return Err(Rejection::field(
                         "metadata",
-                        format!("metadata[{key:?}] must be at most {MAX_METADATA_VALUE_CHARS} characters"),
+                        format!(
+                        "metadata[{key:?}] must be at most {MAX_METADATA_VALUE_CHARS} characters"
+                    ),
                     ))
                 }
                 _ => {
@@ -460,15 +494,27 @@ impl Fields {
         let raw = match self.get("callback_url") {
             None => return Ok(None),
             Some(Value::String(s)) => s,
-            Some(_) => return Err(Rejection::field("callback_url", "callback_url must be a string")),
+            Some(_) => {
+                return Err(Rejection::field(
+                    "callback_url",
+                    "callback_url must be a string",
+                ))
+            }
         };
-        let url = url::Url::parse(raw)
-            .map_err(|e| Rejection::field("callback_url", format!("callback_url is not a URL: {e}")))?;
+        let url = url::Url::parse(raw).map_err(|e| {
+            Rejection::field("callback_url", format!("callback_url is not a URL: {e}"))
+        })?;
         if url.scheme() != "https" && !(policy.allow_private_callbacks && url.scheme() == "http") {
-            return Err(Rejection::field("callback_url", "callback_url must be an https:// URL"));
+            return Err(Rejection::field(
+                "callback_url",
+                "callback_url must be an https:// URL",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(Rejection::field("callback_url", "callback_url must not carry credentials"));
+            return Err(Rejection::field(
+                "callback_url",
+                "callback_url must not carry credentials",
+            ));
         }
         let host = url
             .host()
@@ -486,16 +532,25 @@ impl Fields {
 /// Literal private hosts. Names that resolve to private addresses are caught again
 /// when the callback is delivered, since DNS can change between now and then.
 fn is_private_host(host: &url::Host<&str>) -> bool {
-    let ip: IpAddr = match host {
+    match host {
         url::Host::Domain(d) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            return d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal");
+            d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal")
         }
-        url::Host::Ipv4(v4) => IpAddr::V4(*v4),
-        url::Host::Ipv6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(*v6),
-        },
+        url::Host::Ipv4(v4) => is_private_ip(IpAddr::V4(*v4)),
+        url::Host::Ipv6(v6) => is_private_ip(IpAddr::V6(*v6)),
+    }
+}
+
+/// Addresses a callback must never reach in AWS: private, loopback, link-local (the
+/// instance metadata service), CGNAT, unspecified, broadcast, unique-local.
+pub fn is_private_ip(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
     };
     match ip {
         IpAddr::V4(v4) => {

@@ -4,6 +4,8 @@
 //! embedded ones. All honour the same contracts, exercised by the same tests.
 
 pub mod dynamo;
+pub mod embedded;
+pub mod local_files;
 pub mod s3;
 pub mod update;
 
@@ -79,13 +81,23 @@ pub trait JobStore: Send + Sync {
     /// Write a new job (version 0) only if its id is free, together with its idempotency
     /// claim when given — both or neither. A live claim on the same owner+key wins:
     /// nothing is written and the claim is returned.
-    async fn create(&self, job: &Job, claim: Option<&IdempotencyRecord>) -> Result<CreateOutcome, StoreError>;
+    async fn create(
+        &self,
+        job: &Job,
+        claim: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError>;
     async fn get(&self, id: &str) -> Result<Option<Job>, StoreError>;
     /// Replace the job if its stored version is `job.version - 1`; else `Conflict`.
     /// Callers use [`update_job`], which reads, applies a domain change and retries.
     async fn put_if_version(&self, job: &Job) -> Result<(), StoreError>;
     /// The owner's jobs, newest first, optionally of one status. The cursor is opaque.
-    async fn list(&self, owner: &str, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError>;
+    async fn list(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError>;
     /// Remove the job and its idempotency claim, if any. Deleting a missing job is fine.
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
     async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError>;
@@ -112,14 +124,29 @@ pub trait ObjectStore: Send + Sync {
     /// Store a stream under `key`, all or nothing: on any error no object is visible
     /// (multipart uploads are aborted). Returns the bytes written.
     /// Memory stays bounded whatever the size.
-    async fn put_stream(&self, key: &str, content_type: &str, body: ByteStream) -> Result<u64, StoreError>;
+    async fn put_stream(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: ByteStream,
+    ) -> Result<u64, StoreError>;
     /// Read a small object whole (reference images), refusing more than `max_bytes`.
-    async fn get_bytes(&self, key: &str, max_bytes: u64) -> Result<Option<(Bytes, ObjectMeta)>, StoreError>;
+    async fn get_bytes(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<(Bytes, ObjectMeta)>, StoreError>;
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     /// Delete; a missing object is fine.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// A link that GETs the object until it expires.
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<SignedUrl, StoreError>;
     /// A link that PUTs exactly one object of this type (and length) until it expires.
-    async fn presign_put(&self, key: &str, content_type: &str, bytes: u64, ttl: Duration) -> Result<SignedUrl, StoreError>;
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        bytes: u64,
+        ttl: Duration,
+    ) -> Result<SignedUrl, StoreError>;
 }

@@ -23,7 +23,11 @@ pub enum UpdateError<E> {
 const MAX_ATTEMPTS: u32 = 8;
 
 /// Apply `change` to the stored job and write it back. Returns the job as written.
-pub async fn update_job<E, F>(store: &dyn JobStore, id: &str, mut change: F) -> Result<Job, UpdateError<E>>
+pub async fn update_job<E, F>(
+    store: &dyn JobStore,
+    id: &str,
+    mut change: F,
+) -> Result<Job, UpdateError<E>>
 where
     F: FnMut(&mut Job) -> Result<(), E> + Send,
     E: Send,
@@ -40,7 +44,11 @@ where
         match store.put_if_version(&job).await {
             Ok(()) => return Ok(job),
             Err(StoreError::Conflict(_)) if attempt < MAX_ATTEMPTS => {
-                tracing::debug!(job_id = id, attempt, "lost an update race; retrying on fresh data");
+                tracing::debug!(
+                    job_id = id,
+                    attempt,
+                    "lost an update race; retrying on fresh data"
+                );
                 continue;
             }
             Err(e) => return Err(e.into()),

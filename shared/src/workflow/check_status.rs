@@ -8,7 +8,10 @@ use std::time::Duration;
 use tracing::{info, instrument};
 
 #[instrument(skip_all, fields(job_id = %state.job_id, polls = state.polls))]
-pub async fn check_status(deps: &StepDeps, state: WorkflowState) -> Result<WorkflowState, StepError> {
+pub async fn check_status(
+    deps: &StepDeps,
+    state: WorkflowState,
+) -> Result<WorkflowState, StepError> {
     let polls = state.polls.saturating_add(1);
     let now = Utc::now();
     if state.deadline.is_some_and(|d| now.timestamp() > d) {
@@ -18,18 +21,21 @@ pub async fn check_status(deps: &StepDeps, state: WorkflowState) -> Result<Workf
     }
     if polls > deps.config.max_polls {
         return Err(StepError::TimedOut {
-            message: format!("the provider did not finish the video within {} status checks", deps.config.max_polls),
+            message: format!(
+                "the provider did not finish the video within {} status checks",
+                deps.config.max_polls
+            ),
         });
     }
-    let video_id = state
-        .provider_video_id
-        .clone()
-        .ok_or_else(|| StepError::failed("invalid_workflow_state", "no provider video id to check"))?;
-    let job = deps
-        .jobs
-        .get(&state.job_id)
-        .await?
-        .ok_or_else(|| StepError::failed("job_not_found", format!("job {} does not exist", state.job_id)))?;
+    let video_id = state.provider_video_id.clone().ok_or_else(|| {
+        StepError::failed("invalid_workflow_state", "no provider video id to check")
+    })?;
+    let job = deps.jobs.get(&state.job_id).await?.ok_or_else(|| {
+        StepError::failed(
+            "job_not_found",
+            format!("job {} does not exist", state.job_id),
+        )
+    })?;
     if job.status.is_terminal() {
         return Err(StepError::JobEnded);
     }
@@ -37,15 +43,20 @@ pub async fn check_status(deps: &StepDeps, state: WorkflowState) -> Result<Workf
     let video = deps.provider.retrieve(&video_id).await?;
     let next = match video.status {
         ProviderStatus::Completed => {
-            update_job(deps.jobs.as_ref(), &job.id, |j| j.mark_downloading(Utc::now())).await?;
+            update_job(deps.jobs.as_ref(), &job.id, |j| {
+                j.mark_downloading(Utc::now())
+            })
+            .await?;
             info!("render completed; downloading");
             Next::Download
         }
         ProviderStatus::Failed => {
-            let (code, message) = video
-                .error
-                .map(|e| (e.code, e.message))
-                .unwrap_or_else(|| ("video_generation_failed".into(), "the provider could not make the video".into()));
+            let (code, message) = video.error.map(|e| (e.code, e.message)).unwrap_or_else(|| {
+                (
+                    "video_generation_failed".into(),
+                    "the provider could not make the video".into(),
+                )
+            });
             return Err(StepError::Failed { code, message });
         }
         ProviderStatus::Queued | ProviderStatus::InProgress | ProviderStatus::Other(_) => {
@@ -54,7 +65,10 @@ pub async fn check_status(deps: &StepDeps, state: WorkflowState) -> Result<Workf
             }
             // Write only when something changed: most polls see the same record.
             if job.status != crate::domain::Status::InProgress || video.progress > job.progress {
-                update_job(deps.jobs.as_ref(), &job.id, |j| j.record_progress(video.progress, Utc::now())).await?;
+                update_job(deps.jobs.as_ref(), &job.id, |j| {
+                    j.record_progress(video.progress, Utc::now())
+                })
+                .await?;
             }
             Next::Wait
         }

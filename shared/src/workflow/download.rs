@@ -10,27 +10,39 @@ use futures::{StreamExt, TryStreamExt};
 use tracing::{info, instrument};
 
 #[instrument(skip_all, fields(job_id = %state.job_id))]
-pub async fn download_to_store(deps: &StepDeps, state: WorkflowState) -> Result<WorkflowState, StepError> {
-    let job = deps
-        .jobs
-        .get(&state.job_id)
-        .await?
-        .ok_or_else(|| StepError::failed("job_not_found", format!("job {} does not exist", state.job_id)))?;
+pub async fn download_to_store(
+    deps: &StepDeps,
+    state: WorkflowState,
+) -> Result<WorkflowState, StepError> {
+    let job = deps.jobs.get(&state.job_id).await?.ok_or_else(|| {
+        StepError::failed(
+            "job_not_found",
+            format!("job {} does not exist", state.job_id),
+        )
+    })?;
     match job.status {
         Status::Downloading => {}
         // A retry after the record was already completed: nothing left to do.
-        Status::Completed => return Ok(WorkflowState { next: Next::Done, ..state }),
+        Status::Completed => {
+            return Ok(WorkflowState {
+                next: Next::Done,
+                ..state
+            })
+        }
         _ => return Err(StepError::JobEnded),
     }
-    let video_id = job
-        .provider_video_id
-        .clone()
-        .ok_or_else(|| StepError::failed("invalid_workflow_state", "no provider video id to download"))?;
+    let video_id = job.provider_video_id.clone().ok_or_else(|| {
+        StepError::failed("invalid_workflow_state", "no provider video id to download")
+    })?;
 
     let mut stored = Vec::with_capacity(3);
     for kind in AssetKind::ALL {
         let key = asset_key(&job.owner, &job.id, kind);
-        let content = deps.provider.download(&video_id, variant(kind)).await.map_err(expired)?;
+        let content = deps
+            .provider
+            .download(&video_id, variant(kind))
+            .await
+            .map_err(expired)?;
         // Provider errors inside the stream become store "source" errors; each
         // put_stream is all-or-nothing, so a retry starts clean.
         let body = content
@@ -56,7 +68,9 @@ pub async fn download_to_store(deps: &StepDeps, state: WorkflowState) -> Result<
         });
     }
     let mut stored = stored.into_iter();
-    let (Some(video), Some(thumbnail), Some(spritesheet)) = (stored.next(), stored.next(), stored.next()) else {
+    let (Some(video), Some(thumbnail), Some(spritesheet)) =
+        (stored.next(), stored.next(), stored.next())
+    else {
         return Err(StepError::failed("internal_error", "an asset went missing"));
     };
     let assets = Assets {
@@ -65,12 +79,16 @@ pub async fn download_to_store(deps: &StepDeps, state: WorkflowState) -> Result<
         spritesheet,
     };
     let duration = Some(f64::from(job.seconds));
-    update_job(deps.jobs.as_ref(), &job.id, |j| {
+    let done = update_job(deps.jobs.as_ref(), &job.id, |j| {
         j.mark_completed(assets.clone(), duration, Utc::now())
     })
     .await?;
     info!(bytes = assets.video.bytes, "job completed");
-    Ok(WorkflowState { next: Next::Done, ..state })
+    crate::callback::notify(deps.config.callbacks.as_ref(), &done).await;
+    Ok(WorkflowState {
+        next: Next::Done,
+        ..state
+    })
 }
 
 fn variant(kind: AssetKind) -> Variant {

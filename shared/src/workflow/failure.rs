@@ -31,12 +31,22 @@ pub struct FailureInput {
 pub fn classify_failure(failure: &StepFailure) -> (Status, JobError) {
     let payload = serde_json::from_str::<serde_json::Value>(&failure.cause)
         .ok()
-        .and_then(|cause| cause.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|cause| {
+            cause
+                .get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .and_then(|message| serde_json::from_str::<ErrorPayload>(&message).ok());
     match (failure.error.as_str(), payload) {
         ("TimedOut", Some(p)) => (Status::TimedOut, JobError::new("timed_out", p.message)),
-        ("TimedOut", None) => (Status::TimedOut, JobError::new("timed_out", "the job ran out of time")),
-        ("Failed" | "Retryable" | "JobEnded", Some(p)) => (Status::Failed, JobError::new(p.code, p.message)),
+        ("TimedOut", None) => (
+            Status::TimedOut,
+            JobError::new("timed_out", "the job ran out of time"),
+        ),
+        ("Failed" | "Retryable" | "JobEnded", Some(p)) => {
+            (Status::Failed, JobError::new(p.code, p.message))
+        }
         ("States.Timeout", _) => (
             Status::Failed,
             JobError::new("step_timeout", "a workflow step did not finish in time"),
@@ -45,7 +55,10 @@ pub fn classify_failure(failure: &StepFailure) -> (Status, JobError) {
             tracing::warn!(error = other, "unexpected workflow error");
             (
                 Status::Failed,
-                JobError::new("internal_error", "the workflow failed unexpectedly; try again"),
+                JobError::new(
+                    "internal_error",
+                    "the workflow failed unexpectedly; try again",
+                ),
             )
         }
     }
@@ -54,7 +67,10 @@ pub fn classify_failure(failure: &StepFailure) -> (Status, JobError) {
 /// Mark the job ended with the caught error's reason. A job that already ended
 /// (canceled, completed) keeps its status: this is then a no-op.
 #[instrument(skip_all, fields(job_id = %input.job_id, error = %input.failure.error))]
-pub async fn record_failure(deps: &StepDeps, input: FailureInput) -> Result<serde_json::Value, super::StepError> {
+pub async fn record_failure(
+    deps: &StepDeps,
+    input: FailureInput,
+) -> Result<serde_json::Value, super::StepError> {
     let (status, reason) = classify_failure(&input.failure);
     let result = update_job(deps.jobs.as_ref(), &input.job_id, |job| {
         job.mark_ended(status, reason.clone(), Utc::now())
@@ -63,6 +79,7 @@ pub async fn record_failure(deps: &StepDeps, input: FailureInput) -> Result<serd
     let recorded = match result {
         Ok(job) => {
             info!(status = %job.status, code = %reason.code, "job ended");
+            crate::callback::notify(deps.config.callbacks.as_ref(), &job).await;
             job.status
         }
         Err(UpdateError::Refused(t)) => t.from,

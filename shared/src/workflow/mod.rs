@@ -16,11 +16,13 @@
 //! record saying why.
 
 mod check_status;
+mod dispatch;
 mod download;
 mod failure;
 mod submit;
 
 pub use check_status::{check_status, next_wait_seconds};
+pub use dispatch::{run_step, StepFunction};
 pub use download::download_to_store;
 pub use failure::{classify_failure, record_failure, FailureInput, StepFailure};
 pub use submit::submit;
@@ -53,6 +55,8 @@ pub struct WorkflowConfig {
     /// Bounds for the wait between checks (the provider's hint is clamped to them).
     pub min_wait: Duration,
     pub max_wait: Duration,
+    /// Who tells a job's `callback_url` that it ended; `None` sends no webhooks.
+    pub callbacks: Option<crate::callback::CallbackSender>,
 }
 
 impl Default for WorkflowConfig {
@@ -63,6 +67,7 @@ impl Default for WorkflowConfig {
             max_polls: 240,
             min_wait: Duration::from_secs(5),
             max_wait: Duration::from_secs(30),
+            callbacks: None,
         }
     }
 }
@@ -82,10 +87,14 @@ impl WorkflowConfig {
         let d = WorkflowConfig::default();
         Ok(WorkflowConfig {
             budget_sora2: seconds("VIDGEN_BUDGET_SORA2_SECS", d.budget_sora2.as_secs())?,
-            budget_sora2_pro: seconds("VIDGEN_BUDGET_SORA2_PRO_SECS", d.budget_sora2_pro.as_secs())?,
+            budget_sora2_pro: seconds(
+                "VIDGEN_BUDGET_SORA2_PRO_SECS",
+                d.budget_sora2_pro.as_secs(),
+            )?,
             max_polls: parsed("VIDGEN_MAX_POLLS", d.max_polls)?,
             min_wait: seconds("VIDGEN_MIN_WAIT_SECS", d.min_wait.as_secs())?,
             max_wait: seconds("VIDGEN_MAX_WAIT_SECS", d.max_wait.as_secs())?,
+            callbacks: None,
         })
     }
 }
@@ -176,7 +185,8 @@ impl StepError {
 
     /// The `Cause` Step Functions records for a Lambda error: Lambda's own error JSON.
     pub fn lambda_cause(&self) -> String {
-        serde_json::json!({ "errorType": self.error_type(), "errorMessage": self.payload() }).to_string()
+        serde_json::json!({ "errorType": self.error_type(), "errorMessage": self.payload() })
+            .to_string()
     }
 
     fn failed(code: &str, message: impl Into<String>) -> StepError {
@@ -212,7 +222,9 @@ impl From<StoreError> for StepError {
 impl<E: std::fmt::Display> From<UpdateError<E>> for StepError {
     fn from(e: UpdateError<E>) -> Self {
         match e {
-            UpdateError::NotFound(id) => StepError::failed("job_not_found", format!("job {id} does not exist")),
+            UpdateError::NotFound(id) => {
+                StepError::failed("job_not_found", format!("job {id} does not exist"))
+            }
             // A refused transition means the job already moved on (canceled, ended).
             UpdateError::Refused(why) => {
                 tracing::info!(reason = %why, "job already moved on; stopping this workflow");

@@ -10,11 +10,12 @@ use tracing::{info, instrument};
 
 #[instrument(skip_all, fields(job_id = %state.job_id))]
 pub async fn submit(deps: &StepDeps, state: WorkflowState) -> Result<WorkflowState, StepError> {
-    let job = deps
-        .jobs
-        .get(&state.job_id)
-        .await?
-        .ok_or_else(|| StepError::failed("job_not_found", format!("job {} does not exist", state.job_id)))?;
+    let job = deps.jobs.get(&state.job_id).await?.ok_or_else(|| {
+        StepError::failed(
+            "job_not_found",
+            format!("job {} does not exist", state.job_id),
+        )
+    })?;
     if job.status.is_terminal() {
         return Err(StepError::JobEnded);
     }
@@ -25,11 +26,18 @@ pub async fn submit(deps: &StepDeps, state: WorkflowState) -> Result<WorkflowSta
         None => {
             let video = match &job.remix_source_video_id {
                 Some(source) => deps.provider.remix(source, &job.prompt).await?,
-                None => deps.provider.create(&create_request(deps, &job).await?).await?,
+                None => {
+                    deps.provider
+                        .create(&create_request(deps, &job).await?)
+                        .await?
+                }
             };
             info!(provider_video_id = %video.id, "provider accepted the job");
             let id = video.id.clone();
-            update_job(deps.jobs.as_ref(), &job.id, |j| j.mark_submitted(&id, Utc::now())).await?;
+            update_job(deps.jobs.as_ref(), &job.id, |j| {
+                j.mark_submitted(&id, Utc::now())
+            })
+            .await?;
             id
         }
     };
@@ -51,14 +59,20 @@ async fn create_request(deps: &StepDeps, job: &Job) -> Result<CreateVideo, StepE
         None => None,
         Some(upload_id) => {
             let upload = deps.jobs.get_upload(upload_id).await?.ok_or_else(|| {
-                StepError::failed("input_reference_missing", format!("upload {upload_id} no longer exists"))
+                StepError::failed(
+                    "input_reference_missing",
+                    format!("upload {upload_id} no longer exists"),
+                )
             })?;
             let (bytes, _meta) = deps
                 .objects
                 .get_bytes(&upload.key, MAX_UPLOAD_BYTES)
                 .await?
                 .ok_or_else(|| {
-                    StepError::failed("input_reference_missing", format!("upload {upload_id} has no image"))
+                    StepError::failed(
+                        "input_reference_missing",
+                        format!("upload {upload_id} has no image"),
+                    )
                 })?;
             let extension = upload.content_type.rsplit('/').next().unwrap_or("img");
             Some(ReferenceImage {

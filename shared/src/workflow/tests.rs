@@ -17,7 +17,10 @@ fn provider_reasons_reach_the_record() {
     let (status, reason) = classify_failure(&lambda_failure(&e));
     assert_eq!(status, Status::Failed);
     assert_eq!(reason.code, "moderation_blocked");
-    assert_eq!(reason.message, "Your request was blocked by our moderation system.");
+    assert_eq!(
+        reason.message,
+        "Your request was blocked by our moderation system."
+    );
 }
 
 #[test]
@@ -27,7 +30,10 @@ fn exhausted_retries_keep_the_last_reason() {
         message: "503".into(),
     };
     let (status, reason) = classify_failure(&lambda_failure(&e));
-    assert_eq!((status, reason.code.as_str()), (Status::Failed, "provider_unavailable"));
+    assert_eq!(
+        (status, reason.code.as_str()),
+        (Status::Failed, "provider_unavailable")
+    );
 }
 
 #[test]
@@ -36,7 +42,10 @@ fn time_outs_end_as_timed_out() {
         message: "too slow".into(),
     };
     let (status, reason) = classify_failure(&lambda_failure(&e));
-    assert_eq!((status, reason.code.as_str(), reason.message.as_str()), (Status::TimedOut, "timed_out", "too slow"));
+    assert_eq!(
+        (status, reason.code.as_str(), reason.message.as_str()),
+        (Status::TimedOut, "timed_out", "too slow")
+    );
 }
 
 #[test]
@@ -92,7 +101,10 @@ fn waits_follow_the_hint_within_bounds() {
     assert_eq!(next_wait_seconds(None, 3, &cfg), 17);
     assert_eq!(next_wait_seconds(None, 100, &cfg), 30);
     assert_eq!(next_wait_seconds(Some(secs(12)), 9, &cfg), 12);
-    assert_eq!(next_wait_seconds(Some(std::time::Duration::from_millis(1500)), 0, &cfg), 5);
+    assert_eq!(
+        next_wait_seconds(Some(std::time::Duration::from_millis(1500)), 0, &cfg),
+        5
+    );
     assert_eq!(next_wait_seconds(Some(secs(600)), 0, &cfg), 30);
 }
 

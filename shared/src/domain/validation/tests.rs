@@ -4,7 +4,11 @@ use serde_json::json;
 const JSON: Option<&str> = Some("application/json; charset=utf-8");
 
 fn create(body: Value) -> Result<CreateRequest, Rejection> {
-    create_request(JSON, body.to_string().as_bytes(), &ValidationPolicy::default())
+    create_request(
+        JSON,
+        body.to_string().as_bytes(),
+        &ValidationPolicy::default(),
+    )
 }
 
 fn field_of(r: Result<impl std::fmt::Debug, Rejection>) -> Option<String> {
@@ -75,7 +79,10 @@ fn every_rule_names_its_field() {
         (json!({"script": "s", "keywords": [long(51)]}), "keywords"),
         (json!({"script": "s", "keywords": [1]}), "keywords"),
         (json!({"script": "s", "keywords": [""]}), "keywords"),
-        (json!({"script": "s", "negative_keywords": many(21)}), "negative_keywords"),
+        (
+            json!({"script": "s", "negative_keywords": many(21)}),
+            "negative_keywords",
+        ),
         (json!({"script": "s", "model": "sora-3"}), "model"),
         (json!({"script": "s", "model": 2}), "model"),
         (json!({"script": "s", "seconds": 10}), "seconds"),
@@ -84,22 +91,61 @@ fn every_rule_names_its_field() {
         (json!({"script": "s", "seconds": -4}), "seconds"),
         (json!({"script": "s", "size": "640x480"}), "size"),
         (json!({"script": "s", "size": "1024x1792"}), "size"),
-        (json!({"script": "s", "input_reference": "up_1"}), "input_reference"),
-        (json!({"script": "s", "input_reference": {}}), "input_reference"),
-        (json!({"script": "s", "input_reference": {"upload_id": "up_1", "x": 1}}), "input_reference"),
-        (json!({"script": "s", "callback_url": "http://example.com"}), "callback_url"),
-        (json!({"script": "s", "callback_url": "not a url"}), "callback_url"),
-        (json!({"script": "s", "callback_url": "https://127.0.0.1/x"}), "callback_url"),
-        (json!({"script": "s", "callback_url": "https://10.1.2.3/x"}), "callback_url"),
-        (json!({"script": "s", "callback_url": "https://localhost/x"}), "callback_url"),
-        (json!({"script": "s", "callback_url": "https://[::1]/x"}), "callback_url"),
-        (json!({"script": "s", "callback_url": "https://169.254.169.254/"}), "callback_url"),
-        (json!({"script": "s", "callback_url": "https://u:p@example.com/"}), "callback_url"),
+        (
+            json!({"script": "s", "input_reference": "up_1"}),
+            "input_reference",
+        ),
+        (
+            json!({"script": "s", "input_reference": {}}),
+            "input_reference",
+        ),
+        (
+            json!({"script": "s", "input_reference": {"upload_id": "up_1", "x": 1}}),
+            "input_reference",
+        ),
+        (
+            json!({"script": "s", "callback_url": "http://example.com"}),
+            "callback_url",
+        ),
+        (
+            json!({"script": "s", "callback_url": "not a url"}),
+            "callback_url",
+        ),
+        (
+            json!({"script": "s", "callback_url": "https://127.0.0.1/x"}),
+            "callback_url",
+        ),
+        (
+            json!({"script": "s", "callback_url": "https://10.1.2.3/x"}),
+            "callback_url",
+        ),
+        (
+            json!({"script": "s", "callback_url": "https://localhost/x"}),
+            "callback_url",
+        ),
+        (
+            json!({"script": "s", "callback_url": "https://[::1]/x"}),
+            "callback_url",
+        ),
+        (
+            json!({"script": "s", "callback_url": "https://169.254.169.254/"}),
+            "callback_url",
+        ),
+        (
+            json!({"script": "s", "callback_url": "https://u:p@example.com/"}),
+            "callback_url",
+        ),
         (json!({"script": "s", "metadata": []}), "metadata"),
         (json!({"script": "s", "metadata": meta(17)}), "metadata"),
         (json!({"script": "s", "metadata": {"k": 1}}), "metadata"),
-        (json!({"script": "s", "metadata": {long(41): "v"}}), "metadata"),
-        (json!({"script": "s", "metadata": {"k": long(501)}}), "metadata"),
+        (
+            json!({"script": "s", "metadata": {long(41): "v"}}),
+            "metadata",
+        ),
+        (
+            json!({"script": "s", "metadata": {"k": long(501)}}),
+            "metadata",
+        ),
         (json!({"script": "s", "colour": "red"}), "colour"),
     ];
     for (body, field) in table {
@@ -136,7 +182,9 @@ fn envelope_errors_have_their_own_status() {
     let big = vec![b' '; MAX_BODY_BYTES + 1];
     assert_eq!(
         create_request(JSON, &big, &policy),
-        Err(Rejection::TooLarge { limit: MAX_BODY_BYTES })
+        Err(Rejection::TooLarge {
+            limit: MAX_BODY_BYTES
+        })
     );
     assert!(matches!(
         create_request(Some("text/plain"), b"{}", &policy),
@@ -146,19 +194,30 @@ fn envelope_errors_have_their_own_status() {
         create_request(None, b"{}", &policy),
         Err(Rejection::UnsupportedMediaType { .. })
     ));
-    assert_eq!(field_of(create_request(JSON, b"{\"script\":", &policy)), None);
+    assert_eq!(
+        field_of(create_request(JSON, b"{\"script\":", &policy)),
+        None
+    );
     assert_eq!(field_of(create_request(JSON, b"[1]", &policy)), None);
 }
 
 #[test]
 fn remix_needs_a_prompt() {
     let p = ValidationPolicy::default();
-    assert_eq!(field_of(remix_request(JSON, b"{}", &p)).as_deref(), Some("prompt"));
+    assert_eq!(
+        field_of(remix_request(JSON, b"{}", &p)).as_deref(),
+        Some("prompt")
+    );
     assert_eq!(
         field_of(remix_request(JSON, br#"{"prompt":"x","seconds":4}"#, &p)).as_deref(),
         Some("seconds")
     );
-    let ok = remix_request(JSON, br#"{"prompt":"make it night","metadata":{"a":"b"}}"#, &p).unwrap();
+    let ok = remix_request(
+        JSON,
+        br#"{"prompt":"make it night","metadata":{"a":"b"}}"#,
+        &p,
+    )
+    .unwrap();
     assert_eq!(ok.prompt, "make it night");
 }
 
@@ -175,7 +234,10 @@ fn uploads_are_images_of_at_most_10_mib() {
         (br#"{"content_type":"image/png","bytes":"5"}"#, "bytes"),
     ];
     for (body, field) in table {
-        assert_eq!(field_of(upload_request(JSON, body)).as_deref(), Some(*field));
+        assert_eq!(
+            field_of(upload_request(JSON, body)).as_deref(),
+            Some(*field)
+        );
     }
     assert!(upload_request(JSON, br#"{"content_type":"image/png","bytes":10485760}"#).is_ok());
 }

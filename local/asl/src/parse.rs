@@ -1,0 +1,401 @@
+//! Parsing and checking a definition.
+
+use crate::choice::Cond;
+use crate::path::Path;
+use crate::AslError;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Where a path field points: absent means `$`, JSON null means "nothing".
+#[derive(Debug, Clone)]
+pub enum PathField {
+    Root,
+    Null,
+    At(Path),
+}
+
+#[derive(Debug, Clone)]
+pub struct Retrier {
+    pub errors: Vec<String>,
+    pub interval: f64,
+    pub max_attempts: u32,
+    pub backoff: f64,
+    pub max_delay: Option<f64>,
+    pub full_jitter: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catcher {
+    pub errors: Vec<String>,
+    pub next: String,
+    pub result_path: PathField,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Task {
+        resource: String,
+        parameters: Option<Value>,
+        result_selector: Option<Value>,
+        timeout: Option<f64>,
+        retry: Vec<Retrier>,
+        catch: Vec<Catcher>,
+    },
+    Wait {
+        seconds: Option<f64>,
+        seconds_path: Option<Path>,
+        timestamp: Option<String>,
+        timestamp_path: Option<Path>,
+    },
+    Choice {
+        choices: Vec<(Cond, String)>,
+        default: Option<String>,
+    },
+    Pass {
+        result: Option<Value>,
+        parameters: Option<Value>,
+    },
+    Succeed,
+    Fail {
+        error: Option<String>,
+        cause: Option<String>,
+        error_path: Option<Path>,
+        cause_path: Option<Path>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub kind: Kind,
+    pub input_path: PathField,
+    pub output_path: PathField,
+    pub result_path: PathField,
+    /// `None` for End, Choice, Succeed and Fail.
+    pub next: Option<String>,
+}
+
+/// A parsed, checked definition.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    pub(crate) start_at: String,
+    pub(crate) timeout: Option<f64>,
+    pub(crate) states: HashMap<String, State>,
+}
+
+const COMMON: [&str; 5] = ["Type", "Comment", "InputPath", "OutputPath", "Next"];
+
+fn err(state: &str, msg: impl std::fmt::Display) -> AslError {
+    AslError(format!("state {state:?}: {msg}"))
+}
+
+fn path_field(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+    state: &str,
+) -> Result<PathField, AslError> {
+    match obj.get(name) {
+        None => Ok(PathField::Root),
+        Some(Value::Null) => Ok(PathField::Null),
+        Some(Value::String(s)) => Path::parse(s)
+            .map(PathField::At)
+            .map_err(|e| err(state, format!("{name}: {e}"))),
+        Some(_) => Err(err(state, format!("{name} must be a string or null"))),
+    }
+}
+
+fn opt_path(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+    state: &str,
+) -> Result<Option<Path>, AslError> {
+    obj.get(name)
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| err(state, format!("{name} must be a string")))
+                .and_then(|s| Path::parse(s).map_err(|e| err(state, format!("{name}: {e}"))))
+        })
+        .transpose()
+}
+
+fn number(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+    state: &str,
+) -> Result<Option<f64>, AslError> {
+    obj.get(name)
+        .map(|v| {
+            v.as_f64()
+                .filter(|n| *n >= 0.0)
+                .ok_or_else(|| err(state, format!("{name} must be a non-negative number")))
+        })
+        .transpose()
+}
+
+fn errors(v: &Value, state: &str) -> Result<Vec<String>, AslError> {
+    let list = v
+        .get("ErrorEquals")
+        .and_then(Value::as_array)
+        .ok_or_else(|| err(state, "Retry/Catch needs ErrorEquals"))?;
+    list.iter()
+        .map(|e| {
+            e.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| err(state, "ErrorEquals holds strings"))
+        })
+        .collect()
+}
+
+fn check_keys(
+    obj: &serde_json::Map<String, Value>,
+    allowed: &[&str],
+    state: &str,
+) -> Result<(), AslError> {
+    match obj
+        .keys()
+        .find(|k| !COMMON.contains(&k.as_str()) && !allowed.contains(&k.as_str()))
+    {
+        Some(k) => Err(err(state, format!("field {k} is not supported here"))),
+        None => Ok(()),
+    }
+}
+
+impl StateMachine {
+    /// Parse a definition, after replacing `${Name}` placeholders (SAM's
+    /// DefinitionSubstitutions) with `substitutions`.
+    pub fn parse(
+        definition_json: &str,
+        substitutions: &HashMap<String, String>,
+    ) -> Result<StateMachine, AslError> {
+        let mut text = definition_json.to_string();
+        for (name, value) in substitutions {
+            text = text.replace(&format!("${{{name}}}"), value);
+        }
+        let root: Value =
+            serde_json::from_str(&text).map_err(|e| AslError(format!("not JSON: {e}")))?;
+        let start_at = root
+            .get("StartAt")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AslError("StartAt is required".into()))?
+            .to_string();
+        let timeout = root.get("TimeoutSeconds").and_then(Value::as_f64);
+        let raw_states = root
+            .get("States")
+            .and_then(Value::as_object)
+            .ok_or_else(|| AslError("States is required".into()))?;
+        let mut states = HashMap::new();
+        for (name, raw) in raw_states {
+            states.insert(name.clone(), parse_state(name, raw)?);
+        }
+        let sm = StateMachine {
+            start_at,
+            timeout,
+            states,
+        };
+        sm.check_targets()?;
+        Ok(sm)
+    }
+
+    fn check_targets(&self) -> Result<(), AslError> {
+        let exists = |target: &str, from: &str| {
+            if self.states.contains_key(target) {
+                Ok(())
+            } else {
+                Err(err(
+                    from,
+                    format!("points at {target:?}, which does not exist"),
+                ))
+            }
+        };
+        if !self.states.contains_key(&self.start_at) {
+            return Err(AslError(format!(
+                "StartAt {:?} does not exist",
+                self.start_at
+            )));
+        }
+        for (name, s) in &self.states {
+            if let Some(n) = &s.next {
+                exists(n, name)?;
+            }
+            match &s.kind {
+                Kind::Task { catch, .. } => catch.iter().try_for_each(|c| exists(&c.next, name))?,
+                Kind::Choice { choices, default } => {
+                    choices.iter().try_for_each(|(_, n)| exists(n, name))?;
+                    if let Some(d) = default {
+                        exists(d, name)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
+    let obj = raw
+        .as_object()
+        .ok_or_else(|| err(name, "must be an object"))?;
+    let kind_name = obj
+        .get("Type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(name, "Type is required"))?;
+    let end = obj.get("End").and_then(Value::as_bool).unwrap_or(false);
+    let next = obj.get("Next").and_then(Value::as_str).map(str::to_string);
+    let needs_next = |allowed: &[&str]| -> Result<(), AslError> {
+        check_keys(obj, allowed, name)?;
+        if next.is_none() && !end {
+            return Err(err(name, "needs Next or End"));
+        }
+        Ok(())
+    };
+    let kind = match kind_name {
+        "Task" => {
+            needs_next(&[
+                "Resource",
+                "Parameters",
+                "ResultSelector",
+                "ResultPath",
+                "TimeoutSeconds",
+                "HeartbeatSeconds",
+                "Retry",
+                "Catch",
+                "End",
+            ])?;
+            let resource = obj
+                .get("Resource")
+                .and_then(Value::as_str)
+                .ok_or_else(|| err(name, "Resource is required"))?
+                .to_string();
+            let retry = match obj.get("Retry") {
+                None => Vec::new(),
+                Some(list) => list
+                    .as_array()
+                    .ok_or_else(|| err(name, "Retry must be an array"))?
+                    .iter()
+                    .map(|r| {
+                        let o = r
+                            .as_object()
+                            .ok_or_else(|| err(name, "a retrier must be an object"))?;
+                        Ok(Retrier {
+                            errors: errors(r, name)?,
+                            interval: number(o, "IntervalSeconds", name)?.unwrap_or(1.0),
+                            max_attempts: number(o, "MaxAttempts", name)?.unwrap_or(3.0) as u32,
+                            backoff: number(o, "BackoffRate", name)?.unwrap_or(2.0),
+                            max_delay: number(o, "MaxDelaySeconds", name)?,
+                            full_jitter: match o.get("JitterStrategy").and_then(Value::as_str) {
+                                None | Some("NONE") => false,
+                                Some("FULL") => true,
+                                Some(other) => {
+                                    return Err(err(
+                                        name,
+                                        format!("JitterStrategy {other} is not supported"),
+                                    ))
+                                }
+                            },
+                        })
+                    })
+                    .collect::<Result<Vec<_>, AslError>>()?,
+            };
+            let catch = match obj.get("Catch") {
+                None => Vec::new(),
+                Some(list) => list
+                    .as_array()
+                    .ok_or_else(|| err(name, "Catch must be an array"))?
+                    .iter()
+                    .map(|c| {
+                        let o = c
+                            .as_object()
+                            .ok_or_else(|| err(name, "a catcher must be an object"))?;
+                        Ok(Catcher {
+                            errors: errors(c, name)?,
+                            next: o
+                                .get("Next")
+                                .and_then(Value::as_str)
+                                .ok_or_else(|| err(name, "a catcher needs Next"))?
+                                .to_string(),
+                            result_path: path_field(o, "ResultPath", name)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, AslError>>()?,
+            };
+            Kind::Task {
+                resource,
+                parameters: obj.get("Parameters").cloned(),
+                result_selector: obj.get("ResultSelector").cloned(),
+                timeout: number(obj, "TimeoutSeconds", name)?,
+                retry,
+                catch,
+            }
+        }
+        "Wait" => {
+            needs_next(&[
+                "Seconds",
+                "SecondsPath",
+                "Timestamp",
+                "TimestampPath",
+                "End",
+            ])?;
+            Kind::Wait {
+                seconds: number(obj, "Seconds", name)?,
+                seconds_path: opt_path(obj, "SecondsPath", name)?,
+                timestamp: obj
+                    .get("Timestamp")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                timestamp_path: opt_path(obj, "TimestampPath", name)?,
+            }
+        }
+        "Choice" => {
+            check_keys(obj, &["Choices", "Default"], name)?;
+            let choices = obj
+                .get("Choices")
+                .and_then(Value::as_array)
+                .ok_or_else(|| err(name, "Choices is required"))?
+                .iter()
+                .map(|rule| {
+                    let next = rule
+                        .get("Next")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| err(name, "each choice needs Next"))?;
+                    let cond = Cond::parse(rule).map_err(|e| err(name, e))?;
+                    Ok((cond, next.to_string()))
+                })
+                .collect::<Result<Vec<_>, AslError>>()?;
+            Kind::Choice {
+                choices,
+                default: obj
+                    .get("Default")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            }
+        }
+        "Pass" => {
+            needs_next(&["Result", "ResultPath", "Parameters", "End"])?;
+            Kind::Pass {
+                result: obj.get("Result").cloned(),
+                parameters: obj.get("Parameters").cloned(),
+            }
+        }
+        "Succeed" => {
+            check_keys(obj, &[], name)?;
+            Kind::Succeed
+        }
+        "Fail" => {
+            check_keys(obj, &["Error", "Cause", "ErrorPath", "CausePath"], name)?;
+            Kind::Fail {
+                error: obj.get("Error").and_then(Value::as_str).map(str::to_string),
+                cause: obj.get("Cause").and_then(Value::as_str).map(str::to_string),
+                error_path: opt_path(obj, "ErrorPath", name)?,
+                cause_path: opt_path(obj, "CausePath", name)?,
+            }
+        }
+        other => return Err(err(name, format!("Type {other} is not supported"))),
+    };
+    Ok(State {
+        kind,
+        input_path: path_field(obj, "InputPath", name)?,
+        output_path: path_field(obj, "OutputPath", name)?,
+        result_path: path_field(obj, "ResultPath", name)?,
+        next: if end { None } else { next },
+    })
+}

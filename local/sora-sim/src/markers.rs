@@ -1,0 +1,74 @@
+//! Per-job fault markers: tokens inside the prompt text.
+//!
+//! | marker | effect |
+//! | --- | --- |
+//! | `[sim:moderation_create]` | create answers 400, code `moderation_blocked` |
+//! | `[sim:moderation_end]` | the job runs, then ends `failed` with `moderation_blocked` |
+//! | `[sim:fail]` | the job ends `failed` with `video_generation_failed` |
+//! | `[sim:never_finish]` | the job stays `in_progress`, progress stalls below 100 |
+//! | `[sim:rate_limit=N]` | the first N requests about this job (create, then retrieves) answer 429 |
+//! | `[sim:server_error=N]` | likewise 500 |
+//! | `[sim:slow_download=BYTES_PER_SEC]` | throttle this job's content downloads |
+//! | `[sim:reset_download=BYTES]` | drop the connection after BYTES of a content download |
+//! | `[sim:video_bytes=N]` | the `video` variant is N bytes of generated content |
+//! | `[sim:render_ms=N]` | this job's render time |
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Markers {
+    pub moderation_create: bool,
+    pub moderation_end: bool,
+    pub fail: bool,
+    pub never_finish: bool,
+    pub rate_limit: u32,
+    pub server_error: u32,
+    pub slow_download: Option<u64>,
+    pub reset_download: Option<u64>,
+    pub video_bytes: Option<u64>,
+    pub render_ms: Option<u64>,
+}
+
+/// Read every `[sim:…]` marker in a prompt; unknown or malformed ones are ignored.
+pub fn parse(prompt: &str) -> Markers {
+    let mut m = Markers::default();
+    let mut rest = prompt;
+    while let Some(start) = rest.find("[sim:") {
+        let after = &rest[start + 5..];
+        let Some(end) = after.find(']') else { break };
+        let token = &after[..end];
+        rest = &after[end + 1..];
+        let (name, value) = match token.split_once('=') {
+            Some((n, v)) => (n, v.trim().parse::<u64>().ok()),
+            None => (token, None),
+        };
+        match (name.trim(), value) {
+            ("moderation_create", _) => m.moderation_create = true,
+            ("moderation_end", _) => m.moderation_end = true,
+            ("fail", _) => m.fail = true,
+            ("never_finish", _) => m.never_finish = true,
+            ("rate_limit", Some(n)) => m.rate_limit = n.min(u64::from(u32::MAX)) as u32,
+            ("server_error", Some(n)) => m.server_error = n.min(u64::from(u32::MAX)) as u32,
+            ("slow_download", Some(n)) => m.slow_download = Some(n.max(1)),
+            ("reset_download", Some(n)) => m.reset_download = Some(n),
+            ("video_bytes", Some(n)) => m.video_bytes = Some(n),
+            ("render_ms", Some(n)) => m.render_ms = Some(n),
+            _ => {}
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_markers_anywhere_in_the_prompt() {
+        let m = parse("A fox [sim:rate_limit=2] runs [sim:never_finish][sim:video_bytes=1024] [sim:bogus=1] [sim:render_ms=x]");
+        assert_eq!(m.rate_limit, 2);
+        assert!(m.never_finish);
+        assert_eq!(m.video_bytes, Some(1024));
+        assert_eq!(m.render_ms, None);
+        assert_eq!(parse("plain prompt"), Markers::default());
+        assert_eq!(parse("[sim:fail"), Markers::default());
+    }
+}

@@ -1,0 +1,275 @@
+//! The `vidgen` command line.
+
+use crate::client::Client;
+use crate::stack::{RunningStack, StackConfig};
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Turn a script and a style into a video, locally or through a deployed API.
+#[derive(Parser, Debug)]
+#[command(name = "vidgen", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP API, the workflow and the stores on this machine.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        #[arg(long, default_value = ".vidgen", env = "VIDGEN_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Multiply every workflow wait by this (tests use small values).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
+    /// Make a video and save it. Without --api, runs everything in-process.
+    Generate(GenerateArgs),
+    /// Show a job.
+    Status {
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List your jobs, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Make a new video from a completed one and a new prompt, and save it.
+    Remix {
+        id: String,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Stop a running job.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ApiArgs {
+    /// Base URL of a served or deployed vidgen API.
+    #[arg(long, env = "VIDGEN_API", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    #[arg(long, env = "VIDGEN_TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// The narration or scene text.
+    #[arg(long)]
+    pub script: String,
+    #[arg(long)]
+    pub style: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub seconds: Option<u32>,
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Woven into the prompt (repeatable).
+    #[arg(long = "keyword")]
+    pub keywords: Vec<String>,
+    /// Stated as things to avoid (repeatable).
+    #[arg(long = "avoid")]
+    pub avoid: Vec<String>,
+    /// Where to save the MP4 (default: <job id>.mp4).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Drive this API instead of running everything in-process.
+    #[arg(long, env = "VIDGEN_API")]
+    pub api: Option<String>,
+    #[arg(long, env = "VIDGEN_TOKEN")]
+    pub token: Option<String>,
+    /// Data dir of the in-process stack.
+    #[arg(long, default_value = ".vidgen", env = "VIDGEN_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            addr,
+            data_dir,
+            time_scale,
+        } => {
+            let mut config = StackConfig::local(addr, data_dir).apply_env()?;
+            config.time_scale = time_scale;
+            let single_user = config.tokens.is_empty();
+            let stack = RunningStack::start(config).await?;
+            println!(
+                "vidgen serving {}/v1 (provider: {})",
+                stack.base_url, stack.provider_name
+            );
+            if single_user {
+                println!("single-user mode: every request is owned by \"local\" (set VIDGEN_LOCAL_TOKENS=alice:tok1,bob:tok2 for several)");
+            }
+            tokio::signal::ctrl_c().await?;
+            stack.shutdown().await;
+            Ok(())
+        }
+        Command::Generate(args) => generate(args).await,
+        Command::Status { id, api } => {
+            let job = Client::new(&api.api, api.token)?.get(&id).await?;
+            println!("{}", serde_json::to_string_pretty(&job)?);
+            Ok(())
+        }
+        Command::List { status, api } => {
+            let page = Client::new(&api.api, api.token)?
+                .list(status.as_deref())
+                .await?;
+            for job in page["data"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<11} {:>3}%  {}",
+                    job["id"].as_str().unwrap_or("?"),
+                    job["status"].as_str().unwrap_or("?"),
+                    job["progress"],
+                    job["created_at"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        Command::Remix {
+            id,
+            prompt,
+            out,
+            api,
+        } => {
+            let client = Client::new(&api.api, api.token)?;
+            let job = client.remix(&id, &prompt).await?;
+            finish(&client, job, out).await
+        }
+        Command::Cancel { id, api } => {
+            let job = Client::new(&api.api, api.token)?.cancel(&id).await?;
+            println!("{} is {}", id, job["status"].as_str().unwrap_or("?"));
+            Ok(())
+        }
+    }
+}
+
+async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let mut body = json!({ "script": args.script });
+    for (key, value) in [
+        ("style", args.style.map(Value::from)),
+        ("model", args.model.map(Value::from)),
+        ("seconds", args.seconds.map(Value::from)),
+        ("size", args.size.map(Value::from)),
+    ] {
+        if let Some(v) = value {
+            body[key] = v;
+        }
+    }
+    if !args.keywords.is_empty() {
+        body["keywords"] = json!(args.keywords);
+    }
+    if !args.avoid.is_empty() {
+        body["negative_keywords"] = json!(args.avoid);
+    }
+    match args.api {
+        Some(api) => {
+            let client = Client::new(&api, args.token)?;
+            let job = client.create(&body).await?;
+            finish(&client, job, args.out).await
+        }
+        None => {
+            let config = StackConfig::local("127.0.0.1:0".parse()?, args.data_dir).apply_env()?;
+            let stack = RunningStack::start(config).await?;
+            eprintln!("running locally (provider: {})", stack.provider_name);
+            let client = Client::new(&stack.base_url, None)?;
+            let result = match client.create(&body).await {
+                Ok(job) => finish(&client, job, args.out).await,
+                Err(e) => Err(e),
+            };
+            stack.shutdown().await;
+            result
+        }
+    }
+}
+
+/// Follow a job to its end with a progress bar, then save the video.
+async fn finish(client: &Client, job: Value, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let id = job["id"]
+        .as_str()
+        .context("the API returned a job without an id")?
+        .to_string();
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(100);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg:<24} [{bar:30}] {pos:>3}% {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut last = String::new();
+    let job = loop {
+        let job = client.get(&id).await?;
+        let status = job["status"].as_str().unwrap_or("?").to_string();
+        let progress = job["progress"].as_u64().unwrap_or(0);
+        bar.set_position(progress);
+        bar.set_message(format!("{id:.12}… {status}"));
+        let line = format!("{status} {progress}%");
+        if bar.is_hidden() && line != last {
+            eprintln!("{id}: {line}");
+        }
+        last = line;
+        if matches!(
+            status.as_str(),
+            "completed" | "failed" | "canceled" | "timed_out"
+        ) {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    let status = job["status"].as_str().unwrap_or("?");
+    if status != "completed" {
+        let code = job["error"]["code"].as_str().unwrap_or("none");
+        let message = job["error"]["message"]
+            .as_str()
+            .unwrap_or("no reason given");
+        bail!("job {id} ended {status}: {code}: {message}");
+    }
+    let url = job["assets"]["video"]["url"]
+        .as_str()
+        .context("a completed job without a video link")?;
+    let expected = job["assets"]["video"]["bytes"].as_u64();
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{id}.mp4")));
+    let written = client.download(url, &out).await?;
+    if expected.is_some_and(|n| n != written) {
+        bail!(
+            "downloaded {written} bytes but the job says {}",
+            expected.unwrap_or(0)
+        );
+    }
+    let path = std::fs::canonicalize(&out).unwrap_or(out);
+    println!("{}", path.display());
+    eprintln!(
+        "job {id} completed: {written} bytes, {} s, estimated cost ${:.2}",
+        job["duration_seconds"],
+        job["estimated_cost_usd"].as_f64().unwrap_or(0.0)
+    );
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The local workflow engine: Step Functions' role, played by the `asl` interpreter on
+//! the SAME definition file, with each Task calling the workflow step in-process the
+//! way Step Functions calls a Lambda (`{"Payload": …}` out, `errorType`/`Cause` on error).
+
+use asl::{ExecutionOptions, ExecutionOutcome, StateMachine, TaskFailure, TaskHandler};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use vidgen_shared::domain::{JobError, Status};
+use vidgen_shared::engine::{EngineError, WorkflowEngine};
+use vidgen_shared::store::update_job;
+use vidgen_shared::workflow::{run_step, StepDeps, StepFunction, WorkflowState};
+
+/// The definition, compiled in so an installed binary needs no source tree.
+pub const DEFINITION: &str = include_str!("../../../infra/state-machine.asl.json");
+
+/// The Lambda-invoke resource the definition's Tasks use.
+const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionSummary {
+    pub outcome: ExecutionOutcome,
+    pub transitions: u64,
+}
+
+enum Run {
+    Running(CancellationToken),
+    Finished(ExecutionSummary),
+}
+
+struct Inner {
+    machine: StateMachine,
+    deps: StepDeps,
+    time_scale: f64,
+    runs: Mutex<HashMap<String, Run>>,
+}
+
+/// Runs one execution per job, named after it.
+#[derive(Clone)]
+pub struct LocalEngine {
+    inner: Arc<Inner>,
+}
+
+/// Dispatches Tasks to the in-process steps.
+struct Steps(StepDeps);
+
+#[async_trait]
+impl TaskHandler for Steps {
+    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
+        let unknown = |what: String| TaskFailure {
+            error: "States.TaskFailed".into(),
+            cause: what,
+        };
+        if resource != LAMBDA_INVOKE {
+            return Err(unknown(format!("unsupported resource {resource}")));
+        }
+        let name = input
+            .get("FunctionName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let function = StepFunction::from_name(name)
+            .ok_or_else(|| unknown(format!("no function named {name:?}")))?;
+        let payload = input.get("Payload").cloned().unwrap_or(Value::Null);
+        match run_step(&self.0, function, payload).await {
+            Ok(out) => Ok(json!({ "Payload": out, "StatusCode": 200 })),
+            Err(e) => Err(TaskFailure {
+                error: e.error_type().into(),
+                cause: e.lambda_cause(),
+            }),
+        }
+    }
+}
+
+impl LocalEngine {
+    pub fn new(
+        definition: &str,
+        deps: StepDeps,
+        time_scale: f64,
+    ) -> Result<LocalEngine, asl::AslError> {
+        let subs: HashMap<String, String> = [
+            ("SubmitFunctionArn", StepFunction::Submit),
+            ("CheckStatusFunctionArn", StepFunction::CheckStatus),
+            ("DownloadFunctionArn", StepFunction::Download),
+        ]
+        .into_iter()
+        .map(|(k, f)| (k.to_string(), f.name().to_string()))
+        .collect();
+        Ok(LocalEngine {
+            inner: Arc::new(Inner {
+                machine: StateMachine::parse(definition, &subs)?,
+                deps,
+                time_scale,
+                runs: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Run>> {
+        // Entries are replaced whole; a poisoned map is still consistent.
+        self.inner.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How the job's execution ended, once it has.
+    pub fn report(&self, job_id: &str) -> Option<ExecutionSummary> {
+        match self.runs().get(job_id) {
+            Some(Run::Finished(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether the job's execution is still running.
+    pub fn is_running(&self, job_id: &str) -> bool {
+        matches!(self.runs().get(job_id), Some(Run::Running(_)))
+    }
+
+    /// Stop every running execution without ending its job (server shutdown); the
+    /// next start resumes them.
+    pub fn stop_all(&self) {
+        for run in self.runs().values() {
+            if let Run::Running(cancel) = run {
+                cancel.cancel();
+            }
+        }
+    }
+
+    /// Restart executions of jobs that had not ended when the server stopped. Submit
+    /// reuses a recorded provider video, so nothing is created twice.
+    pub async fn resume(&self, job_ids: &[String]) {
+        for id in job_ids {
+            info!(job_id = %id, "resuming the workflow of an unfinished job");
+            if let Err(e) = self.start(id, &WorkflowState::start(id)).await {
+                warn!(job_id = %id, error = %e, "could not resume");
+            }
+        }
+    }
+
+    async fn run(self, job_id: String, input: Value, cancel: CancellationToken) {
+        let options = ExecutionOptions {
+            time_scale: self.inner.time_scale,
+            cancel,
+            execution_name: job_id.clone(),
+            ..ExecutionOptions::default()
+        };
+        let report = self
+            .inner
+            .machine
+            .execute(input, &Steps(self.inner.deps.clone()), options)
+            .await;
+        info!(job_id = %job_id, transitions = report.transitions, outcome = ?report.outcome, "execution ended");
+        self.backstop(&job_id, &report.outcome).await;
+        self.runs().insert(
+            job_id,
+            Run::Finished(ExecutionSummary {
+                outcome: report.outcome,
+                transitions: report.transitions,
+            }),
+        );
+    }
+
+    /// An execution that ended without the record ending (the top-level timeout, a
+    /// runtime error) must still leave the record saying why.
+    async fn backstop(&self, job_id: &str, outcome: &ExecutionOutcome) {
+        let (status, reason) = match outcome {
+            ExecutionOutcome::Succeeded(_) | ExecutionOutcome::Aborted => return,
+            ExecutionOutcome::TimedOut => (
+                Status::TimedOut,
+                JobError::new("timed_out", "the workflow ran out of time"),
+            ),
+            ExecutionOutcome::Failed { .. } => (
+                Status::Failed,
+                JobError::new(
+                    "internal_error",
+                    "the workflow failed unexpectedly; try again",
+                ),
+            ),
+        };
+        let jobs = self.inner.deps.jobs.clone();
+        let still_running =
+            matches!(jobs.get(job_id).await, Ok(Some(job)) if !job.status.is_terminal());
+        if !still_running {
+            return;
+        }
+        let result = update_job(jobs.as_ref(), job_id, |job| {
+            job.mark_ended(status, reason.clone(), chrono::Utc::now())
+        })
+        .await;
+        if let Err(e) = result {
+            warn!(job_id, error = %e, "could not record the end of the execution");
+        }
+    }
+}
+
+#[async_trait]
+impl WorkflowEngine for LocalEngine {
+    async fn start(&self, job_id: &str, input: &Value) -> Result<(), EngineError> {
+        let cancel = CancellationToken::new();
+        {
+            let mut runs = self.runs();
+            if matches!(runs.get(job_id), Some(Run::Running(_))) {
+                return Err(EngineError::AlreadyExists(job_id.to_string()));
+            }
+            runs.insert(job_id.to_string(), Run::Running(cancel.clone()));
+        }
+        tokio::spawn(self.clone().run(job_id.to_string(), input.clone(), cancel));
+        Ok(())
+    }
+
+    async fn stop(&self, job_id: &str, cause: &str) -> Result<(), EngineError> {
+        if let Some(Run::Running(cancel)) = self.runs().get(job_id) {
+            info!(job_id, cause, "stopping the execution");
+            cancel.cancel();
+        }
+        Ok(())
+    }
+}

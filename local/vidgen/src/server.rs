@@ -1,0 +1,218 @@
+//! The local HTTP server: the contract's `/v1` routes (the same `api::handle` the
+//! Lambda calls) and `/files/…`, which serves signed, expiring links the way S3
+//! serves presigned URLs.
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use futures::TryStreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use vidgen_shared::api::{self, ApiDeps};
+use vidgen_shared::store::local_files::{LinkError, LocalObjectStore, SignedRequest};
+use vidgen_shared::store::{ObjectStore, StoreError};
+
+#[derive(Clone)]
+pub struct AppState {
+    api: Arc<ApiDeps>,
+    files: Arc<LocalObjectStore>,
+    /// token → owner; empty = single-user.
+    tokens: Arc<HashMap<String, String>>,
+}
+
+impl AppState {
+    pub fn new(
+        api: ApiDeps,
+        files: Arc<LocalObjectStore>,
+        tokens: Vec<(String, String)>,
+    ) -> AppState {
+        AppState {
+            api: Arc::new(api),
+            files,
+            tokens: Arc::new(tokens.into_iter().collect()),
+        }
+    }
+
+    /// The caller: the owner of the bearer token, or `local` when no tokens are set.
+    fn owner(&self, headers: &HeaderMap) -> Option<String> {
+        if self.tokens.is_empty() {
+            return Some("local".into());
+        }
+        let token = headers
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?;
+        self.tokens.get(token.trim()).cloned()
+    }
+}
+
+/// Bodies above the contract's 64 KiB still reach the API, which answers its own 413.
+const API_BODY_LIMIT: usize = 1024 * 1024;
+/// Uploads are at most 10 MiB, pinned further by each link.
+const FILE_BODY_LIMIT: usize = 10 * 1024 * 1024 + 1;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1", any(api_route))
+        .route("/v1/{*rest}", any(api_route))
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .merge(
+            Router::new()
+                .route("/files/{*key}", get(get_file).put(put_file))
+                .layer(DefaultBodyLimit::max(FILE_BODY_LIMIT)),
+        )
+        .with_state(state)
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "server stopped");
+    }
+}
+
+async fn api_route(State(state): State<AppState>, request: Request) -> Response {
+    let owner = state.owner(request.headers());
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, API_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            let too_big = serde_json::json!({"error": {"code": "invalid_request", "message": "the body is larger than 64 KiB", "field": null}});
+            return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(too_big)).into_response();
+        }
+    };
+    let request = http::Request::from_parts(parts, body);
+    let response = api::handle(&state.api, owner.as_deref(), request).await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn link_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": if status == StatusCode::NOT_FOUND { "not_found" } else { "unauthorized" }, "message": message, "field": null}});
+    (status, axum::Json(body)).into_response()
+}
+
+fn query_pairs(request: &Request) -> Vec<(String, String)> {
+    request
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn verify(
+    state: &AppState,
+    method: &Method,
+    key: &str,
+    request: &Request,
+) -> Result<SignedRequest, LinkError> {
+    let pairs = query_pairs(request);
+    state.files.verify(
+        method.as_str(),
+        key,
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        chrono::Utc::now(),
+    )
+}
+
+fn forbidden(e: LinkError) -> Response {
+    link_error(StatusCode::FORBIDDEN, &e.to_string())
+}
+
+async fn get_file(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    request: Request,
+) -> Response {
+    if let Err(e) = verify(&state, &Method::GET, &key, &request) {
+        return forbidden(e);
+    }
+    let meta = match state.files.head(&key).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return link_error(StatusCode::NOT_FOUND, "no such file"),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a file");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let file = match state.files.file_path(&key) {
+        Ok(path) => match tokio::fs::File::open(path).await {
+            Ok(f) => f,
+            Err(_) => return link_error(StatusCode::NOT_FOUND, "no such file"),
+        },
+        Err(_) => return link_error(StatusCode::NOT_FOUND, "no such file"),
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            header::CONTENT_TYPE,
+            meta.content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+        )
+        .header(header::CONTENT_LENGTH, meta.bytes)
+        .body(Body::from_stream(tokio_util::io::ReaderStream::new(file)))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn put_file(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    request: Request,
+) -> Response {
+    let signed = match verify(&state, &Method::PUT, &key, &request) {
+        Ok(s) => s,
+        Err(e) => return forbidden(e),
+    };
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if content_type != signed.content_type {
+        return link_error(
+            StatusCode::FORBIDDEN,
+            "the content type is not the one the link was made for",
+        );
+    }
+    let expected = signed.bytes.unwrap_or(0);
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map_err(|e| StoreError::Source(e.to_string()));
+    let stored = state
+        .files
+        .put_stream(
+            &key,
+            content_type.as_deref().unwrap_or_default(),
+            Box::pin(body),
+        )
+        .await;
+    match stored {
+        Ok(n) if n == expected => StatusCode::OK.into_response(),
+        Ok(n) => {
+            let _ = state.files.delete(&key).await;
+            link_error(
+                StatusCode::FORBIDDEN,
+                &format!("the link is for {expected} bytes; {n} were sent"),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "upload failed");
+            StatusCode::BAD_REQUEST.into_response()
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Everything `vidgen serve` runs, wired together: stores, provider, engine, server.
+
+use crate::engine::LocalEngine;
+use crate::server::{self, AppState};
+use anyhow::Context;
+use sora_sim::{SimConfig, Simulator};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::info;
+use vidgen_shared::api::{ApiConfig, ApiDeps};
+use vidgen_shared::config::Secret;
+use vidgen_shared::domain::validation::ValidationPolicy;
+use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
+use vidgen_shared::provider::VideoProvider;
+use vidgen_shared::store::embedded::EmbeddedJobStore;
+use vidgen_shared::store::local_files::LocalObjectStore;
+use vidgen_shared::store::{JobStore, ObjectStore};
+use vidgen_shared::workflow::{StepDeps, WorkflowConfig};
+
+/// Which provider the stack talks to.
+#[derive(Debug, Clone)]
+pub enum ProviderChoice {
+    /// The real API (or any compatible one) at this base URL.
+    OpenAi { base_url: String, api_key: Secret },
+    /// The built-in simulator, started on 127.0.0.1, reached over HTTP by the same client.
+    Simulator(SimConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub provider: ProviderChoice,
+    /// `(token, owner)`; empty means single-user (owner `local`).
+    pub tokens: Vec<(String, String)>,
+    pub time_scale: f64,
+    pub workflow: WorkflowConfig,
+    pub api: ApiConfig,
+}
+
+impl StackConfig {
+    /// Local defaults: the simulator renders in 3 s and the workflow polls every second.
+    pub fn local(addr: SocketAddr, data_dir: PathBuf) -> StackConfig {
+        StackConfig {
+            addr,
+            data_dir,
+            provider: ProviderChoice::Simulator(SimConfig::default()),
+            tokens: Vec::new(),
+            time_scale: 1.0,
+            workflow: WorkflowConfig {
+                min_wait: Duration::from_secs(1),
+                max_wait: Duration::from_secs(5),
+                ..WorkflowConfig::default()
+            },
+            api: ApiConfig {
+                policy: ValidationPolicy {
+                    allow_private_callbacks: true,
+                    ..ValidationPolicy::default()
+                },
+                ..ApiConfig::default()
+            },
+        }
+    }
+
+    /// Read `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`.
+    pub fn apply_env(mut self) -> anyhow::Result<StackConfig> {
+        use vidgen_shared::config::env;
+        if let Some(key) = env("OPENAI_API_KEY") {
+            let config = OpenAiConfig::from_env(Secret::new(key))?;
+            self.provider = ProviderChoice::OpenAi {
+                base_url: config.base_url,
+                api_key: config.api_key,
+            };
+        }
+        self.api.policy.default_model = vidgen_shared::config::default_model()?;
+        if let Some(raw) = env("VIDGEN_LOCAL_TOKENS") {
+            self.tokens = parse_tokens(&raw)?;
+        }
+        Ok(self)
+    }
+}
+
+/// `alice:tok1,bob:tok2` → `[(tok1, alice), (tok2, bob)]`.
+pub fn parse_tokens(raw: &str) -> anyhow::Result<Vec<(String, String)>> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| match pair.trim().split_once(':') {
+            Some((owner, token)) if !owner.is_empty() && !token.is_empty() => {
+                Ok((token.to_string(), owner.to_string()))
+            }
+            _ => anyhow::bail!("VIDGEN_LOCAL_TOKENS: {pair:?} is not owner:token"),
+        })
+        .collect()
+}
+
+/// A running stack.
+pub struct RunningStack {
+    pub base_url: String,
+    pub engine: LocalEngine,
+    pub jobs: Arc<EmbeddedJobStore>,
+    pub simulator: Option<Simulator>,
+    pub provider_name: String,
+    server: tokio::task::JoinHandle<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RunningStack {
+    pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+
+        let (provider, simulator): (Arc<dyn VideoProvider>, Option<Simulator>) = match &config
+            .provider
+        {
+            ProviderChoice::OpenAi { base_url, api_key } => {
+                let p = OpenAiProvider::new(OpenAiConfig::new(base_url.clone(), api_key.clone()))?;
+                (Arc::new(p), None)
+            }
+            ProviderChoice::Simulator(sim_config) => {
+                let key = hex::encode(rand::random::<[u8; 16]>());
+                let sim = Simulator::start(
+                    "127.0.0.1:0".parse()?,
+                    SimConfig {
+                        api_key: Some(key.clone()),
+                        ..sim_config.clone()
+                    },
+                )
+                .await?;
+                let p = OpenAiProvider::new(OpenAiConfig::new(sim.base_url(), Secret::new(key)))?;
+                (Arc::new(p), Some(sim))
+            }
+        };
+        let jobs = Arc::new(EmbeddedJobStore::open(&config.data_dir.join("jobs.redb"))?);
+        let objects = Arc::new(LocalObjectStore::new(
+            config.data_dir.join("files"),
+            base_url.clone(),
+            signing_key(&config.data_dir)?,
+        ));
+        let step_deps = StepDeps {
+            jobs: jobs.clone() as Arc<dyn JobStore>,
+            objects: objects.clone() as Arc<dyn ObjectStore>,
+            provider,
+            config: config.workflow.clone(),
+        };
+        let engine = LocalEngine::new(crate::engine::DEFINITION, step_deps, config.time_scale)?;
+        let api = ApiDeps {
+            jobs: jobs.clone(),
+            objects: objects.clone(),
+            engine: Arc::new(engine.clone()),
+            config: config.api.clone(),
+        };
+        let state = AppState::new(api, objects, config.tokens.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(server::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        let unfinished: Vec<String> = jobs.unfinished().await?.into_iter().map(|j| j.id).collect();
+        engine.resume(&unfinished).await;
+        let provider_name = match (&config.provider, &simulator) {
+            (ProviderChoice::OpenAi { base_url, .. }, _) => {
+                format!("OpenAI-compatible API at {base_url}")
+            }
+            (_, Some(sim)) => format!("built-in Sora simulator at {}", sim.base_url()),
+            _ => "unknown".into(),
+        };
+        info!(api = %base_url, provider = %provider_name, "vidgen is serving");
+        Ok(RunningStack {
+            base_url,
+            engine,
+            jobs,
+            simulator,
+            provider_name,
+            server,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// Stop serving and stop every running execution (they resume on the next start).
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.server).await;
+        self.engine.stop_all();
+        if let Some(sim) = self.simulator.take() {
+            sim.shutdown().await;
+        }
+    }
+
+    /// Wait until the server ends (Ctrl-C).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.server).await;
+    }
+}
+
+/// The key that signs local file links, made once and kept with the data, so links
+/// handed out survive a restart.
+fn signing_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("link-signing.key");
+    if let Ok(existing) = std::fs::read(&path) {
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    let key: [u8; 32] = rand::random();
+    std::fs::write(&path, key).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key.to_vec())
+}

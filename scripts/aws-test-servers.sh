@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Start (or stop) local servers that speak the real AWS wire protocols, for the tests:
+#   moto   DynamoDB, S3, Step Functions   (does not check signatures)
+#   s3s-fs S3 that checks SigV4 signatures and presigned-URL expiry
+# Usage: aws-test-servers.sh start ENV_FILE   -> writes a sourceable ENV_FILE
+#        aws-test-servers.sh stop  ENV_FILE
+set -euo pipefail
+cmd=${1:-start}
+env_file=${2:-target/aws-test-servers.env}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for() { # url
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "[aws-test-servers] $1 did not come up" >&2
+  return 1
+}
+
+case "$cmd" in
+  start)
+    mkdir -p "$(dirname "$env_file")"
+    work=$(mktemp -d)
+    moto_port=$(free_port)
+    s3s_port=$(free_port)
+    moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+    moto_pid=$!
+    mkdir -p "$work/s3s"
+    s3s_key=vidgen-test-access
+    s3s_secret=vidgen-test-secret-$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+    s3s-fs --host 127.0.0.1 --port "$s3s_port" --access-key "$s3s_key" --secret-key "$s3s_secret" "$work/s3s" >"$work/s3s.log" 2>&1 &
+    s3s_pid=$!
+    wait_for "http://127.0.0.1:$moto_port/moto-api/"
+    wait_for "http://127.0.0.1:$s3s_port/"
+    # Step Functions executions in moto only run their definitions when asked to.
+    curl -s -X POST -H 'content-type: application/json' \
+      -d '{"stepfunctions":{"execute_state_machine":true}}' \
+      "http://127.0.0.1:$moto_port/moto-api/config" >/dev/null
+    cat >"$env_file" <<ENV
+MOTO_ENDPOINT=http://127.0.0.1:$moto_port
+S3S_ENDPOINT=http://127.0.0.1:$s3s_port
+S3S_ACCESS_KEY=$s3s_key
+S3S_SECRET_KEY=$s3s_secret
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=testing
+AWS_SECRET_ACCESS_KEY=testing
+AWS_EC2_METADATA_DISABLED=true
+AWS_TEST_SERVERS_PIDS="$moto_pid $s3s_pid"
+AWS_TEST_SERVERS_DIR=$work
+ENV
+    echo "[aws-test-servers] moto on :$moto_port, s3s-fs on :$s3s_port"
+    ;;
+  stop)
+    [ -f "$env_file" ] || exit 0
+    # shellcheck disable=SC1090
+    . "$env_file"
+    for pid in ${AWS_TEST_SERVERS_PIDS:-}; do kill "$pid" 2>/dev/null || true; done
+    [ -n "${AWS_TEST_SERVERS_DIR:-}" ] && rm -rf "$AWS_TEST_SERVERS_DIR"
+    rm -f "$env_file"
+    ;;
+  *) echo "usage: $0 start|stop ENV_FILE" >&2; exit 2 ;;
+esac

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs beyond the Rust toolchain, pinned.
+# Idempotent: a second run only checks. Used by scripts/test.sh (and so by CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# Python: moto (local AWS wire protocols) and the SAM CLI (template validation).
+if ! python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt; then
+  log "pip install failed"; exit 1
+fi
+
+# Node: asl-validator, pinned in package.json / package-lock.json.
+if [ ! -x node_modules/.bin/asl-validator ]; then
+  log "installing node tools (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Rust: s3s-fs, an S3 server that checks SigV4 signatures and expiry (moto does not).
+# 0.14.1 is the newest release that builds with this toolchain.
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  log "installing s3s-fs 0.14.1 (a few minutes, once)"
+  cargo install s3s-fs@0.14.1 --features binary --locked --quiet
+fi
+
+for tool in moto_server sam s3s-fs; do
+  command -v "$tool" >/dev/null 2>&1 || { log "missing after install: $tool"; exit 1; }
+done
+log "tools ready"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a used one:
+#   1. installs the tools the tests need (scripts/setup-test-tools.sh),
+#   2. validates the state machine and the SAM template,
+#   3. checks formatting and lints,
+#   4. starts local AWS wire-protocol servers (moto, s3s-fs) on 127.0.0.1,
+#   5. runs every Rust test in the workspace, then stops the servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SAM_CLI_TELEMETRY=0
+
+scripts/setup-test-tools.sh
+scripts/validate-infra.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+env_file=target/aws-test-servers.env
+mkdir -p target
+scripts/aws-test-servers.sh start "$env_file"
+trap 'scripts/aws-test-servers.sh stop "$env_file"' EXIT
+set -a
+# shellcheck disable=SC1090
+. "$env_file"
+set +a
+
+cargo test --workspace --locked

@@ -1,0 +1,151 @@
+//! The contract's error shape: `{"error":{"code","message","field"}}`.
+
+use crate::domain::validation::{Rejection, MAX_BODY_BYTES};
+use bytes::Bytes;
+use http::{Response, StatusCode};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    allow: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            allow: None,
+        }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field.to_string()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// Unknown ids and other owners' ids get the same answer.
+    pub fn no_such_job() -> ApiError {
+        ApiError::not_found("no video job with that id")
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+        ApiError {
+            allow: Some(allow),
+            ..ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                format!("this route accepts {allow}"),
+            )
+        }
+    }
+
+    /// A 500 that says nothing of internals; the cause goes to the log with the request id.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; the x-request-id header identifies this request",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Bytes> {
+        let body = serde_json::json!({
+            "error": {"code": self.code, "message": self.message, "field": self.field}
+        });
+        let mut r = super::json(self.status, &body);
+        if let Some(allow) = self.allow {
+            r.headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+        }
+        r
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> ApiError {
+        match r {
+            Rejection::Invalid { field, message } => ApiError {
+                field,
+                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+            },
+            Rejection::TooLarge { limit } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                format!("the body is larger than {} KiB", limit / 1024),
+            ),
+            Rejection::UnsupportedMediaType { got } => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                format!(
+                    "the body must be application/json; got {}",
+                    got.as_deref().unwrap_or("no content type")
+                ),
+            ),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        match e {
+            crate::store::StoreError::InvalidCursor => {
+                ApiError::invalid("cursor", "cursor is not one this API returned")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+const _: () = assert!(MAX_BODY_BYTES == 64 * 1024);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_have_the_contract_shape() {
+        let r = ApiError::invalid("seconds", "seconds must be 4, 8 or 12").into_response();
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "invalid_request", "message": "seconds must be 4, 8 or 12", "field": "seconds"}})
+        );
+        let r = ApiError::internal("db exploded at /secret/path").into_response();
+        let text = String::from_utf8_lossy(r.body()).to_string();
+        assert!(!text.contains("secret") && text.contains("\"internal\""));
+        assert_eq!(
+            ApiError::from(Rejection::TooLarge { limit: 65536 }).status,
+            413
+        );
+        assert_eq!(
+            ApiError::from(Rejection::UnsupportedMediaType { got: None }).status,
+            415
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! The job routes.
+
+use super::{json, view, ApiDeps, ApiError, Call};
+use crate::domain::ids::{is_job_id, new_job_id};
+use crate::domain::validation::{self, Rejection};
+use crate::domain::{prompt, AssetKind, Job, JobError, NewJob, Status};
+use crate::engine::EngineError;
+use crate::store::update::UpdateError;
+use crate::store::{update_job, CreateOutcome, IdempotencyRecord};
+use crate::workflow::WorkflowState;
+use bytes::Bytes;
+use chrono::Utc;
+use http::{header, HeaderValue, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+/// The caller's job, or the same 404 for unknown and foreign ids.
+async fn owned(deps: &ApiDeps, owner: &str, id: &str) -> Result<Job, ApiError> {
+    if !is_job_id(id) {
+        return Err(ApiError::no_such_job());
+    }
+    match deps.jobs.get(id).await? {
+        Some(job) if job.owner == owner => Ok(job),
+        _ => Err(ApiError::no_such_job()),
+    }
+}
+
+async fn job_response(
+    deps: &ApiDeps,
+    status: StatusCode,
+    job: &Job,
+) -> Result<Response<Bytes>, ApiError> {
+    Ok(json(status, &view::job_json(deps, job).await?))
+}
+
+/// The Idempotency-Key header, validated, if present.
+fn idempotency_key(call: &Call<'_>) -> Result<Option<String>, ApiError> {
+    match call.request.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(raw) => Ok(Some(validation::idempotency_key(raw.as_bytes())?)),
+    }
+}
+
+/// Hash of what a retry must repeat exactly: the route and the body, with the JSON
+/// re-serialised canonically (sorted keys, no whitespace) so formatting doesn't matter.
+fn request_hash(route: &str, body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned());
+    hex::encode(Sha256::digest(format!("{route}\n{canonical}").as_bytes()))
+}
+
+/// Record a new job (with its idempotency claim), then start its workflow. Both or
+/// neither: if the start fails, the record says so.
+async fn create_and_start(
+    deps: &ApiDeps,
+    call: &Call<'_>,
+    new: NewJob,
+    route: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let now = Utc::now();
+    let job = Job::new(new, now);
+    let claim = match &job.idempotency_key {
+        None => None,
+        Some(key) => Some(IdempotencyRecord {
+            owner: call.owner.to_string(),
+            key: key.clone(),
+            request_hash: request_hash(route, call.body()),
+            job_id: job.id.clone(),
+            expires_at: now
+                + chrono::Duration::from_std(deps.config.idempotency_ttl)
+                    .map_err(ApiError::internal)?,
+        }),
+    };
+    if let CreateOutcome::KeyExists(first) = deps.jobs.create(&job, claim.as_ref()).await? {
+        let same = claim
+            .as_ref()
+            .is_some_and(|c| c.request_hash == first.request_hash);
+        if !same {
+            return Err(ApiError::conflict(
+                "this Idempotency-Key was already used with a different request",
+            ));
+        }
+        return match deps.jobs.get(&first.job_id).await? {
+            Some(existing) => job_response(deps, StatusCode::OK, &existing).await,
+            None => Err(ApiError::conflict(
+                "the job made with this Idempotency-Key has been deleted",
+            )),
+        };
+    }
+    match deps
+        .engine
+        .start(&job.id, &WorkflowState::start(&job.id))
+        .await
+    {
+        Ok(()) | Err(EngineError::AlreadyExists(_)) => {}
+        Err(e) => {
+            let reason = JobError::new(
+                "workflow_start_failed",
+                "the job could not be started; please try again",
+            );
+            let marked = update_job(deps.jobs.as_ref(), &job.id, |j| {
+                j.mark_ended(Status::Failed, reason.clone(), Utc::now())
+            })
+            .await;
+            if let Err(mark) = marked {
+                tracing::error!(job_id = %job.id, error = %mark, "could not record the failed start");
+            }
+            return Err(ApiError::internal(format!(
+                "starting the workflow of {}: {e}",
+                job.id
+            )));
+        }
+    }
+    info!(job_id = %job.id, "job created");
+    let mut response = job_response(deps, StatusCode::ACCEPTED, &job).await?;
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/videos/{}", job.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, ApiError> {
+    let req = validation::create_request(call.content_type(), call.body(), &deps.config.policy)?;
+    let key = idempotency_key(call)?;
+    if let Some(upload_id) = &req.input_reference {
+        let usable = match deps.jobs.get_upload(upload_id).await? {
+            Some(up) if up.owner == call.owner && up.expires_at > Utc::now() => {
+                deps.objects.head(&up.key).await?.is_some()
+            }
+            _ => false,
+        };
+        if !usable {
+            return Err(ApiError::invalid(
+                "input_reference",
+                "input_reference.upload_id is unknown, expired, or its image has not been uploaded yet",
+            ));
+        }
+    }
+    let composed = match &req.prompt {
+        Some(verbatim) => verbatim.clone(),
+        None => prompt::compose(
+            req.script.as_deref().unwrap_or_default(),
+            req.style.as_deref(),
+            &req.keywords,
+            &req.negative_keywords,
+        ),
+    };
+    let new = NewJob {
+        id: new_job_id(),
+        owner: call.owner.to_string(),
+        model: req.model,
+        seconds: req.seconds,
+        size: req.size,
+        prompt: composed,
+        script: req.script,
+        style: req.style,
+        keywords: req.keywords,
+        negative_keywords: req.negative_keywords,
+        remixed_from: None,
+        remix_source_video_id: None,
+        metadata: req.metadata,
+        input_reference: req.input_reference,
+        callback_url: req.callback_url,
+        idempotency_key: key,
+    };
+    create_and_start(deps, call, new, "POST /v1/videos").await
+}
+
+pub async fn get(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
+    let job = owned(deps, call.owner, id).await?;
+    job_response(deps, StatusCode::OK, &job).await
+}
+
+pub async fn list(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, ApiError> {
+    let pairs = call.query_pairs();
+    let q = validation::list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let page = deps
+        .jobs
+        .list(call.owner, q.status, q.limit, q.cursor.as_deref())
+        .await?;
+    let mut data = Vec::with_capacity(page.jobs.len());
+    for job in &page.jobs {
+        data.push(view::job_json(deps, job).await?);
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "data": data, "next_cursor": page.next_cursor }),
+    ))
+}
+
+pub async fn remix(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
+    let req = validation::remix_request(call.content_type(), call.body(), &deps.config.policy)?;
+    let key = idempotency_key(call)?;
+    let source = owned(deps, call.owner, id).await?;
+    let source_video = match (&source.status, &source.provider_video_id) {
+        (Status::Completed, Some(video)) => video.clone(),
+        _ => {
+            return Err(ApiError::conflict(format!(
+                "only completed jobs can be remixed; this one is {}",
+                source.status
+            )))
+        }
+    };
+    let new = NewJob {
+        id: new_job_id(),
+        owner: call.owner.to_string(),
+        model: source.model,
+        seconds: source.seconds,
+        size: source.size,
+        prompt: req.prompt,
+        script: None,
+        style: None,
+        keywords: Vec::new(),
+        negative_keywords: Vec::new(),
+        remixed_from: Some(source.id.clone()),
+        remix_source_video_id: Some(source_video),
+        metadata: req.metadata,
+        input_reference: None,
+        callback_url: req.callback_url,
+        idempotency_key: key,
+    };
+    create_and_start(deps, call, new, &format!("POST /v1/videos/{id}/remix")).await
+}
+
+/// Stop the workflow, then record `canceled`. `Ok(None)` when the job had already ended.
+async fn stop(deps: &ApiDeps, job: &Job) -> Result<Option<Job>, ApiError> {
+    if job.status.is_terminal() {
+        return Ok(None);
+    }
+    deps.engine
+        .stop(&job.id, "canceled by its owner")
+        .await
+        .map_err(|e| ApiError::internal(format!("stopping {}: {e}", job.id)))?;
+    match update_job(deps.jobs.as_ref(), &job.id, |j| j.mark_canceled(Utc::now())).await {
+        Ok(canceled) => {
+            info!(job_id = %job.id, "job canceled");
+            crate::callback::notify(deps.config.callbacks.as_ref(), &canceled).await;
+            Ok(Some(canceled))
+        }
+        Err(UpdateError::Refused(_)) | Err(UpdateError::NotFound(_)) => Ok(None),
+        Err(UpdateError::Store(e)) => Err(e.into()),
+    }
+}
+
+pub async fn cancel(
+    deps: &ApiDeps,
+    call: &Call<'_>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let job = owned(deps, call.owner, id).await?;
+    match stop(deps, &job).await? {
+        Some(canceled) => job_response(deps, StatusCode::OK, &canceled).await,
+        None => {
+            let now = deps
+                .jobs
+                .get(id)
+                .await?
+                .map(|j| j.status)
+                .unwrap_or(job.status);
+            Err(ApiError::conflict(format!(
+                "the job has already ended ({now})"
+            )))
+        }
+    }
+}
+
+pub async fn delete(
+    deps: &ApiDeps,
+    call: &Call<'_>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let job = owned(deps, call.owner, id).await?;
+    stop(deps, &job).await?;
+    // Read again: a download may have finished while we stopped it.
+    let latest = deps.jobs.get(id).await?.unwrap_or(job);
+    for kind in AssetKind::ALL {
+        let key = crate::domain::job::asset_key(&latest.owner, &latest.id, kind);
+        deps.objects.delete(&key).await?;
+    }
+    deps.jobs.delete(id).await?;
+    info!(job_id = %id, "job deleted");
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    Ok(r)
+}
+
+pub async fn content(
+    deps: &ApiDeps,
+    call: &Call<'_>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let mut variant = AssetKind::Video;
+    for (k, v) in call.query_pairs() {
+        match k.as_str() {
+            "variant" => {
+                variant = v.parse::<AssetKind>().map_err(|why| {
+                    ApiError::from(Rejection::field("variant", format!("variant {why}")))
+                })?
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    format!("unknown query parameter {other:?}; allowed: variant"),
+                ))
+            }
+        }
+    }
+    let job = owned(deps, call.owner, id).await?;
+    let Some(assets) = &job.assets else {
+        return Err(ApiError::not_found(format!(
+            "the job's content is not available (status {})",
+            job.status
+        )));
+    };
+    let link = deps
+        .objects
+        .presign_get(&assets.get(variant).key, deps.config.url_ttl)
+        .await?;
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::FOUND;
+    let location = HeaderValue::from_str(&link.url).map_err(ApiError::internal)?;
+    r.headers_mut().insert(header::LOCATION, location);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}

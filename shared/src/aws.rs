@@ -1,0 +1,1 @@
+//! AWS SDK configuration (placeholder: being written).

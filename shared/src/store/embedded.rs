@@ -1,0 +1,302 @@
+//! The embedded job store for one machine: a redb database file under the data dir.
+//!
+//! Same contract as the DynamoDB store. redb serialises write transactions, which
+//! gives the conditional writes and the atomic job + idempotency-claim create.
+//! Records are JSON. Listing uses an index table keyed
+//! `hex(owner)/created_at/id`, scanned backwards for newest first; the cursor is the
+//! hex of the last key returned.
+
+use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use crate::domain::{Job, Status};
+use async_trait::async_trait;
+use chrono::Utc;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+use std::sync::Arc;
+
+const JOBS: TableDefinition<&str, &str> = TableDefinition::new("jobs");
+const BY_OWNER: TableDefinition<&str, &str> = TableDefinition::new("jobs_by_owner");
+const CLAIMS: TableDefinition<&str, &str> = TableDefinition::new("idempotency_claims");
+const UPLOADS: TableDefinition<&str, &str> = TableDefinition::new("uploads");
+
+#[derive(Clone)]
+pub struct EmbeddedJobStore {
+    db: Arc<Database>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn owner_key(job: &Job) -> String {
+    // Fixed-width timestamps sort lexically in time order.
+    format!(
+        "{}/{}/{}",
+        hex::encode(&job.owner),
+        job.created_at.format("%Y%m%dT%H%M%S%.9f"),
+        job.id
+    )
+}
+
+fn claim_key(owner: &str, key: &str) -> String {
+    format!("{}/{}", hex::encode(owner), key)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(backend)
+}
+
+impl EmbeddedJobStore {
+    /// Open (or create) the database file.
+    pub fn open(path: &Path) -> Result<EmbeddedJobStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let db = Database::create(path).map_err(backend)?;
+        let tx = db.begin_write().map_err(backend)?;
+        for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS] {
+            tx.open_table(table).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(EmbeddedJobStore { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(backend)?
+    }
+
+    /// Every job that has not ended, for resuming workflows after a restart.
+    pub async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
+        self.blocking(|db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let jobs = tx.open_table(JOBS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in jobs.iter().map_err(backend)? {
+                let (_, v) = entry.map_err(backend)?;
+                let job: Job = from_json(v.value())?;
+                if !job.status.is_terminal() {
+                    out.push(job);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl JobStore for EmbeddedJobStore {
+    async fn create(
+        &self,
+        job: &Job,
+        claim: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let job = job.clone();
+        let claim = claim.cloned();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let mut claims = tx.open_table(CLAIMS).map_err(backend)?;
+                if let Some(claim) = &claim {
+                    let key = claim_key(&claim.owner, &claim.key);
+                    let existing = claims
+                        .get(key.as_str())
+                        .map_err(backend)?
+                        .map(|v| v.value().to_string());
+                    if let Some(raw) = existing {
+                        let existing: IdempotencyRecord = from_json(&raw)?;
+                        if existing.expires_at > Utc::now() {
+                            return Ok(CreateOutcome::KeyExists(existing));
+                        }
+                    }
+                    claims
+                        .insert(key.as_str(), to_json(claim)?.as_str())
+                        .map_err(backend)?;
+                }
+                let mut jobs = tx.open_table(JOBS).map_err(backend)?;
+                if jobs.get(job.id.as_str()).map_err(backend)?.is_some() {
+                    // Dropping the transaction without commit discards the claim too.
+                    return Err(StoreError::Conflict(format!("job {} exists", job.id)));
+                }
+                jobs.insert(job.id.as_str(), to_json(&job)?.as_str())
+                    .map_err(backend)?;
+                let mut index = tx.open_table(BY_OWNER).map_err(backend)?;
+                index
+                    .insert(owner_key(&job).as_str(), job.id.as_str())
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(CreateOutcome::Created)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let jobs = tx.open_table(JOBS).map_err(backend)?;
+            let raw = jobs
+                .get(id.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_string());
+            raw.map(|r| from_json(&r)).transpose()
+        })
+        .await
+    }
+
+    async fn put_if_version(&self, job: &Job) -> Result<(), StoreError> {
+        let job = job.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let mut jobs = tx.open_table(JOBS).map_err(backend)?;
+                let stored = jobs
+                    .get(job.id.as_str())
+                    .map_err(backend)?
+                    .map(|v| v.value().to_string());
+                let Some(stored) = stored else {
+                    return Err(StoreError::Conflict(format!("job {} is gone", job.id)));
+                };
+                let stored: Job = from_json(&stored)?;
+                if stored.version + 1 != job.version {
+                    return Err(StoreError::Conflict(format!("job {} changed", job.id)));
+                }
+                jobs.insert(job.id.as_str(), to_json(&job)?.as_str())
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let prefix = format!("{}/", hex::encode(owner));
+        let upper = match cursor {
+            Some(c) => hex::decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|k| k.starts_with(&prefix))
+                .ok_or(StoreError::InvalidCursor)?,
+            // '0' sorts right after '/', so this bounds every key of the owner.
+            None => format!("{}0", hex::encode(owner)),
+        };
+        let limit = limit.max(1) as usize;
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let index = tx.open_table(BY_OWNER).map_err(backend)?;
+            let jobs = tx.open_table(JOBS).map_err(backend)?;
+            let mut out = Vec::new();
+            let mut last_key = None;
+            let mut more = false;
+            for entry in index
+                .range(prefix.as_str()..upper.as_str())
+                .map_err(backend)?
+                .rev()
+            {
+                let (k, id) = entry.map_err(backend)?;
+                let Some(raw) = jobs
+                    .get(id.value())
+                    .map_err(backend)?
+                    .map(|v| v.value().to_string())
+                else {
+                    continue;
+                };
+                let job: Job = from_json(&raw)?;
+                if status.is_some_and(|s| s != job.status) {
+                    continue;
+                }
+                if out.len() == limit {
+                    more = true;
+                    break;
+                }
+                last_key = Some(k.value().to_string());
+                out.push(job);
+            }
+            Ok(Page {
+                jobs: out,
+                next_cursor: if more {
+                    last_key.map(hex::encode)
+                } else {
+                    None
+                },
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let mut jobs = tx.open_table(JOBS).map_err(backend)?;
+                let stored = jobs
+                    .remove(id.as_str())
+                    .map_err(backend)?
+                    .map(|v| v.value().to_string());
+                if let Some(raw) = stored {
+                    let job: Job = from_json(&raw)?;
+                    tx.open_table(BY_OWNER)
+                        .map_err(backend)?
+                        .remove(owner_key(&job).as_str())
+                        .map_err(backend)?;
+                    if let Some(key) = &job.idempotency_key {
+                        tx.open_table(CLAIMS)
+                            .map_err(backend)?
+                            .remove(claim_key(&job.owner, key).as_str())
+                            .map_err(backend)?;
+                    }
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        let upload = upload.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            tx.open_table(UPLOADS)
+                .map_err(backend)?
+                .insert(upload.id.as_str(), to_json(&upload)?.as_str())
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let t = tx.open_table(UPLOADS).map_err(backend)?;
+            let raw = t
+                .get(id.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_string());
+            raw.map(|r| from_json(&r)).transpose()
+        })
+        .await
+    }
+}

@@ -1,0 +1,1 @@
+//! Building deps from the environment (placeholder: being written).

@@ -1,0 +1,265 @@
+//! The JobStore contract, run against every backend (embedded, DynamoDB on moto).
+
+use chrono::{Duration as ChronoDuration, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use vidgen_shared::domain::ids::{new_job_id, new_upload_id};
+use vidgen_shared::domain::{Job, Model, NewJob, Size, Status};
+use vidgen_shared::store::{
+    update_job, CreateOutcome, IdempotencyRecord, JobStore, StoreError, Upload,
+};
+
+pub fn job(owner: &str, key: Option<&str>, offset_ms: i64) -> Job {
+    Job::new(
+        NewJob {
+            id: new_job_id(),
+            owner: owner.into(),
+            model: Model::Sora2,
+            seconds: 4,
+            size: Size::Portrait720,
+            prompt: "a fox".into(),
+            script: Some("a fox".into()),
+            style: None,
+            keywords: vec!["snow".into()],
+            negative_keywords: vec![],
+            remixed_from: None,
+            remix_source_video_id: None,
+            metadata: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            input_reference: None,
+            callback_url: None,
+            idempotency_key: key.map(str::to_string),
+        },
+        Utc::now() + ChronoDuration::milliseconds(offset_ms),
+    )
+}
+
+fn claim(job: &Job, key: &str, hash: &str, ttl_secs: i64) -> IdempotencyRecord {
+    IdempotencyRecord {
+        owner: job.owner.clone(),
+        key: key.into(),
+        request_hash: hash.into(),
+        job_id: job.id.clone(),
+        expires_at: Utc::now() + ChronoDuration::seconds(ttl_secs),
+    }
+}
+
+/// Run every check; each uses fresh owners so backends may be shared.
+pub async fn run_all(store: Arc<dyn JobStore>) {
+    round_trip(store.as_ref()).await;
+    conditional_create(store.as_ref()).await;
+    idempotency_claims(store.as_ref()).await;
+    versions_and_races(store.clone()).await;
+    listing(store.as_ref()).await;
+    deletion(store.as_ref()).await;
+    uploads(store.as_ref()).await;
+}
+
+fn owner(tag: &str) -> String {
+    format!("{tag}-{}", new_job_id())
+}
+
+async fn round_trip(store: &dyn JobStore) {
+    let j = job(&owner("rt"), None, 0);
+    assert_eq!(
+        store.create(&j, None).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        store.get(&j.id).await.unwrap(),
+        Some(j.clone()),
+        "a record reads back exactly"
+    );
+    assert_eq!(
+        store.get("vid_01JNOSUCHJOB0000000000000").await.unwrap(),
+        None
+    );
+}
+
+async fn conditional_create(store: &dyn JobStore) {
+    let j = job(&owner("cc"), None, 0);
+    store.create(&j, None).await.unwrap();
+    assert!(
+        matches!(store.create(&j, None).await, Err(StoreError::Conflict(_))),
+        "same id twice"
+    );
+}
+
+async fn idempotency_claims(store: &dyn JobStore) {
+    let o = owner("idem");
+    let first = job(&o, Some("key-1"), 0);
+    assert_eq!(
+        store
+            .create(&first, Some(&claim(&first, "key-1", "h1", 3600)))
+            .await
+            .unwrap(),
+        CreateOutcome::Created
+    );
+    let second = job(&o, Some("key-1"), 1);
+    match store
+        .create(&second, Some(&claim(&second, "key-1", "h2", 3600)))
+        .await
+        .unwrap()
+    {
+        CreateOutcome::KeyExists(c) => {
+            assert_eq!(c.job_id, first.id);
+            assert_eq!(c.request_hash, "h1");
+        }
+        other => panic!("expected the existing claim, got {other:?}"),
+    }
+    assert_eq!(
+        store.get(&second.id).await.unwrap(),
+        None,
+        "a lost claim writes no job"
+    );
+    // The same key from another owner is another claim.
+    let other = job(&owner("idem2"), Some("key-1"), 0);
+    assert_eq!(
+        store
+            .create(&other, Some(&claim(&other, "key-1", "h1", 3600)))
+            .await
+            .unwrap(),
+        CreateOutcome::Created
+    );
+    // An expired claim may be replaced.
+    let o3 = owner("idem3");
+    let old = job(&o3, Some("k"), 0);
+    store
+        .create(&old, Some(&claim(&old, "k", "h", -10)))
+        .await
+        .unwrap();
+    let new = job(&o3, Some("k"), 1);
+    assert_eq!(
+        store
+            .create(&new, Some(&claim(&new, "k", "h", 3600)))
+            .await
+            .unwrap(),
+        CreateOutcome::Created
+    );
+}
+
+async fn versions_and_races(store: Arc<dyn JobStore>) {
+    let j = job(&owner("ver"), None, 0);
+    store.create(&j, None).await.unwrap();
+    let mut stale = j.clone();
+    stale.version = 5;
+    assert!(matches!(
+        store.put_if_version(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Two writers race; optimistic concurrency makes both land, one after the other.
+    let (a, b) = (store.clone(), store.clone());
+    let (id_a, id_b) = (j.id.clone(), j.id.clone());
+    let ta = tokio::spawn(async move {
+        update_job::<std::convert::Infallible, _>(a.as_ref(), &id_a, |job| {
+            job.metadata.insert("a".into(), "1".into());
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    });
+    let tb = tokio::spawn(async move {
+        update_job::<std::convert::Infallible, _>(b.as_ref(), &id_b, |job| {
+            job.metadata.insert("b".into(), "1".into());
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    });
+    ta.await.unwrap().unwrap();
+    tb.await.unwrap().unwrap();
+    let now = store.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(now.version, 2);
+    assert!(
+        now.metadata.contains_key("a") && now.metadata.contains_key("b"),
+        "no lost update"
+    );
+    // The domain refuses backwards moves through the same path.
+    let refused = update_job(store.as_ref(), &j.id, |job| {
+        job.mark_downloading(Utc::now())
+    })
+    .await;
+    assert!(refused.is_err());
+}
+
+async fn listing(store: &dyn JobStore) {
+    let o = owner("list");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let j = job(&o, None, i * 10);
+        store.create(&j, None).await.unwrap();
+        ids.push(j.id);
+    }
+    // Someone else's job never shows.
+    store
+        .create(&job(&owner("list-other"), None, 100), None)
+        .await
+        .unwrap();
+    update_job(store, &ids[1], |j| j.mark_canceled(Utc::now()))
+        .await
+        .unwrap();
+    let first = store.list(&o, None, 2, None).await.unwrap();
+    let got: Vec<_> = first.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(got, vec![ids[4].clone(), ids[3].clone()], "newest first");
+    let cursor = first.next_cursor.expect("more pages");
+    let second = store.list(&o, None, 2, Some(&cursor)).await.unwrap();
+    let got: Vec<_> = second.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(got, vec![ids[2].clone(), ids[1].clone()]);
+    let third = store
+        .list(&o, None, 2, second.next_cursor.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(third.jobs.len(), 1);
+    assert_eq!(third.next_cursor, None, "no cursor on the last page");
+    let canceled = store
+        .list(&o, Some(Status::Canceled), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(canceled.jobs.len(), 1);
+    assert_eq!(canceled.jobs[0].id, ids[1]);
+    assert!(matches!(
+        store.list(&o, None, 2, Some("not-a-cursor")).await,
+        Err(StoreError::InvalidCursor)
+    ));
+}
+
+async fn deletion(store: &dyn JobStore) {
+    let o = owner("del");
+    let j = job(&o, Some("dk"), 0);
+    store
+        .create(&j, Some(&claim(&j, "dk", "h", 3600)))
+        .await
+        .unwrap();
+    store.delete(&j.id).await.unwrap();
+    assert_eq!(store.get(&j.id).await.unwrap(), None);
+    assert!(store
+        .list(&o, None, 10, None)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    // The claim went with it: the key is free again.
+    let again = job(&o, Some("dk"), 1);
+    assert_eq!(
+        store
+            .create(&again, Some(&claim(&again, "dk", "h", 3600)))
+            .await
+            .unwrap(),
+        CreateOutcome::Created
+    );
+    store.delete("vid_01JNOSUCHJOB0000000000000").await.unwrap();
+}
+
+async fn uploads(store: &dyn JobStore) {
+    let up = Upload {
+        id: new_upload_id(),
+        owner: owner("up"),
+        content_type: "image/png".into(),
+        bytes: 10,
+        key: "uploads/x/y".into(),
+        created_at: Utc::now(),
+        expires_at: Utc::now() + ChronoDuration::hours(1),
+    };
+    store.put_upload(&up).await.unwrap();
+    assert_eq!(store.get_upload(&up.id).await.unwrap(), Some(up));
+    assert_eq!(store.get_upload("up_missing").await.unwrap(), None);
+}
