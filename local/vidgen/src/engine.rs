@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use vidgen_shared::domain::{JobError, Status};
 use vidgen_shared::engine::{EngineError, WorkflowEngine};
@@ -37,6 +38,8 @@ struct Inner {
     deps: StepDeps,
     time_scale: f64,
     runs: Mutex<HashMap<String, Run>>,
+    /// Every execution task, so shutdown can wait for them to let go of the stores.
+    tasks: TaskTracker,
 }
 
 /// Runs one execution per job, named after it.
@@ -95,6 +98,7 @@ impl LocalEngine {
                 deps,
                 time_scale,
                 runs: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
             }),
         })
     }
@@ -117,14 +121,16 @@ impl LocalEngine {
         matches!(self.runs().get(job_id), Some(Run::Running(_)))
     }
 
-    /// Stop every running execution without ending its job (server shutdown); the
-    /// next start resumes them.
-    pub fn stop_all(&self) {
+    /// Stop every running execution without ending its job (server shutdown) and wait
+    /// for them to finish; the next start resumes them.
+    pub async fn stop_all(&self) {
         for run in self.runs().values() {
             if let Run::Running(cancel) = run {
                 cancel.cancel();
             }
         }
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 
     /// Restart executions of jobs that had not ended when the server stopped. Submit
@@ -205,7 +211,9 @@ impl WorkflowEngine for LocalEngine {
             }
             runs.insert(job_id.to_string(), Run::Running(cancel.clone()));
         }
-        tokio::spawn(self.clone().run(job_id.to_string(), input.clone(), cancel));
+        self.inner
+            .tasks
+            .spawn(self.clone().run(job_id.to_string(), input.clone(), cancel));
         Ok(())
     }
 

@@ -187,7 +187,7 @@ impl RunningStack {
             let _ = tx.send(());
         }
         let _ = (&mut self.server).await;
-        self.engine.stop_all();
+        self.engine.stop_all().await;
         if let Some(sim) = self.simulator.take() {
             sim.shutdown().await;
         }
