@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start (or stop) local servers that speak the real AWS wire protocols, for the tests:
-#   moto   DynamoDB, S3, Step Functions   (does not check signatures)
+#   moto   DynamoDB, S3, Step Functions (records executions; does not check signatures)
 #   s3s-fs S3 that checks SigV4 signatures and presigned-URL expiry
 # Usage: aws-test-servers.sh start ENV_FILE   -> writes a sourceable ENV_FILE
 #        aws-test-servers.sh stop  ENV_FILE
@@ -36,10 +36,11 @@ case "$cmd" in
     s3s_pid=$!
     wait_for "http://127.0.0.1:$moto_port/moto-api/"
     wait_for "http://127.0.0.1:$s3s_port/"
-    # Step Functions executions in moto only run their definitions when asked to.
-    curl -s -X POST -H 'content-type: application/json' \
-      -d '{"stepfunctions":{"execute_state_machine":true}}' \
-      "http://127.0.0.1:$moto_port/moto-api/config" >/dev/null
+    # moto is left in its recording mode for Step Functions: its executing mode
+    # (POST /moto-api/config {"stepfunctions":{"execute_state_machine":true}}) answers
+    # 500 to every StartExecution in moto 5.2.1 ("cannot pickle '_thread.RLock'"), and
+    # it could not run our Rust Lambdas anyway. The definition itself is executed by
+    # the local interpreter in the end-to-end tests.
     cat >"$env_file" <<ENV
 MOTO_ENDPOINT=http://127.0.0.1:$moto_port
 S3S_ENDPOINT=http://127.0.0.1:$s3s_port

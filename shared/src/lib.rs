@@ -17,6 +17,7 @@ pub mod callback;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod lambda_glue;
 pub mod provider;
 pub mod store;
 pub mod telemetry;

@@ -1,1 +1,75 @@
-//! Step Functions engine (placeholder: being written).
+//! The Step Functions engine: one execution per job, named after the job id, so a
+//! retried start is refused by Step Functions instead of running twice.
+
+use super::{EngineError, WorkflowEngine};
+use async_trait::async_trait;
+use aws_sdk_sfn::error::DisplayErrorContext;
+use aws_sdk_sfn::Client;
+
+#[derive(Clone)]
+pub struct StepFunctionsEngine {
+    client: Client,
+    state_machine_arn: String,
+}
+
+impl StepFunctionsEngine {
+    pub fn new(client: Client, state_machine_arn: impl Into<String>) -> StepFunctionsEngine {
+        StepFunctionsEngine {
+            client,
+            state_machine_arn: state_machine_arn.into(),
+        }
+    }
+
+    /// `arn:…:stateMachine:NAME` → `arn:…:execution:NAME:JOB`.
+    pub fn execution_arn(&self, job_id: &str) -> String {
+        format!(
+            "{}:{job_id}",
+            self.state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
+        )
+    }
+}
+
+#[async_trait]
+impl WorkflowEngine for StepFunctionsEngine {
+    async fn start(&self, job_id: &str, input: &serde_json::Value) -> Result<(), EngineError> {
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(job_id)
+            .input(input.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_execution_already_exists()) =>
+            {
+                Err(EngineError::AlreadyExists(job_id.to_string()))
+            }
+            Err(e) => Err(EngineError::Backend(DisplayErrorContext(&e).to_string())),
+        }
+    }
+
+    async fn stop(&self, job_id: &str, cause: &str) -> Result<(), EngineError> {
+        let result = self
+            .client
+            .stop_execution()
+            .execution_arn(self.execution_arn(job_id))
+            .cause(cause)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_execution_does_not_exist()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(EngineError::Backend(DisplayErrorContext(&e).to_string())),
+        }
+    }
+}

@@ -1,1 +1,437 @@
-//! DynamoDB job store (placeholder: being written).
+//! The DynamoDB job store.
+//!
+//! Single-table design, partition key `pk` (S):
+//!
+//! | item | `pk` | extra attributes |
+//! | --- | --- | --- |
+//! | job | `job#<id>` | the Job's fields (serde_dynamo), `gsi_owner`, `gsi_created` |
+//! | idempotency claim | `idem#<hex owner>#<key>` | the claim's fields, `ttl` |
+//! | upload | `upload#<id>` | the Upload's fields, `ttl` |
+//!
+//! GSI `by_owner` (`gsi_owner` HASH, `gsi_created` RANGE) lists an owner's jobs newest
+//! first; `gsi_created` is a fixed-width UTC timestamp so it sorts as text. `ttl` (epoch
+//! seconds) lets DynamoDB expire claims and uploads; since expiry is lazy, a claim past
+//! its time may be overwritten. Every job write is conditional (`attribute_not_exists`
+//! on create, `version = :expected` on update); a job and its claim are written in one
+//! transaction.
+
+use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use crate::domain::{Job, Status};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const OWNER_INDEX: &str = "by_owner";
+
+#[derive(Clone)]
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+fn backend<E: std::error::Error>(e: E) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(&e).to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn job_pk(id: &str) -> String {
+    format!("job#{id}")
+}
+
+fn claim_pk(owner: &str, key: &str) -> String {
+    format!("idem#{}#{key}", hex::encode(owner))
+}
+
+fn sort_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+fn job_item(job: &Job) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(job).map_err(|e| StoreError::Backend(e.to_string()))?;
+    item.insert("pk".into(), s(job_pk(&job.id)));
+    item.insert("gsi_owner".into(), s(&job.owner));
+    item.insert("gsi_created".into(), s(sort_time(&job.created_at)));
+    Ok(item)
+}
+
+fn with_ttl<T: serde::Serialize>(
+    value: &T,
+    pk: String,
+    expires_at: &DateTime<Utc>,
+) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+    item.insert("pk".into(), s(pk));
+    item.insert(
+        "ttl".into(),
+        AttributeValue::N(expires_at.timestamp().to_string()),
+    );
+    Ok(item)
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(format!("unreadable item: {e}")))
+}
+
+/// The opaque list cursor: the GSI key of the last job returned.
+fn encode_cursor(item_key: &Item) -> Option<String> {
+    let get = |k: &str| item_key.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let json =
+        serde_json::json!({"pk": get("pk")?, "o": get("gsi_owner")?, "c": get("gsi_created")?});
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string()))
+}
+
+fn decode_cursor(cursor: &str, owner: &str) -> Result<Item, StoreError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_string)
+            .ok_or(StoreError::InvalidCursor)
+    };
+    let (pk, o, c) = (field("pk")?, field("o")?, field("c")?);
+    if o != owner || !pk.starts_with("job#") {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok(HashMap::from([
+        ("pk".into(), s(pk)),
+        ("gsi_owner".into(), s(o)),
+        ("gsi_created".into(), s(c)),
+    ]))
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoJobStore {
+        DynamoJobStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_item(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.item)
+    }
+
+    fn put(&self, item: Item, condition: &str) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(backend)
+    }
+}
+
+fn is_condition_failure<E, R>(e: &SdkError<E, R>, check: impl Fn(&E) -> bool) -> bool {
+    e.as_service_error().is_some_and(check)
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    async fn create(
+        &self,
+        job: &Job,
+        claim: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let item = job_item(job)?;
+        let Some(claim) = claim else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(CreateOutcome::Created),
+                Err(e)
+                    if is_condition_failure(&e, |se| {
+                        se.is_conditional_check_failed_exception()
+                    }) =>
+                {
+                    Err(StoreError::Conflict(format!("job {} exists", job.id)))
+                }
+                Err(e) => Err(backend(e)),
+            };
+        };
+        let job_put = self.put(item, "attribute_not_exists(pk)")?;
+        let claim_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_ttl(
+                claim,
+                claim_pk(&claim.owner, &claim.key),
+                &claim.expires_at,
+            )?))
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(Utc::now().timestamp().to_string()),
+            )
+            .build()
+            .map_err(backend)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(claim_put).build())
+            .transact_items(TransactWriteItem::builder().put(job_put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(e) => {
+                let reasons: Vec<Option<String>> = match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) => {
+                        t.cancellation_reasons().iter().map(|r| r.code().map(str::to_string)).collect()
+                    }
+                    _ => return Err(backend(e)),
+                };
+                let failed = |i: usize| {
+                    reasons.get(i).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
+                };
+                if failed(0) {
+                    let item = self
+                        .get_item(claim_pk(&claim.owner, &claim.key))
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Conflict("the idempotency claim vanished; retry".into())
+                        })?;
+                    return Ok(CreateOutcome::KeyExists(from_item(item)?));
+                }
+                if failed(1) {
+                    return Err(StoreError::Conflict(format!("job {} exists", job.id)));
+                }
+                Err(StoreError::Backend(format!(
+                    "transaction canceled: {reasons:?}"
+                )))
+            }
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        self.get_item(job_pk(id)).await?.map(from_item).transpose()
+    }
+
+    async fn put_if_version(&self, job: &Job) -> Result<(), StoreError> {
+        let expected = job
+            .version
+            .checked_sub(1)
+            .ok_or_else(|| StoreError::Conflict("version 0 is only for create".into()))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job)?))
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e, |se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict(format!("job {} changed", job.id)))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn list(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.max(1) as usize;
+        let mut start = cursor.map(|c| decode_cursor(c, owner)).transpose()?;
+        let mut jobs = Vec::new();
+        let mut last_key = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OWNER_INDEX)
+                .key_condition_expression("gsi_owner = :o")
+                .expression_attribute_values(":o", s(owner))
+                .scan_index_forward(false)
+                .limit(limit as i32)
+                .set_exclusive_start_key(start.take());
+            if let Some(st) = status {
+                q = q
+                    .filter_expression("#s = :s")
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":s", s(st.as_str()));
+            }
+            let out = q.send().await.map_err(backend)?;
+            let mut items = out.items.unwrap_or_default().into_iter();
+            for item in items.by_ref() {
+                let key: Item = ["pk", "gsi_owner", "gsi_created"]
+                    .iter()
+                    .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
+                    .collect();
+                jobs.push(from_item::<Job>(item)?);
+                last_key = Some(key);
+                if jobs.len() == limit {
+                    break;
+                }
+            }
+            let page_has_more = items.next().is_some();
+            if jobs.len() == limit {
+                // A full page may be the last; DynamoDB cannot tell without reading on.
+                // Like DynamoDB's own pagination, a cursor may then lead to an empty page.
+                let more = page_has_more || out.last_evaluated_key.is_some();
+                let next_cursor = if more {
+                    last_key.as_ref().and_then(encode_cursor)
+                } else {
+                    None
+                };
+                return Ok(Page { jobs, next_cursor });
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => {
+                    return Ok(Page {
+                        jobs,
+                        next_cursor: None,
+                    })
+                }
+            }
+        }
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        let Some(job) = self.get(id).await? else {
+            return Ok(());
+        };
+        if let Some(key) = &job.idempotency_key {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(claim_pk(&job.owner, key)))
+                .send()
+                .await
+                .map_err(backend)?;
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(job_pk(id)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_ttl(
+                upload,
+                format!("upload#{}", upload.id),
+                &upload.expires_at,
+            )?))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
+        self.get_item(format!("upload#{id}"))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+}
+
+/// Create the table as template.yaml declares it (for local runs and tests; production
+/// uses the template).
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(backend)
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(backend)
+    };
+    let result = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("gsi_owner")?)
+        .attribute_definitions(attr("gsi_created")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(OWNER_INDEX)
+                .key_schema(key("gsi_owner", KeyType::Hash)?)
+                .key_schema(key("gsi_created", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(backend)?,
+        )
+        .send()
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_condition_failure(&e, |se| se.is_resource_in_use_exception()) => return Ok(()),
+        Err(e) => return Err(backend(e)),
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(backend)?,
+        )
+        .send()
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

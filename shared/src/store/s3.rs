@@ -1,1 +1,322 @@
-//! S3 object store (placeholder: being written).
+//! The S3 object store.
+//!
+//! `put_stream` never holds more than `part_size × (concurrency + 1)` bytes: one part
+//! being filled and at most `concurrency` parts in flight. Bodies that fit in one part
+//! go up in a single PutObject; larger ones as a multipart upload that is aborted on any
+//! error, so no partial object ever becomes visible (the bucket's lifecycle rule also
+//! aborts stragglers after a day).
+
+use super::{ByteStream, ObjectMeta, ObjectStore, SignedUrl, StoreError};
+use async_trait::async_trait;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream as SdkBody;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use std::time::Duration;
+
+/// S3's smallest allowed part (all but the last).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct S3ObjectStore {
+    client: Client,
+    /// Signs links; may point at a different endpoint than `client` (what users reach).
+    presign_client: Client,
+    bucket: String,
+    part_size: usize,
+    concurrency: usize,
+}
+
+fn backend<E: std::error::Error>(e: E) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(&e).to_string())
+}
+
+impl S3ObjectStore {
+    pub fn new(client: Client, bucket: impl Into<String>) -> S3ObjectStore {
+        S3ObjectStore {
+            presign_client: client.clone(),
+            client,
+            bucket: bucket.into(),
+            part_size: 8 * 1024 * 1024,
+            concurrency: 4,
+        }
+    }
+
+    pub fn with_multipart(mut self, part_size: usize, concurrency: usize) -> S3ObjectStore {
+        self.part_size = part_size.max(MIN_PART_SIZE);
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    pub fn with_presign_client(mut self, client: Client) -> S3ObjectStore {
+        self.presign_client = client;
+        self
+    }
+
+    /// Fill `buf` up to a part from the stream; false once the stream has ended.
+    async fn fill(
+        &self,
+        body: &mut ByteStream,
+        buf: &mut BytesMut,
+        carry: &mut Option<Bytes>,
+    ) -> Result<bool, StoreError> {
+        if let Some(rest) = carry.take() {
+            buf.extend_from_slice(&rest);
+        }
+        while buf.len() < self.part_size {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    let room = self.part_size - buf.len();
+                    if chunk.len() > room {
+                        buf.extend_from_slice(&chunk[..room]);
+                        *carry = Some(chunk.slice(room..));
+                    } else {
+                        buf.extend_from_slice(&chunk);
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    async fn multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+        first: Bytes,
+        mut body: ByteStream,
+        mut carry: Option<Bytes>,
+    ) -> Result<u64, StoreError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(backend)?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StoreError::Backend("S3 gave no upload id".into()))?
+            .to_string();
+        let result = async {
+            let mut parts = Vec::new();
+            let mut in_flight = FuturesUnordered::new();
+            let mut next_part = Some(first);
+            let mut number = 0i32;
+            let mut total = 0u64;
+            loop {
+                while in_flight.len() >= self.concurrency {
+                    let done: Result<CompletedPart, StoreError> = in_flight
+                        .next()
+                        .await
+                        .unwrap_or_else(|| Err(StoreError::Backend("no part".into())));
+                    parts.push(done?);
+                }
+                let Some(part) = next_part.take() else { break };
+                number += 1;
+                total += part.len() as u64;
+                let n = number;
+                let request = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .part_number(n)
+                    .body(SdkBody::from(part));
+                in_flight.push(async move {
+                    let out = request.send().await.map_err(backend)?;
+                    Ok::<_, StoreError>(
+                        CompletedPart::builder()
+                            .set_e_tag(out.e_tag().map(str::to_string))
+                            .part_number(n)
+                            .build(),
+                    )
+                });
+                let mut buf = BytesMut::with_capacity(self.part_size);
+                let more = self.fill(&mut body, &mut buf, &mut carry).await?;
+                if !buf.is_empty() {
+                    next_part = Some(buf.freeze());
+                }
+                if !more && next_part.is_none() {
+                    break;
+                }
+            }
+            while let Some(done) = in_flight.next().await {
+                parts.push(done?);
+            }
+            parts.sort_by_key(|p| p.part_number());
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(backend)?;
+            Ok(total)
+        }
+        .await;
+        if result.is_err() {
+            let aborted = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            if let Err(e) = aborted {
+                tracing::error!(key, error = %DisplayErrorContext(&e), "could not abort a multipart upload; the lifecycle rule will");
+            }
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3ObjectStore {
+    async fn put_stream(
+        &self,
+        key: &str,
+        content_type: &str,
+        mut body: ByteStream,
+    ) -> Result<u64, StoreError> {
+        let mut first = BytesMut::with_capacity(self.part_size);
+        let mut carry = None;
+        let more = self.fill(&mut body, &mut first, &mut carry).await?;
+        if !more {
+            let len = first.len() as u64;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .body(SdkBody::from(first.freeze()))
+                .send()
+                .await
+                .map_err(backend)?;
+            return Ok(len);
+        }
+        self.multipart(key, content_type, first.freeze(), body, carry)
+            .await
+    }
+
+    async fn get_bytes(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<(Bytes, ObjectMeta)>, StoreError> {
+        let Some(meta) = self.head(key).await? else {
+            return Ok(None);
+        };
+        if meta.bytes > max_bytes {
+            return Err(StoreError::Backend(format!(
+                "object {key} is {} bytes, over the {max_bytes} limit",
+                meta.bytes
+            )));
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(backend)?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+            .into_bytes();
+        Ok(Some((bytes, meta)))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectMeta {
+                bytes: out.content_length().unwrap_or(0).max(0) as u64,
+                content_type: out.content_type().map(str::to_string),
+            })),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<SignedUrl, StoreError> {
+        let config = PresigningConfig::expires_in(ttl).map_err(backend)?;
+        let expires_at = Utc::now()
+            + chrono::Duration::from_std(ttl).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let req = self
+            .presign_client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(backend)?;
+        Ok(SignedUrl {
+            url: req.uri().to_string(),
+            expires_at,
+        })
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        bytes: u64,
+        ttl: Duration,
+    ) -> Result<SignedUrl, StoreError> {
+        let config = PresigningConfig::expires_in(ttl).map_err(backend)?;
+        let expires_at = Utc::now()
+            + chrono::Duration::from_std(ttl).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let req = self
+            .presign_client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(i64::try_from(bytes).map_err(|e| StoreError::Backend(e.to_string()))?)
+            .presigned(config)
+            .await
+            .map_err(backend)?;
+        Ok(SignedUrl {
+            url: req.uri().to_string(),
+            expires_at,
+        })
+    }
+}
