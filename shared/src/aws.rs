@@ -10,11 +10,12 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// An S3 client; path-style addressing when an endpoint override is set, because local
-/// S3 servers do not resolve bucket subdomains.
+/// An S3 client; path-style addressing when an endpoint override is set (for every
+/// service or for S3 alone), because local S3 servers do not resolve bucket subdomains.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let builder =
-        aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
+    let overridden =
+        config.endpoint_url().is_some() || crate::config::env("AWS_ENDPOINT_URL_S3").is_some();
+    let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(overridden);
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 

@@ -18,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod lambda_glue;
+pub mod mp4_duration;
 pub mod provider;
 pub mod store;
 pub mod telemetry;

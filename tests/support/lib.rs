@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sora_sim::SimConfig;
 use std::time::Duration;
-use vidgen::stack::{ProviderChoice, RunningStack, StackConfig};
+use vidgen::stack::{AwsBackend, Backend, ProviderChoice, RunningStack, StackConfig};
 use vidgen_shared::workflow::WorkflowConfig;
 
 /// A running stack with its data dir, two users and a fast simulator.
@@ -18,12 +18,93 @@ pub struct Harness {
 pub const ALICE: &str = "tok-alice";
 pub const BOB: &str = "tok-bob";
 
+/// Where a test stack keeps jobs and files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// redb and local files behind signed links (the default of `vidgen serve`).
+    Embedded,
+    /// DynamoDB on moto and S3 on s3s-fs, as `VIDGEN_BACKEND=aws` runs; the servers are
+    /// started by scripts/test.sh, which sets `MOTO_ENDPOINT`, `S3S_ENDPOINT`,
+    /// `S3S_ACCESS_KEY` and `S3S_SECRET_KEY`.
+    Aws,
+}
+
+const AWS_VARS: [&str; 4] = [
+    "MOTO_ENDPOINT",
+    "S3S_ENDPOINT",
+    "S3S_ACCESS_KEY",
+    "S3S_SECRET_KEY",
+];
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Store {
+    /// Whether this backend's servers are reachable; says why not when they are not.
+    pub fn available(self) -> bool {
+        let missing: Vec<&str> = match self {
+            Store::Embedded => vec![],
+            Store::Aws => AWS_VARS.into_iter().filter(|v| var(v).is_none()).collect(),
+        };
+        if !missing.is_empty() {
+            eprintln!(
+                "skipping: {} not set (scripts/test.sh starts moto and s3s-fs)",
+                missing.join(", ")
+            );
+        }
+        missing.is_empty()
+    }
+
+    /// A fresh table and bucket (or data dir) per stack, so tests never share state.
+    fn backend(self) -> Backend {
+        match self {
+            Store::Embedded => Backend::Embedded,
+            Store::Aws => {
+                let get = |name: &str| var(name).unwrap_or_else(|| panic!("{name} is set"));
+                let credentials = |key: &str, secret: &str| {
+                    aws_sdk_s3::config::Credentials::new(key, secret, None, None, "tests")
+                };
+                let region = aws_sdk_s3::config::Region::new("us-east-1");
+                let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+                    aws_sdk_dynamodb::Config::builder()
+                        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                        .endpoint_url(get("MOTO_ENDPOINT"))
+                        .region(region.clone())
+                        .credentials_provider(credentials("testing", "testing"))
+                        .build(),
+                );
+                let s3 = aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::Config::builder()
+                        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                        .endpoint_url(get("S3S_ENDPOINT"))
+                        .region(region)
+                        .force_path_style(true)
+                        .credentials_provider(credentials(
+                            &get("S3S_ACCESS_KEY"),
+                            &get("S3S_SECRET_KEY"),
+                        ))
+                        .build(),
+                );
+                let suffix = ulid::Ulid::new().to_string().to_lowercase();
+                Backend::Aws(AwsBackend {
+                    table: format!("vidgen-e2e-{suffix}"),
+                    bucket: format!("vidgen-e2e-{suffix}"),
+                    create_missing: true,
+                    clients: Some((dynamodb, s3)),
+                })
+            }
+        }
+    }
+}
+
 /// Small budgets and fast renders, so failure paths finish in seconds.
-pub fn fast_config(dir: &std::path::Path) -> StackConfig {
+pub fn fast_config(dir: &std::path::Path, store: Store) -> StackConfig {
     let mut config = StackConfig::local(
         "127.0.0.1:0".parse().expect("literal address"),
         dir.to_path_buf(),
     );
+    config.backend = store.backend();
     config.provider = ProviderChoice::Simulator(SimConfig {
         render_time: Duration::from_millis(400),
         ..SimConfig::default()
@@ -40,9 +121,9 @@ pub fn fast_config(dir: &std::path::Path) -> StackConfig {
 }
 
 impl Harness {
-    pub async fn start() -> Harness {
+    pub async fn start(store: Store) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = fast_config(dir.path());
+        let config = fast_config(dir.path(), store);
         Harness::with_config(dir, config).await
     }
 

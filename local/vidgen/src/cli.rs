@@ -117,8 +117,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let single_user = config.tokens.is_empty();
             let stack = RunningStack::start(config).await?;
             println!(
-                "vidgen serving {}/v1 (provider: {})",
-                stack.base_url, stack.provider_name
+                "vidgen serving {}/v1 (provider: {}; store: {})",
+                stack.base_url, stack.provider_name, stack.store_name
             );
             if single_user {
                 println!("single-user mode: every request is owned by \"local\" (set VIDGEN_LOCAL_TOKENS=alice:tok1,bob:tok2 for several)");

@@ -18,7 +18,9 @@ use vidgen_shared::store::{ObjectStore, StoreError};
 #[derive(Clone)]
 pub struct AppState {
     api: Arc<ApiDeps>,
-    files: Arc<LocalObjectStore>,
+    /// The embedded file store whose signed links `/files` serves; `None` when files
+    /// live in S3 (`VIDGEN_BACKEND=aws`), whose presigned links go to S3 itself.
+    files: Option<Arc<LocalObjectStore>>,
     /// token → owner; empty = single-user.
     tokens: Arc<HashMap<String, String>>,
 }
@@ -26,7 +28,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         api: ApiDeps,
-        files: Arc<LocalObjectStore>,
+        files: Option<Arc<LocalObjectStore>>,
         tokens: Vec<(String, String)>,
     ) -> AppState {
         AppState {
@@ -56,16 +58,20 @@ const API_BODY_LIMIT: usize = 1024 * 1024;
 const FILE_BODY_LIMIT: usize = 10 * 1024 * 1024 + 1;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v1", any(api_route))
         .route("/v1/{*rest}", any(api_route))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .merge(
+        .with_state(state.clone());
+    match state.files {
+        Some(files) => api.merge(
             Router::new()
                 .route("/files/{*key}", get(get_file).put(put_file))
-                .layer(DefaultBodyLimit::max(FILE_BODY_LIMIT)),
-        )
-        .with_state(state)
+                .layer(DefaultBodyLimit::max(FILE_BODY_LIMIT))
+                .with_state(files),
+        ),
+        None => api,
+    }
 }
 
 pub async fn serve(
@@ -115,13 +121,13 @@ fn query_pairs(request: &Request) -> Vec<(String, String)> {
 }
 
 fn verify(
-    state: &AppState,
+    files: &LocalObjectStore,
     method: &Method,
     key: &str,
     request: &Request,
 ) -> Result<SignedRequest, LinkError> {
     let pairs = query_pairs(request);
-    state.files.verify(
+    files.verify(
         method.as_str(),
         key,
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -134,14 +140,14 @@ fn forbidden(e: LinkError) -> Response {
 }
 
 async fn get_file(
-    State(state): State<AppState>,
+    State(files): State<Arc<LocalObjectStore>>,
     Path(key): Path<String>,
     request: Request,
 ) -> Response {
-    if let Err(e) = verify(&state, &Method::GET, &key, &request) {
+    if let Err(e) = verify(&files, &Method::GET, &key, &request) {
         return forbidden(e);
     }
-    let meta = match state.files.head(&key).await {
+    let meta = match files.head(&key).await {
         Ok(Some(m)) => m,
         Ok(None) => return link_error(StatusCode::NOT_FOUND, "no such file"),
         Err(e) => {
@@ -149,7 +155,7 @@ async fn get_file(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let file = match state.files.file_path(&key) {
+    let file = match files.file_path(&key) {
         Ok(path) => match tokio::fs::File::open(path).await {
             Ok(f) => f,
             Err(_) => return link_error(StatusCode::NOT_FOUND, "no such file"),
@@ -169,11 +175,11 @@ async fn get_file(
 }
 
 async fn put_file(
-    State(state): State<AppState>,
+    State(files): State<Arc<LocalObjectStore>>,
     Path(key): Path<String>,
     request: Request,
 ) -> Response {
-    let signed = match verify(&state, &Method::PUT, &key, &request) {
+    let signed = match verify(&files, &Method::PUT, &key, &request) {
         Ok(s) => s,
         Err(e) => return forbidden(e),
     };
@@ -193,8 +199,7 @@ async fn put_file(
         .into_body()
         .into_data_stream()
         .map_err(|e| StoreError::Source(e.to_string()));
-    let stored = state
-        .files
+    let stored = files
         .put_stream(
             &key,
             content_type.as_deref().unwrap_or_default(),
@@ -204,7 +209,7 @@ async fn put_file(
     match stored {
         Ok(n) if n == expected => StatusCode::OK.into_response(),
         Ok(n) => {
-            let _ = state.files.delete(&key).await;
+            let _ = files.delete(&key).await;
             link_error(
                 StatusCode::FORBIDDEN,
                 &format!("the link is for {expected} bytes; {n} were sent"),

@@ -14,8 +14,10 @@ use vidgen_shared::config::Secret;
 use vidgen_shared::domain::validation::ValidationPolicy;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::VideoProvider;
+use vidgen_shared::store::dynamo::DynamoJobStore;
 use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::local_files::LocalObjectStore;
+use vidgen_shared::store::s3::S3ObjectStore;
 use vidgen_shared::store::{JobStore, ObjectStore};
 use vidgen_shared::workflow::{StepDeps, WorkflowConfig};
 
@@ -28,10 +30,35 @@ pub enum ProviderChoice {
     Simulator(SimConfig),
 }
 
+/// Where job records and files live.
+#[derive(Debug, Clone, Default)]
+pub enum Backend {
+    /// redb under the data dir; files under `<data dir>/files`, served by this server
+    /// through signed links.
+    #[default]
+    Embedded,
+    /// DynamoDB and S3 (or local servers that speak their protocols), the stores the
+    /// Lambdas use; links are S3 presigned URLs. The workflow still runs in-process.
+    Aws(AwsBackend),
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsBackend {
+    pub table: String,
+    pub bucket: String,
+    /// Create the table (as template.yaml declares it) and the bucket when missing:
+    /// for local emulators, never needed after `sam deploy`.
+    pub create_missing: bool,
+    /// Ready clients, or `None` to build them from the environment (`AWS_REGION`,
+    /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, credentials…).
+    pub clients: Option<(aws_sdk_dynamodb::Client, aws_sdk_s3::Client)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct StackConfig {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    pub backend: Backend,
     pub provider: ProviderChoice,
     /// `(token, owner)`; empty means single-user (owner `local`).
     pub tokens: Vec<(String, String)>,
@@ -46,6 +73,7 @@ impl StackConfig {
         StackConfig {
             addr,
             data_dir,
+            backend: Backend::Embedded,
             provider: ProviderChoice::Simulator(SimConfig::default()),
             tokens: Vec::new(),
             time_scale: 1.0,
@@ -64,9 +92,26 @@ impl StackConfig {
         }
     }
 
-    /// Read `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`.
+    /// Read `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
+    /// and `VIDGEN_BACKEND` (`embedded`, or `aws` with `TABLE_NAME`, `BUCKET_NAME` and
+    /// optionally `VIDGEN_AWS_CREATE_MISSING=1`).
     pub fn apply_env(mut self) -> anyhow::Result<StackConfig> {
-        use vidgen_shared::config::env;
+        use vidgen_shared::config::{env, required};
+        self.backend = match env("VIDGEN_BACKEND").as_deref() {
+            None | Some("embedded") => Backend::Embedded,
+            Some("aws") => Backend::Aws(AwsBackend {
+                table: required("TABLE_NAME")?,
+                bucket: required("BUCKET_NAME")?,
+                create_missing: matches!(
+                    env("VIDGEN_AWS_CREATE_MISSING").as_deref(),
+                    Some("1" | "true")
+                ),
+                clients: None,
+            }),
+            Some(other) => {
+                anyhow::bail!("VIDGEN_BACKEND: {other:?} is not one of embedded, aws")
+            }
+        };
         if let Some(key) = env("OPENAI_API_KEY") {
             let config = OpenAiConfig::from_env(Secret::new(key))?;
             self.provider = ProviderChoice::OpenAi {
@@ -95,21 +140,63 @@ pub fn parse_tokens(raw: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+type Stores = (
+    Arc<dyn JobStore>,
+    Arc<dyn ObjectStore>,
+    Option<Arc<LocalObjectStore>>,
+);
+
+async fn stores(config: &StackConfig, base_url: &str) -> anyhow::Result<Stores> {
+    match &config.backend {
+        Backend::Embedded => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+            let jobs = EmbeddedJobStore::open(&config.data_dir.join("jobs.redb"))?;
+            let files = Arc::new(LocalObjectStore::new(
+                config.data_dir.join("files"),
+                base_url.to_string(),
+                signing_key(&config.data_dir)?,
+            ));
+            Ok((Arc::new(jobs), files.clone(), Some(files)))
+        }
+        Backend::Aws(aws) => {
+            let (dynamodb, s3) = match &aws.clients {
+                Some(clients) => clients.clone(),
+                None => {
+                    let sdk = vidgen_shared::aws::sdk_config().await;
+                    (
+                        aws_sdk_dynamodb::Client::new(&sdk),
+                        vidgen_shared::aws::s3_client(&sdk),
+                    )
+                }
+            };
+            if aws.create_missing {
+                vidgen_shared::store::dynamo::create_table(&dynamodb, &aws.table).await?;
+                vidgen_shared::store::s3::create_bucket(&s3, &aws.bucket).await?;
+            }
+            let jobs = DynamoJobStore::new(dynamodb, &aws.table);
+            let objects = S3ObjectStore::new(s3, &aws.bucket);
+            Ok((Arc::new(jobs), Arc::new(objects), None))
+        }
+    }
+}
+
 /// A running stack.
 pub struct RunningStack {
     pub base_url: String,
     pub engine: LocalEngine,
-    pub jobs: Arc<EmbeddedJobStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub objects: Arc<dyn ObjectStore>,
     pub simulator: Option<Simulator>,
     pub provider_name: String,
+    /// Where jobs and files are kept, for people.
+    pub store_name: String,
     server: tokio::task::JoinHandle<()>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl RunningStack {
     pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -136,15 +223,10 @@ impl RunningStack {
                 (Arc::new(p), Some(sim))
             }
         };
-        let jobs = Arc::new(EmbeddedJobStore::open(&config.data_dir.join("jobs.redb"))?);
-        let objects = Arc::new(LocalObjectStore::new(
-            config.data_dir.join("files"),
-            base_url.clone(),
-            signing_key(&config.data_dir)?,
-        ));
+        let (jobs, objects, files) = stores(&config, &base_url).await?;
         let step_deps = StepDeps {
-            jobs: jobs.clone() as Arc<dyn JobStore>,
-            objects: objects.clone() as Arc<dyn ObjectStore>,
+            jobs: jobs.clone(),
+            objects: objects.clone(),
             provider,
             config: config.workflow.clone(),
         };
@@ -155,7 +237,7 @@ impl RunningStack {
             engine: Arc::new(engine.clone()),
             config: config.api.clone(),
         };
-        let state = AppState::new(api, objects, config.tokens.clone());
+        let state = AppState::new(api, files, config.tokens.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(server::serve(listener, state, async {
             let _ = rx.await;
@@ -169,13 +251,21 @@ impl RunningStack {
             (_, Some(sim)) => format!("built-in Sora simulator at {}", sim.base_url()),
             _ => "unknown".into(),
         };
-        info!(api = %base_url, provider = %provider_name, "vidgen is serving");
+        let store_name = match &config.backend {
+            Backend::Embedded => format!("embedded, in {}", config.data_dir.display()),
+            Backend::Aws(aws) => {
+                format!("DynamoDB table {} and S3 bucket {}", aws.table, aws.bucket)
+            }
+        };
+        info!(api = %base_url, provider = %provider_name, store = %store_name, "vidgen is serving");
         Ok(RunningStack {
             base_url,
             engine,
             jobs,
+            objects,
             simulator,
             provider_name,
+            store_name,
             server,
             shutdown: Some(tx),
         })

@@ -369,6 +369,36 @@ impl JobStore for DynamoJobStore {
             .map(from_item)
             .transpose()
     }
+    /// A filtered Scan: only the local engine calls this, once at start, and only in
+    /// AWS mode (`VIDGEN_BACKEND=aws`); Lambdas never scan.
+    async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
+        let mut filter = String::from("begins_with(pk, :job) AND NOT #status IN (");
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":job", s("job#"));
+        let terminal = Status::ALL.iter().filter(|st| st.is_terminal());
+        for (i, status) in terminal.enumerate() {
+            let name = format!(":t{i}");
+            filter.push_str(if i == 0 { "" } else { ", " });
+            filter.push_str(&name);
+            request = request.expression_attribute_values(name, s(status.as_str()));
+        }
+        filter.push(')');
+        let mut pages = request
+            .filter_expression(filter)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(from_item(item.map_err(backend)?)?);
+        }
+        Ok(out)
+    }
 }
 
 /// Create the table as template.yaml declares it (for local runs and tests; production

@@ -74,24 +74,6 @@ impl EmbeddedJobStore {
             .await
             .map_err(backend)?
     }
-
-    /// Every job that has not ended, for resuming workflows after a restart.
-    pub async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
-        self.blocking(|db| {
-            let tx = db.begin_read().map_err(backend)?;
-            let jobs = tx.open_table(JOBS).map_err(backend)?;
-            let mut out = Vec::new();
-            for entry in jobs.iter().map_err(backend)? {
-                let (_, v) = entry.map_err(backend)?;
-                let job: Job = from_json(v.value())?;
-                if !job.status.is_terminal() {
-                    out.push(job);
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
 }
 
 #[async_trait]
@@ -296,6 +278,22 @@ impl JobStore for EmbeddedJobStore {
                 .map_err(backend)?
                 .map(|v| v.value().to_string());
             raw.map(|r| from_json(&r)).transpose()
+        })
+        .await
+    }
+    async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
+        self.blocking(|db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let jobs = tx.open_table(JOBS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in jobs.iter().map_err(backend)? {
+                let (_, v) = entry.map_err(backend)?;
+                let job: Job = from_json(v.value())?;
+                if !job.status.is_terminal() {
+                    out.push(job);
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -102,6 +102,9 @@ pub trait JobStore: Send + Sync {
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
     async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError>;
     async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError>;
+    /// Every job that has not ended, in no particular order. The local engine resumes
+    /// their workflows after a restart (in AWS, Step Functions keeps them running).
+    async fn unfinished(&self) -> Result<Vec<Job>, StoreError>;
 }
 
 /// A presigned (or locally signed) link.

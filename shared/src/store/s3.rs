@@ -320,3 +320,23 @@ impl ObjectStore for S3ObjectStore {
         })
     }
 }
+
+/// Create the bucket unless it is already ours (for local runs and tests; production
+/// uses the template, which also sets encryption, the public-access block and lifecycle).
+pub async fn create_bucket(client: &Client, bucket: &str) -> Result<(), StoreError> {
+    // HeadBucket first: S3 emulators disagree on what CreateBucket says about a bucket
+    // the caller already owns.
+    if client.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    match client.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_bucket_already_owned_by_you()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(backend(e)),
+    }
+}

@@ -3,10 +3,12 @@
 use super::{Next, StepDeps, StepError, WorkflowState};
 use crate::domain::job::asset_key;
 use crate::domain::{Asset, AssetKind, Assets, Status};
+use crate::mp4_duration::Mp4DurationProbe;
 use crate::provider::{ProviderError, Variant};
 use crate::store::{update_job, StoreError};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
+use std::sync::{Arc, Mutex};
 use tracing::{info, instrument};
 
 #[instrument(skip_all, fields(job_id = %state.job_id))]
@@ -36,6 +38,8 @@ pub async fn download_to_store(
     })?;
 
     let mut stored = Vec::with_capacity(3);
+    // The video's real playing time, read from its moov box as it streams past.
+    let probe = Arc::new(Mutex::new(Mp4DurationProbe::new()));
     for kind in AssetKind::ALL {
         let key = asset_key(&job.owner, &job.id, kind);
         let content = deps
@@ -45,8 +49,14 @@ pub async fn download_to_store(
             .map_err(expired)?;
         // Provider errors inside the stream become store "source" errors; each
         // put_stream is all-or-nothing, so a retry starts clean.
+        let tap = (kind == AssetKind::Video).then(|| probe.clone());
         let body = content
             .body
+            .inspect_ok(move |chunk| {
+                if let Some(Ok(mut probe)) = tap.as_ref().map(|p| p.lock()) {
+                    probe.feed(chunk);
+                }
+            })
             .map_err(|e: ProviderError| StoreError::Source(e.to_string()))
             .boxed();
         let bytes = deps
@@ -78,7 +88,7 @@ pub async fn download_to_store(
         thumbnail,
         spritesheet,
     };
-    let duration = Some(f64::from(job.seconds));
+    let duration = probe.lock().ok().and_then(|p| p.duration_seconds());
     let done = update_job(deps.jobs.as_ref(), &job.id, |j| {
         j.mark_completed(assets.clone(), duration, Utc::now())
     })

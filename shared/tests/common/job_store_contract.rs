@@ -52,6 +52,7 @@ pub async fn run_all(store: Arc<dyn JobStore>) {
     listing(store.as_ref()).await;
     deletion(store.as_ref()).await;
     uploads(store.as_ref()).await;
+    unfinished(store.as_ref()).await;
 }
 
 fn owner(tag: &str) -> String {
@@ -262,4 +263,33 @@ async fn uploads(store: &dyn JobStore) {
     store.put_upload(&up).await.unwrap();
     assert_eq!(store.get_upload(&up.id).await.unwrap(), Some(up));
     assert_eq!(store.get_upload("up_missing").await.unwrap(), None);
+}
+
+/// Jobs that have not ended are found (for resuming); ended ones are not.
+async fn unfinished(store: &dyn JobStore) {
+    let who = owner("unfinished");
+    let queued = job(&who, None, 0);
+    let running = job(&who, None, 1);
+    let ended = job(&who, None, 2);
+    for j in [&queued, &running, &ended] {
+        store.create(j, None).await.expect("created");
+    }
+    update_job(store, &running.id, |j| {
+        j.mark_submitted("video_1", Utc::now())
+    })
+    .await
+    .expect("started");
+    update_job(store, &ended.id, |j| j.mark_canceled(Utc::now()))
+        .await
+        .expect("canceled");
+    let found: Vec<String> = store
+        .unfinished()
+        .await
+        .expect("listed")
+        .into_iter()
+        .filter(|j| j.owner == who)
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.contains(&queued.id) && found.contains(&running.id));
 }
