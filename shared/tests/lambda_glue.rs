@@ -2,6 +2,13 @@
 //! machine's Retry/Catch expect them. Real stores and the real client against the
 //! simulator, no AWS.
 
+// Only the contract's job fixture is used here.
+#[allow(dead_code)]
+mod common {
+    pub mod job_store_contract;
+}
+
+use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
 use vidgen_shared::config::Secret;
@@ -9,21 +16,20 @@ use vidgen_shared::lambda_glue::handle_step;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::local_files::LocalObjectStore;
+use vidgen_shared::store::update_job;
 use vidgen_shared::workflow::{StepDeps, StepFunction, WorkflowConfig};
 
-#[tokio::test]
-async fn payloads_route_to_steps_and_errors_keep_their_types() {
+async fn deps(dir: &std::path::Path) -> (StepDeps, sora_sim::Simulator) {
     let sim = sora_sim::Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
         sora_sim::SimConfig::default(),
     )
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let deps = StepDeps {
-        jobs: Arc::new(EmbeddedJobStore::open(&dir.path().join("jobs.redb")).unwrap()),
+        jobs: Arc::new(EmbeddedJobStore::open(&dir.join("jobs.redb")).unwrap()),
         objects: Arc::new(LocalObjectStore::new(
-            dir.path().join("files"),
+            dir.join("files"),
             "http://127.0.0.1:9".into(),
             b"k".to_vec(),
         )),
@@ -32,6 +38,13 @@ async fn payloads_route_to_steps_and_errors_keep_their_types() {
         ),
         config: WorkflowConfig::default(),
     };
+    (deps, sim)
+}
+
+#[tokio::test]
+async fn payloads_route_to_steps_and_errors_keep_their_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deps, _sim) = deps(dir.path()).await;
     let bad = handle_step(&deps, StepFunction::Submit, json!({"no_job_id": 1}))
         .await
         .unwrap_err();
@@ -58,4 +71,116 @@ async fn payloads_route_to_steps_and_errors_keep_their_types() {
     .await
     .unwrap();
     assert_eq!(recorded, json!({"job_id": "vid_01JNOPE", "status": null}));
+}
+
+/// EventBridge's "Execution Status Change", as Step Functions sends it (shape from the
+/// Step Functions user guide), for an execution named after the job.
+fn execution_event(job_id: &str, status: &str) -> serde_json::Value {
+    let arn = format!("arn:aws:states:us-east-1:123456789012:execution:vidgen-jobs:{job_id}");
+    json!({
+        "version": "0",
+        "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-11-25T19:42:21Z",
+        "region": "us-east-1",
+        "resources": [arn],
+        "detail": {
+            "executionArn": arn,
+            "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:vidgen-jobs",
+            "name": job_id,
+            "status": status,
+            "startDate": 1_764_000_000_000u64,
+            "stopDate": 1_764_003_600_000u64,
+            "input": "{}",
+            "output": null
+        }
+    })
+}
+
+#[tokio::test]
+async fn execution_events_record_how_an_execution_ended_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deps, _sim) = deps(dir.path()).await;
+    let running = common::job_store_contract::job("alice", None, 0);
+    let done = common::job_store_contract::job("alice", None, 1);
+    for job in [&running, &done] {
+        deps.jobs.create(job, None).await.unwrap();
+        update_job(deps.jobs.as_ref(), &job.id, |j| {
+            j.mark_submitted("video_1", Utc::now())
+        })
+        .await
+        .unwrap();
+    }
+    update_job(deps.jobs.as_ref(), &done.id, |j| {
+        j.mark_canceled(Utc::now())
+    })
+    .await
+    .unwrap();
+
+    // Still running or succeeded: nothing to record.
+    for status in ["RUNNING", "SUCCEEDED"] {
+        let out = handle_step(
+            &deps,
+            StepFunction::CheckStatus,
+            execution_event(&running.id, status),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["status"], serde_json::Value::Null);
+    }
+    assert_eq!(
+        deps.jobs
+            .get(&running.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "in_progress"
+    );
+
+    // The state machine's own timeout ends the job as timed_out, saying why.
+    let out = handle_step(
+        &deps,
+        StepFunction::CheckStatus,
+        execution_event(&running.id, "TIMED_OUT"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "timed_out");
+    let job = deps.jobs.get(&running.id).await.unwrap().unwrap();
+    assert_eq!(
+        job.error.as_ref().map(|e| e.code.as_str()),
+        Some("timed_out")
+    );
+    assert!(job.completed_at.is_some());
+
+    // A later event, or one for a job that had already ended, changes nothing.
+    let again = handle_step(
+        &deps,
+        StepFunction::CheckStatus,
+        execution_event(&running.id, "FAILED"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again["status"], "timed_out");
+    let aborted = handle_step(
+        &deps,
+        StepFunction::CheckStatus,
+        execution_event(&done.id, "ABORTED"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(aborted["status"], "canceled");
+    // A deleted job is fine.
+    let gone = handle_step(
+        &deps,
+        StepFunction::CheckStatus,
+        execution_event("vid_01JGONE", "FAILED"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gone["status"], serde_json::Value::Null);
 }

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
-use vidgen_shared::domain::{JobError, Status};
 use vidgen_shared::engine::{EngineError, WorkflowEngine};
-use vidgen_shared::store::update_job;
-use vidgen_shared::workflow::{run_step, StepDeps, StepFunction, WorkflowState};
+use vidgen_shared::workflow::{
+    record_execution_end, run_step, ExecutionEnd, StepDeps, StepFunction, WorkflowState,
+};
 
 /// The definition, compiled in so an installed binary needs no source tree.
 pub const DEFINITION: &str = include_str!("../../../infra/state-machine.asl.json");
@@ -168,33 +168,15 @@ impl LocalEngine {
     }
 
     /// An execution that ended without the record ending (the top-level timeout, a
-    /// runtime error) must still leave the record saying why.
+    /// runtime error) must still leave the record saying why: the same backstop the
+    /// EventBridge rule runs in AWS. Aborted runs are cancels or shutdowns (which resume).
     async fn backstop(&self, job_id: &str, outcome: &ExecutionOutcome) {
-        let (status, reason) = match outcome {
+        let end = match outcome {
             ExecutionOutcome::Succeeded(_) | ExecutionOutcome::Aborted => return,
-            ExecutionOutcome::TimedOut => (
-                Status::TimedOut,
-                JobError::new("timed_out", "the workflow ran out of time"),
-            ),
-            ExecutionOutcome::Failed { .. } => (
-                Status::Failed,
-                JobError::new(
-                    "internal_error",
-                    "the workflow failed unexpectedly; try again",
-                ),
-            ),
+            ExecutionOutcome::TimedOut => ExecutionEnd::TimedOut,
+            ExecutionOutcome::Failed { .. } => ExecutionEnd::Failed,
         };
-        let jobs = self.inner.deps.jobs.clone();
-        let still_running =
-            matches!(jobs.get(job_id).await, Ok(Some(job)) if !job.status.is_terminal());
-        if !still_running {
-            return;
-        }
-        let result = update_job(jobs.as_ref(), job_id, |job| {
-            job.mark_ended(status, reason.clone(), chrono::Utc::now())
-        })
-        .await;
-        if let Err(e) = result {
+        if let Err(e) = record_execution_end(&self.inner.deps, job_id, end).await {
             warn!(job_id, error = %e, "could not record the end of the execution");
         }
     }

@@ -2,8 +2,8 @@
 //! and the local engine share.
 
 use super::{
-    check_status, download_to_store, record_failure, submit, FailureInput, StepDeps, StepError,
-    WorkflowState,
+    check_status, download_to_store, is_execution_event, on_execution_event, record_failure,
+    submit, FailureInput, StepDeps, StepError, WorkflowState,
 };
 use serde_json::Value;
 
@@ -11,7 +11,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepFunction {
     Submit,
-    /// Also records failures: RecordFailure sends `{"job_id", "failure"}` here.
+    /// Also records failures: RecordFailure sends `{"job_id", "failure"}` here, and
+    /// EventBridge sends executions that timed out, failed or were stopped.
     CheckStatus,
     Download,
 }
@@ -53,6 +54,9 @@ pub async fn run_step(
     let to_json = |s: WorkflowState| serde_json::to_value(s).unwrap_or(Value::Null);
     match function {
         StepFunction::Submit => submit(deps, parse(payload)?).await.map(to_json),
+        StepFunction::CheckStatus if is_execution_event(&payload) => {
+            on_execution_event(deps, parse(payload)?).await
+        }
         StepFunction::CheckStatus if payload.get("failure").is_some() => {
             record_failure(deps, parse::<FailureInput>(payload)?).await
         }

@@ -4,7 +4,7 @@ use super::ErrorPayload;
 use super::StepDeps;
 use crate::domain::{JobError, Status};
 use crate::store::update::UpdateError;
-use crate::store::update_job;
+use crate::store::{update_job, StoreError};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
@@ -72,22 +72,34 @@ pub async fn record_failure(
     input: FailureInput,
 ) -> Result<serde_json::Value, super::StepError> {
     let (status, reason) = classify_failure(&input.failure);
-    let result = update_job(deps.jobs.as_ref(), &input.job_id, |job| {
+    let recorded = end_job(deps, &input.job_id, status, reason).await?;
+    Ok(serde_json::json!({ "job_id": input.job_id, "status": recorded }))
+}
+
+/// End a job as `failed` or `timed_out` with `reason` and tell its callback. Returns the
+/// status the record now has: the given one, the one it had already ended with, or
+/// `None` when the job was deleted.
+pub(super) async fn end_job(
+    deps: &StepDeps,
+    job_id: &str,
+    status: Status,
+    reason: JobError,
+) -> Result<Option<Status>, StoreError> {
+    let result = update_job(deps.jobs.as_ref(), job_id, |job| {
         job.mark_ended(status, reason.clone(), Utc::now())
     })
     .await;
-    let recorded = match result {
+    match result {
         Ok(job) => {
             info!(status = %job.status, code = %reason.code, "job ended");
             crate::callback::notify(deps.config.callbacks.as_ref(), &job).await;
-            job.status
+            Ok(Some(job.status))
         }
-        Err(UpdateError::Refused(t)) => t.from,
+        Err(UpdateError::Refused(t)) => Ok(Some(t.from)),
         Err(UpdateError::NotFound(_)) => {
             info!("job was deleted; nothing to record");
-            return Ok(serde_json::json!({ "job_id": input.job_id, "status": null }));
+            Ok(None)
         }
-        Err(UpdateError::Store(e)) => return Err(e.into()),
-    };
-    Ok(serde_json::json!({ "job_id": input.job_id, "status": recorded }))
+        Err(UpdateError::Store(e)) => Err(e),
+    }
 }

@@ -13,17 +13,23 @@
 //! | `JobEnded`  | the record is already terminal (canceled)  | Catch → RecordFailure (no-op) |
 //!
 //! Every Catch leads to [`record_failure`], so every failure path ends with the job
-//! record saying why.
+//! record saying why; an execution that ends without reaching it (the definition's
+//! `TimeoutSeconds`, a stop by hand) is recorded by [`record_execution_end`].
 
 mod check_status;
 mod dispatch;
 mod download;
+mod execution_end;
 mod failure;
 mod submit;
 
 pub use check_status::{check_status, next_wait_seconds};
 pub use dispatch::{run_step, StepFunction};
 pub use download::download_to_store;
+pub use execution_end::{
+    is_execution_event, on_execution_event, record_execution_end, ExecutionEnd,
+    ExecutionStatusChange, EXECUTION_STATUS_CHANGE,
+};
 pub use failure::{classify_failure, record_failure, FailureInput, StepFailure};
 pub use submit::submit;
 
