@@ -68,6 +68,14 @@ fn sfn(endpoint: &str) -> aws_sdk_sfn::Client {
     )
 }
 
+/// A client of s3s-fs, the signature-checking S3, when scripts/test.sh started it.
+fn s3s() -> Option<aws_sdk_s3::Client> {
+    let ep = endpoint("S3S_ENDPOINT")?;
+    let key = std::env::var("S3S_ACCESS_KEY").ok()?;
+    let secret = std::env::var("S3S_SECRET_KEY").ok()?;
+    Some(s3(&ep, &key, &secret))
+}
+
 async fn bucket(client: &aws_sdk_s3::Client) -> String {
     let name = unique("vidgen-test");
     client
@@ -106,14 +114,9 @@ async fn dynamodb_store_honours_the_job_store_contract() {
 /// `CompleteMultipartUploadResponse` root the SDK rightly refuses.
 #[tokio::test]
 async fn s3_put_stream_single_and_multipart_are_byte_exact() {
-    let Some(ep) = endpoint("S3S_ENDPOINT") else {
+    let Some(client) = s3s() else {
         return;
     };
-    let (key, secret) = (
-        std::env::var("S3S_ACCESS_KEY").unwrap(),
-        std::env::var("S3S_SECRET_KEY").unwrap(),
-    );
-    let client = s3(&ep, &key, &secret);
     let bucket = bucket(&client).await;
     let store = S3ObjectStore::new(client.clone(), &bucket).with_multipart(5 * 1024 * 1024, 2);
     for (key, size) in [
@@ -180,14 +183,9 @@ async fn a_failed_multipart_upload_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn presigned_links_are_checked_by_a_signature_verifying_server() {
-    let Some(ep) = endpoint("S3S_ENDPOINT") else {
+    let Some(client) = s3s() else {
         return;
     };
-    let (key, secret) = (
-        std::env::var("S3S_ACCESS_KEY").unwrap(),
-        std::env::var("S3S_SECRET_KEY").unwrap(),
-    );
-    let client = s3(&ep, &key, &secret);
     let bucket = bucket(&client).await;
     let store = S3ObjectStore::new(client, &bucket);
     let (data, body) = chunks(4096, 1000);

@@ -122,7 +122,7 @@ async fn create_poll_and_download_every_variant() {
 async fn a_reference_image_travels_as_a_file_part() {
     let s = sim(fast_sim()).await;
     let p = client(&s);
-    let png = png_of(720, 1280);
+    let png = sora_sim::png_header(720, 1280);
     let mut req = request("from this frame");
     req.input_reference = Some(ReferenceImage {
         bytes: Bytes::from(png),
@@ -369,15 +369,4 @@ async fn an_unreachable_provider_is_a_retryable_transport_error() {
         matches!(err, ProviderError::Transport { .. }) && err.is_retryable(),
         "{err:?}"
     );
-}
-
-/// A minimal valid PNG of the given size (header only is enough for size checks).
-fn png_of(w: u32, h: u32) -> Vec<u8> {
-    let mut png = vec![
-        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
-    ];
-    png.extend_from_slice(&w.to_be_bytes());
-    png.extend_from_slice(&h.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    png
 }

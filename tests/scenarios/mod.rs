@@ -467,7 +467,7 @@ pub async fn delete_removes_the_record_and_the_files(store: Store) {
 
 pub async fn a_reference_image_upload_feeds_the_first_frame(store: Store) {
     let h = Harness::start(store).await;
-    let png = png_of(720, 1280);
+    let png = sora_sim::png_header(720, 1280);
     let (status, _, up) = h
         .call(
             Method::POST,
@@ -563,16 +563,6 @@ pub async fn jobs_survive_a_restart_and_finish(store: Store) {
         1,
         "the resumed workflow reused the provider's video"
     );
-}
-
-fn png_of(w: u32, h: u32) -> Vec<u8> {
-    let mut png = vec![
-        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
-    ];
-    png.extend_from_slice(&w.to_be_bytes());
-    png.extend_from_slice(&h.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    png
 }
 
 /// One `#[tokio::test]` per scenario, for a store backend; a backend whose servers are

@@ -78,6 +78,20 @@ pub fn expected_content(config: &SimConfig, video_id: &str, variant: &str) -> Op
     }
 }
 
+/// A PNG of `width`×`height` as far as a size check reads it (signature and IHDR, no
+/// pixels): the fixture clients' tests send as an `input_reference`.
+pub fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut png = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+    ];
+    png.extend_from_slice(&width.to_be_bytes());
+    png.extend_from_slice(&height.to_be_bytes());
+    // Bit depth 8, colour type 2 (RGB), then compression, filter, interlace and a CRC
+    // that size checks do not verify.
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    png
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

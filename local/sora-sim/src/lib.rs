@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use content::{expected_content, expected_digest};
+pub use content::{expected_content, expected_digest, png_header};
 pub use state::SimStats;
 
 /// Run-wide faults; all off by default.

@@ -108,25 +108,13 @@ fn link_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn query_pairs(request: &Request) -> Vec<(String, String)> {
-    request
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn verify(
     files: &LocalObjectStore,
     method: &Method,
     key: &str,
     request: &Request,
 ) -> Result<SignedRequest, LinkError> {
-    let pairs = query_pairs(request);
+    let pairs = api::query_pairs(request.uri());
     files.verify(
         method.as_str(),
         key,

@@ -79,16 +79,19 @@ impl Call<'_> {
     }
 
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.request
-            .uri()
-            .query()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        query_pairs(self.request.uri())
     }
+}
+
+/// The URI's query, decoded, in order (repeated names kept).
+pub fn query_pairs(uri: &http::Uri) -> Vec<(String, String)> {
+    uri.query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Serve one request. `owner` is the authenticated caller (JWT `sub` in AWS, the

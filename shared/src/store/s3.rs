@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use std::time::Duration;
@@ -277,9 +277,7 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<SignedUrl, StoreError> {
-        let config = PresigningConfig::expires_in(ttl).map_err(backend)?;
-        let expires_at = Utc::now()
-            + chrono::Duration::from_std(ttl).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let (config, expires_at) = presigning(ttl)?;
         let req = self
             .presign_client
             .get_object()
@@ -301,9 +299,7 @@ impl ObjectStore for S3ObjectStore {
         bytes: u64,
         ttl: Duration,
     ) -> Result<SignedUrl, StoreError> {
-        let config = PresigningConfig::expires_in(ttl).map_err(backend)?;
-        let expires_at = Utc::now()
-            + chrono::Duration::from_std(ttl).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let (config, expires_at) = presigning(ttl)?;
         let req = self
             .presign_client
             .put_object()
@@ -319,6 +315,13 @@ impl ObjectStore for S3ObjectStore {
             expires_at,
         })
     }
+}
+
+/// A presigning config for `ttl`, and when links made with it stop working.
+fn presigning(ttl: Duration) -> Result<(PresigningConfig, DateTime<Utc>), StoreError> {
+    let config = PresigningConfig::expires_in(ttl).map_err(backend)?;
+    let ttl = chrono::Duration::from_std(ttl).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok((config, Utc::now() + ttl))
 }
 
 /// Create the bucket unless it is already ours (for local runs and tests; production
