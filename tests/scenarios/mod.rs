@@ -5,7 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use vidgen_tests::{fast_config, Harness, Store, ALICE, BOB};
+use vidgen_tests::{fast_config, webhook_receiver, Harness, Store, ALICE, BOB};
 
 /// A request body with its content type.
 type Body<'a> = Option<(&'a str, String)>;
@@ -565,11 +565,98 @@ pub async fn jobs_survive_a_restart_and_finish(store: Store) {
     );
 }
 
+pub async fn callbacks_are_told_with_a_signed_event(store: Store) {
+    const SECRET: &str = "whsec_dGhlIGUyZSB0ZXN0cycgd2ViaG9vayBzZWNyZXQ=";
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = fast_config(dir.path(), store);
+    config.webhook_secret = Some(vidgen_shared::config::Secret::new(SECRET));
+    let h = Harness::with_config(dir, config).await;
+    let (url, seen) = webhook_receiver().await;
+    let ok = create(
+        &h,
+        ALICE,
+        &json!({"script": "Told when done.", "callback_url": url}),
+    )
+    .await;
+    let refused = create(
+        &h,
+        ALICE,
+        &json!({"prompt": "no [sim:moderation_create]", "callback_url": url}),
+    )
+    .await;
+    for job in [&ok, &refused] {
+        h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
+    }
+    let mut deliveries = Vec::new();
+    for _ in 0..100 {
+        deliveries = seen.lock().unwrap().clone();
+        if deliveries.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let signer =
+        vidgen_shared::callback::WebhookSigner::new(&vidgen_shared::config::Secret::new(SECRET))
+            .unwrap();
+    let mut kinds = Vec::new();
+    for d in &deliveries {
+        let header = |name: &str| d.headers[name].to_str().unwrap().to_string();
+        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+        assert!(
+            signer.verify(
+                &header("webhook-id"),
+                timestamp,
+                &d.body,
+                &header("webhook-signature"),
+                chrono::Utc::now().timestamp(),
+                std::time::Duration::from_secs(300),
+            ),
+            "the signature verifies with the configured secret"
+        );
+        let event: Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(event["object"], "event");
+        assert!(event["data"].get("url").is_none(), "no links in events");
+        kinds.push((
+            event["data"]["id"].as_str().unwrap().to_string(),
+            event["type"].as_str().unwrap().to_string(),
+        ));
+    }
+    kinds.sort();
+    let mut expected = vec![
+        (
+            ok["id"].as_str().unwrap().to_string(),
+            "video.completed".to_string(),
+        ),
+        (
+            refused["id"].as_str().unwrap().to_string(),
+            "video.failed".to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(kinds, expected, "one event per job, saying how it ended");
+}
+
 /// One `#[tokio::test]` per scenario, for a store backend; a backend whose servers are
 /// not running (plain `cargo test` without scripts/test.sh) says so and passes.
 macro_rules! scenario_tests {
     ($store:expr) => {
-        scenario_tests!(@each $store; a_job_runs_to_a_downloadable_video, moderation_at_create_fails_the_job_with_the_providers_reason, moderation_at_the_end_fails_the_job, provider_faults_are_retried_to_success, a_render_that_never_finishes_times_out, cancel_stops_the_workflow, remix_makes_a_new_job_from_a_completed_one, an_idempotent_retry_returns_the_first_job_and_starts_nothing, other_owners_get_404_and_strangers_401, bad_requests_answer_the_contract_and_leave_nothing_behind, listing_pages_newest_first_and_filters, delete_removes_the_record_and_the_files, a_reference_image_upload_feeds_the_first_frame, jobs_survive_a_restart_and_finish);
+        scenario_tests!(@each $store;
+            a_job_runs_to_a_downloadable_video,
+            moderation_at_create_fails_the_job_with_the_providers_reason,
+            moderation_at_the_end_fails_the_job,
+            provider_faults_are_retried_to_success,
+            a_render_that_never_finishes_times_out,
+            cancel_stops_the_workflow,
+            remix_makes_a_new_job_from_a_completed_one,
+            an_idempotent_retry_returns_the_first_job_and_starts_nothing,
+            other_owners_get_404_and_strangers_401,
+            bad_requests_answer_the_contract_and_leave_nothing_behind,
+            listing_pages_newest_first_and_filters,
+            delete_removes_the_record_and_the_files,
+            a_reference_image_upload_feeds_the_first_frame,
+            jobs_survive_a_restart_and_finish,
+            callbacks_are_told_with_a_signed_event
+        );
     };
     (@each $store:expr; $($name:ident),*) => {
         $(

@@ -227,3 +227,41 @@ impl Harness {
             .stats()
     }
 }
+
+/// One webhook delivery as a receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// A webhook receiver on 127.0.0.1: every POST to `/hook` is kept and answered 204.
+/// Returns the URL to give as `callback_url` and the deliveries seen so far.
+pub async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    log.lock().expect("receiver log").push(Delivery {
+                        headers,
+                        body: body.to_vec(),
+                    });
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("receiver binds");
+    let url = format!("http://{}/hook", listener.local_addr().expect("bound"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}

@@ -120,6 +120,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "vidgen serving {}/v1 (provider: {}; store: {})",
                 stack.base_url, stack.provider_name, stack.store_name
             );
+            println!(
+                "webhooks to callback_url are signed with the secret in {}",
+                stack.webhook_secret_source
+            );
             if single_user {
                 println!("single-user mode: every request is owned by \"local\" (set VIDGEN_LOCAL_TOKENS=alice:tok1,bob:tok2 for several)");
             }

@@ -3,6 +3,8 @@
 use crate::engine::LocalEngine;
 use crate::server::{self, AppState};
 use anyhow::Context;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use sora_sim::{SimConfig, Simulator};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::info;
 use vidgen_shared::api::{ApiConfig, ApiDeps};
+use vidgen_shared::callback::{CallbackSender, WebhookSigner};
 use vidgen_shared::config::Secret;
 use vidgen_shared::domain::validation::ValidationPolicy;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
@@ -65,6 +68,9 @@ pub struct StackConfig {
     pub time_scale: f64,
     pub workflow: WorkflowConfig,
     pub api: ApiConfig,
+    /// Signs `callback_url` deliveries (`whsec_…` or raw); `None` = a secret made once
+    /// and kept in the data dir (`webhook-secret`), so receivers can verify locally too.
+    pub webhook_secret: Option<Secret>,
 }
 
 impl StackConfig {
@@ -89,6 +95,7 @@ impl StackConfig {
                 },
                 ..ApiConfig::default()
             },
+            webhook_secret: None,
         }
     }
 
@@ -120,6 +127,9 @@ impl StackConfig {
             };
         }
         self.api.policy.default_model = vidgen_shared::config::default_model()?;
+        if let Some(secret) = env("VIDGEN_WEBHOOK_SECRET") {
+            self.webhook_secret = Some(Secret::new(secret));
+        }
         if let Some(raw) = env("VIDGEN_LOCAL_TOKENS") {
             self.tokens = parse_tokens(&raw)?;
         }
@@ -191,6 +201,8 @@ pub struct RunningStack {
     pub provider_name: String,
     /// Where jobs and files are kept, for people.
     pub store_name: String,
+    /// Where the webhook signing secret comes from, for people.
+    pub webhook_secret_source: String,
     server: tokio::task::JoinHandle<()>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -224,18 +236,25 @@ impl RunningStack {
             }
         };
         let (jobs, objects, files) = stores(&config, &base_url).await?;
+        let (callbacks, webhook_secret_source) = callbacks(&config)?;
         let step_deps = StepDeps {
             jobs: jobs.clone(),
             objects: objects.clone(),
             provider,
-            config: config.workflow.clone(),
+            config: WorkflowConfig {
+                callbacks: Some(callbacks.clone()),
+                ..config.workflow.clone()
+            },
         };
         let engine = LocalEngine::new(crate::engine::DEFINITION, step_deps, config.time_scale)?;
         let api = ApiDeps {
             jobs: jobs.clone(),
             objects: objects.clone(),
             engine: Arc::new(engine.clone()),
-            config: config.api.clone(),
+            config: ApiConfig {
+                callbacks: Some(callbacks),
+                ..config.api.clone()
+            },
         };
         let state = AppState::new(api, files, config.tokens.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -266,6 +285,7 @@ impl RunningStack {
             simulator,
             provider_name,
             store_name,
+            webhook_secret_source,
             server,
             shutdown: Some(tx),
         })
@@ -287,6 +307,34 @@ impl RunningStack {
     pub async fn wait(mut self) {
         let _ = (&mut self.server).await;
     }
+}
+
+/// Webhooks are always on locally (private and plain-http receivers allowed), signed
+/// with the configured secret or one made once and kept in the data dir.
+fn callbacks(config: &StackConfig) -> anyhow::Result<(CallbackSender, String)> {
+    let (secret, source) = match &config.webhook_secret {
+        Some(secret) => (secret.clone(), "VIDGEN_WEBHOOK_SECRET".to_string()),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+            let path = config.data_dir.join("webhook-secret");
+            let secret = match std::fs::read_to_string(&path) {
+                Ok(existing) if existing.trim().starts_with("whsec_") => {
+                    existing.trim().to_string()
+                }
+                _ => {
+                    let key: [u8; 32] = rand::random();
+                    let secret = format!("whsec_{}", BASE64.encode(key));
+                    std::fs::write(&path, &secret)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    secret
+                }
+            };
+            (Secret::new(secret), path.display().to_string())
+        }
+    };
+    let signer = WebhookSigner::new(&secret)?;
+    Ok((CallbackSender::new(signer, true), source))
 }
 
 /// The key that signs local file links, made once and kept with the data, so links
