@@ -61,40 +61,76 @@ impl Store {
         match self {
             Store::Embedded => Backend::Embedded,
             Store::Aws => {
-                let get = |name: &str| var(name).unwrap_or_else(|| panic!("{name} is set"));
-                let credentials = |key: &str, secret: &str| {
-                    aws_sdk_s3::config::Credentials::new(key, secret, None, None, "tests")
-                };
-                let region = aws_sdk_s3::config::Region::new("us-east-1");
-                let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-                    aws_sdk_dynamodb::Config::builder()
-                        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                        .endpoint_url(get("MOTO_ENDPOINT"))
-                        .region(region.clone())
-                        .credentials_provider(credentials("testing", "testing"))
-                        .build(),
-                );
-                let s3 = aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::Config::builder()
-                        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                        .endpoint_url(get("S3S_ENDPOINT"))
-                        .region(region)
-                        .force_path_style(true)
-                        .credentials_provider(credentials(
-                            &get("S3S_ACCESS_KEY"),
-                            &get("S3S_SECRET_KEY"),
-                        ))
-                        .build(),
-                );
-                let suffix = ulid::Ulid::new().to_string().to_lowercase();
+                let suffix = unique_suffix();
                 Backend::Aws(AwsBackend {
                     table: format!("vidgen-e2e-{suffix}"),
                     bucket: format!("vidgen-e2e-{suffix}"),
                     create_missing: true,
-                    clients: Some((dynamodb, s3)),
+                    clients: Some((
+                        aws::dynamodb().expect("moto is running"),
+                        aws::s3().expect("s3s-fs is running"),
+                    )),
                 })
             }
         }
+    }
+}
+
+/// A lowercase ULID: unique names for tables, buckets and state machines.
+pub fn unique_suffix() -> String {
+    ulid::Ulid::new().to_string().to_lowercase()
+}
+
+/// SDK clients of the local AWS servers scripts/test.sh starts; `None` when not running.
+pub mod aws {
+    use super::var;
+
+    fn credentials(key: &str, secret: &str) -> aws_sdk_s3::config::Credentials {
+        aws_sdk_s3::config::Credentials::new(key, secret, None, None, "tests")
+    }
+
+    fn region() -> aws_sdk_s3::config::Region {
+        aws_sdk_s3::config::Region::new("us-east-1")
+    }
+
+    /// DynamoDB on moto.
+    pub fn dynamodb() -> Option<aws_sdk_dynamodb::Client> {
+        Some(aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .endpoint_url(var("MOTO_ENDPOINT")?)
+                .region(region())
+                .credentials_provider(credentials("testing", "testing"))
+                .build(),
+        ))
+    }
+
+    /// Step Functions on moto.
+    pub fn sfn() -> Option<aws_sdk_sfn::Client> {
+        Some(aws_sdk_sfn::Client::from_conf(
+            aws_sdk_sfn::Config::builder()
+                .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+                .endpoint_url(var("MOTO_ENDPOINT")?)
+                .region(region())
+                .credentials_provider(credentials("testing", "testing"))
+                .build(),
+        ))
+    }
+
+    /// S3 on s3s-fs, which checks signatures and expiry.
+    pub fn s3() -> Option<aws_sdk_s3::Client> {
+        Some(aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .endpoint_url(var("S3S_ENDPOINT")?)
+                .region(region())
+                .force_path_style(true)
+                .credentials_provider(credentials(
+                    &var("S3S_ACCESS_KEY")?,
+                    &var("S3S_SECRET_KEY")?,
+                ))
+                .build(),
+        ))
     }
 }
 
