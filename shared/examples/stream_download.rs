@@ -2,7 +2,11 @@
 //! (and optionally into the local object store, as download-to-s3 does), checking
 //! every byte, and report throughput and peak memory. Run by benches/download_memory.sh.
 //!
-//! Usage: stream_download [BYTES] [--store DIR]
+//! Usage: stream_download [BYTES] [--store DIR | --s3 ENDPOINT ACCESS_KEY SECRET_KEY]
+//!
+//! `--s3` streams into an S3 server (s3s-fs) with the S3 adapter's multipart upload,
+//! then reads the object back to check it, so memory is measured for the download-to-s3
+//! path itself: at most part size × (concurrency + 1) in flight.
 
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -12,6 +16,7 @@ use vidgen_shared::config::Secret;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::{CreateVideo, ProviderStatus, Variant, VideoProvider};
 use vidgen_shared::store::local_files::LocalObjectStore;
+use vidgen_shared::store::s3::{create_bucket, S3ObjectStore};
 use vidgen_shared::store::{ObjectStore, StoreError};
 
 fn peak_rss_kib() -> u64 {
@@ -25,15 +30,58 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+enum Sink {
+    Discard,
+    Local(String),
+    S3 {
+        endpoint: String,
+        key: String,
+        secret: String,
+    },
+}
+
+impl Sink {
+    fn name(&self) -> &'static str {
+        match self {
+            Sink::Discard => "discard",
+            Sink::Local(_) => "local object store",
+            Sink::S3 { .. } => "S3 multipart (s3s-fs)",
+        }
+    }
+}
+
+fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(key, secret, None, None, "bench"))
+            .build(),
+    )
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let bytes: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1 << 30);
-    let store_dir = args
-        .iter()
-        .position(|a| a == "--store")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let after = |flag: &str, n: usize| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1 + n))
+            .cloned()
+    };
+    let sink = match (after("--store", 0), after("--s3", 0)) {
+        (Some(dir), _) => Sink::Local(dir),
+        (None, Some(endpoint)) => Sink::S3 {
+            endpoint,
+            key: after("--s3", 1).ok_or("--s3 needs ENDPOINT ACCESS_KEY SECRET_KEY")?,
+            secret: after("--s3", 2).ok_or("--s3 needs ENDPOINT ACCESS_KEY SECRET_KEY")?,
+        },
+        (None, None) => Sink::Discard,
+    };
     let sim = sora_sim::Simulator::start(
         "127.0.0.1:0".parse()?,
         sora_sim::SimConfig {
@@ -65,16 +113,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let body = content
         .body
         .inspect_ok(move |chunk| tap.lock().expect("single user").update(chunk));
-    let received = match &store_dir {
-        Some(dir) => {
+    let key = "videos/bench/video.mp4";
+    let received = match &sink {
+        Sink::Local(dir) => {
             let store =
                 LocalObjectStore::new(dir.into(), "http://127.0.0.1:9".into(), b"bench".to_vec());
             let stream = body.map_err(|e| StoreError::Source(e.to_string())).boxed();
-            store
-                .put_stream("videos/bench/video.mp4", "video/mp4", stream)
-                .await?
+            store.put_stream(key, "video/mp4", stream).await?
         }
-        None => {
+        Sink::S3 {
+            endpoint,
+            key: access,
+            secret,
+        } => {
+            let client = s3_client(endpoint, access, secret);
+            let bucket = format!("bench-{}", std::process::id());
+            create_bucket(&client, &bucket).await?;
+            let store = S3ObjectStore::new(client, &bucket);
+            let stream = body.map_err(|e| StoreError::Source(e.to_string())).boxed();
+            let written = store.put_stream(key, "video/mp4", stream).await?;
+            let stored = store.head(key).await?.map(|m| m.bytes);
+            if stored != Some(written) {
+                return Err(format!("S3 holds {stored:?} bytes, {written} were sent").into());
+            }
+            written
+        }
+        Sink::Discard => {
             body.try_fold(0u64, |n, chunk| async move { Ok(n + chunk.len() as u64) })
                 .await?
         }
@@ -93,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         received as f64 / (1 << 20) as f64 / elapsed.as_secs_f64(),
         peak_rss_kib() as f64 / 1024.0,
         rss_before as f64 / 1024.0,
-        if store_dir.is_some() { "local object store" } else { "discard" },
+        sink.name(),
     );
     sim.shutdown().await;
     if !ok {
