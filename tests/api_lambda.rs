@@ -111,6 +111,16 @@ async fn invoke(d: &Deployment, event: Value) -> (u16, Response<Body>, Value) {
     (status, response, json)
 }
 
+async fn call(
+    d: &Deployment,
+    method: &str,
+    path: &str,
+    sub: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Response<Body>, Value) {
+    invoke(d, event(method, path, sub, body)).await
+}
+
 async fn executions(d: &Deployment) -> Vec<(String, String)> {
     let listed = d
         .sfn
@@ -134,8 +144,7 @@ async fn jobs_and_executions_come_in_pairs_owned_by_the_jwt_subject() {
     let body = json!({"script": "A heron at dusk", "style": "documentary"});
 
     // Created: one execution, named after the job, whose input is the job id.
-    let (status, response, job) =
-        invoke(&d, event("POST", "/v1/videos", Some("alice"), Some(&body))).await;
+    let (status, response, job) = call(&d, "POST", "/v1/videos", Some("alice"), Some(&body)).await;
     assert_eq!(status, 202, "{job}");
     let id = job["id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -166,19 +175,14 @@ async fn jobs_and_executions_come_in_pairs_owned_by_the_jwt_subject() {
     );
 
     // The owner is the token's subject: bob cannot see it, no subject is 401.
-    let (status, _, _) = invoke(
-        &d,
-        event("GET", &format!("/v1/videos/{id}"), Some("bob"), None),
-    )
-    .await;
+    let (status, _, _) = call(&d, "GET", &format!("/v1/videos/{id}"), Some("bob"), None).await;
     assert_eq!(status, 404);
-    let (status, _, err) = invoke(&d, event("GET", "/v1/videos", None, None)).await;
+    let (status, _, err) = call(&d, "GET", "/v1/videos", None, None).await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
         (401, Some("unauthorized"))
     );
-    let (status, _, page) =
-        invoke(&d, event("GET", "/v1/videos?limit=5", Some("alice"), None)).await;
+    let (status, _, page) = call(&d, "GET", "/v1/videos?limit=5", Some("alice"), None).await;
     assert_eq!(status, 200);
     assert_eq!(
         page["data"][0]["id"],
@@ -187,14 +191,12 @@ async fn jobs_and_executions_come_in_pairs_owned_by_the_jwt_subject() {
     );
 
     // A rejected body writes nothing and starts nothing.
-    let (status, _, err) = invoke(
+    let (status, _, err) = call(
         &d,
-        event(
-            "POST",
-            "/v1/videos",
-            Some("alice"),
-            Some(&json!({"script": "x", "seconds": 5})),
-        ),
+        "POST",
+        "/v1/videos",
+        Some("alice"),
+        Some(&json!({"script": "x", "seconds": 5})),
     )
     .await;
     assert_eq!(
@@ -204,16 +206,8 @@ async fn jobs_and_executions_come_in_pairs_owned_by_the_jwt_subject() {
     assert_eq!(executions(&d).await.len(), 1);
 
     // Cancel stops the execution and ends the record.
-    let (status, _, canceled) = invoke(
-        &d,
-        event(
-            "POST",
-            &format!("/v1/videos/{id}/cancel"),
-            Some("alice"),
-            None,
-        ),
-    )
-    .await;
+    let cancel = format!("/v1/videos/{id}/cancel");
+    let (status, _, canceled) = call(&d, "POST", &cancel, Some("alice"), None).await;
     assert_eq!(
         (status, canceled["status"].as_str()),
         (200, Some("canceled"))
@@ -222,30 +216,20 @@ async fn jobs_and_executions_come_in_pairs_owned_by_the_jwt_subject() {
         executions(&d).await,
         vec![(id.clone(), "ABORTED".to_string())]
     );
-    let (status, _, _) = invoke(
-        &d,
-        event(
-            "POST",
-            &format!("/v1/videos/{id}/cancel"),
-            Some("alice"),
-            None,
-        ),
-    )
-    .await;
+    let (status, _, _) = call(&d, "POST", &cancel, Some("alice"), None).await;
     assert_eq!(status, 409);
 
     // Delete removes the record.
-    let (status, _, _) = invoke(
+    let (status, _, _) = call(
         &d,
-        event("DELETE", &format!("/v1/videos/{id}"), Some("alice"), None),
+        "DELETE",
+        &format!("/v1/videos/{id}"),
+        Some("alice"),
+        None,
     )
     .await;
     assert_eq!(status, 204);
-    let (status, _, _) = invoke(
-        &d,
-        event("GET", &format!("/v1/videos/{id}"), Some("alice"), None),
-    )
-    .await;
+    let (status, _, _) = call(&d, "GET", &format!("/v1/videos/{id}"), Some("alice"), None).await;
     assert_eq!(status, 404);
 }
 
@@ -283,14 +267,12 @@ async fn a_workflow_that_cannot_start_leaves_the_record_saying_so() {
     // A state machine that does not exist: StartExecution fails.
     let missing = d.state_machine_arn.replace("vidgen-jobs-", "vidgen-gone-");
     d.deps.engine = Arc::new(StepFunctionsEngine::new(d.sfn.clone(), missing));
-    let (status, response, err) = invoke(
+    let (status, response, err) = call(
         &d,
-        event(
-            "POST",
-            "/v1/videos",
-            Some("alice"),
-            Some(&json!({"script": "x"})),
-        ),
+        "POST",
+        "/v1/videos",
+        Some("alice"),
+        Some(&json!({"script": "x"})),
     )
     .await;
     assert_eq!(
@@ -302,7 +284,7 @@ async fn a_workflow_that_cannot_start_leaves_the_record_saying_so() {
         "a 5xx says nothing of internals: {err}"
     );
     assert!(response.headers().contains_key("x-request-id"));
-    let (_, _, page) = invoke(&d, event("GET", "/v1/videos", Some("alice"), None)).await;
+    let (_, _, page) = call(&d, "GET", "/v1/videos", Some("alice"), None).await;
     let job = &page["data"][0];
     assert_eq!(job["status"], "failed", "{page}");
     assert_eq!(job["error"]["code"], "workflow_start_failed");

@@ -50,19 +50,6 @@ impl Sink {
     }
 }
 
-fn s3_client(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(key, secret, None, None, "bench"))
-            .build(),
-    )
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -126,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             key: access,
             secret,
         } => {
-            let client = s3_client(endpoint, access, secret);
+            let client = vidgen_shared::aws::static_s3_client(endpoint, access, secret);
             let bucket = format!("bench-{}", std::process::id());
             create_bucket(&client, &bucket).await?;
             let store = S3ObjectStore::new(client, &bucket);

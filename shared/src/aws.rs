@@ -19,6 +19,23 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// An S3 client of an S3-compatible server with static keys (s3s-fs, moto, MinIO):
+/// path-style, region us-east-1. For tests, benchmarks and emulators.
+pub fn static_s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(
+                access_key, secret_key, None, None, "static",
+            ))
+            .build(),
+    )
+}
+
 /// A secret's value from Secrets Manager: a plain string, or JSON with the value under
 /// `field` (e.g. `{"OPENAI_API_KEY": "sk-…"}`). The value is never logged.
 pub async fn secret_string(

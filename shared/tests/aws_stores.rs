@@ -44,16 +44,7 @@ fn dynamo(endpoint: &str) -> aws_sdk_dynamodb::Client {
 }
 
 fn s3(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(key, secret, None, None, "test"))
-            .build(),
-    )
+    vidgen_shared::aws::static_s3_client(endpoint, key, secret)
 }
 
 fn sfn(endpoint: &str) -> aws_sdk_sfn::Client {

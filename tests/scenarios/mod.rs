@@ -14,6 +14,12 @@ fn create_body(script: &str) -> Value {
     json!({"script": script, "style": "cinematic", "keywords": ["snow"], "negative_keywords": ["text"]})
 }
 
+/// Make a job from a verbatim prompt (simulator markers included) and wait for its end.
+async fn run_to_end(h: &Harness, prompt: &str) -> Value {
+    let job = create(h, ALICE, &json!({ "prompt": prompt })).await;
+    h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await
+}
+
 pub async fn create(h: &Harness, token: &str, body: &Value) -> Value {
     let (status, headers, job) = h
         .call(Method::POST, "/v1/videos", Some(token), Some(body))
@@ -110,8 +116,7 @@ pub async fn a_job_runs_to_a_downloadable_video(store: Store) {
 
 pub async fn moderation_at_create_fails_the_job_with_the_providers_reason(store: Store) {
     let h = Harness::start(store).await;
-    let job = create(&h, ALICE, &json!({"prompt": "bad [sim:moderation_create]"})).await;
-    let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
+    let done = run_to_end(&h, "bad [sim:moderation_create]").await;
     assert_eq!(done["status"], "failed");
     assert_eq!(done["error"]["code"], "moderation_blocked");
     assert!(done["error"]["message"]
@@ -123,13 +128,7 @@ pub async fn moderation_at_create_fails_the_job_with_the_providers_reason(store:
 
 pub async fn moderation_at_the_end_fails_the_job(store: Store) {
     let h = Harness::start(store).await;
-    let job = create(
-        &h,
-        ALICE,
-        &json!({"prompt": "bad later [sim:moderation_end]"}),
-    )
-    .await;
-    let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
+    let done = run_to_end(&h, "bad later [sim:moderation_end]").await;
     assert_eq!(
         (done["status"].as_str(), done["error"]["code"].as_str()),
         (Some("failed"), Some("moderation_blocked"))
@@ -139,13 +138,7 @@ pub async fn moderation_at_the_end_fails_the_job(store: Store) {
 
 pub async fn provider_faults_are_retried_to_success(store: Store) {
     let h = Harness::start(store).await;
-    let job = create(
-        &h,
-        ALICE,
-        &json!({"prompt": "flaky [sim:server_error=2] [sim:rate_limit=1]"}),
-    )
-    .await;
-    let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
+    let done = run_to_end(&h, "flaky [sim:server_error=2] [sim:rate_limit=1]").await;
     assert_eq!(done["status"], "completed", "{done}");
     assert!(h.sim_stats().faults_served >= 3);
     assert_eq!(h.sim_stats().creates, 1, "exactly one video was made");
@@ -153,8 +146,7 @@ pub async fn provider_faults_are_retried_to_success(store: Store) {
 
 pub async fn a_render_that_never_finishes_times_out(store: Store) {
     let h = Harness::start(store).await;
-    let job = create(&h, ALICE, &json!({"prompt": "forever [sim:never_finish]"})).await;
-    let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
+    let done = run_to_end(&h, "forever [sim:never_finish]").await;
     assert_eq!(done["status"], "timed_out", "{done}");
     assert_eq!(done["error"]["code"], "timed_out");
 }
@@ -202,23 +194,15 @@ pub async fn remix_makes_a_new_job_from_a_completed_one(store: Store) {
     let h = Harness::start(store).await;
     let first = create(&h, ALICE, &create_body("Day.")).await;
     let id = first["id"].as_str().unwrap();
+    let remix_path = format!("/v1/videos/{id}/remix");
+    let night = json!({"prompt": "make it night"});
     let (status, _, early) = h
-        .call(
-            Method::POST,
-            &format!("/v1/videos/{id}/remix"),
-            Some(ALICE),
-            Some(&json!({"prompt": "night"})),
-        )
+        .call(Method::POST, &remix_path, Some(ALICE), Some(&night))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{early}");
     h.wait_for_end(id, ALICE).await;
     let (status, _, remix) = h
-        .call(
-            Method::POST,
-            &format!("/v1/videos/{id}/remix"),
-            Some(ALICE),
-            Some(&json!({"prompt": "make it night"})),
-        )
+        .call(Method::POST, &remix_path, Some(ALICE), Some(&night))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{remix}");
     assert_eq!(remix["remixed_from"], id);

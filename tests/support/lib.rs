@@ -119,17 +119,10 @@ pub mod aws {
 
     /// S3 on s3s-fs, which checks signatures and expiry.
     pub fn s3() -> Option<aws_sdk_s3::Client> {
-        Some(aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                .endpoint_url(var("S3S_ENDPOINT")?)
-                .region(region())
-                .force_path_style(true)
-                .credentials_provider(credentials(
-                    &var("S3S_ACCESS_KEY")?,
-                    &var("S3S_SECRET_KEY")?,
-                ))
-                .build(),
+        Some(vidgen_shared::aws::static_s3_client(
+            &var("S3S_ENDPOINT")?,
+            &var("S3S_ACCESS_KEY")?,
+            &var("S3S_SECRET_KEY")?,
         ))
     }
 }
