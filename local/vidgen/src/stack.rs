@@ -109,10 +109,10 @@ impl StackConfig {
             Some("aws") => Backend::Aws(AwsBackend {
                 table: required("TABLE_NAME")?,
                 bucket: required("BUCKET_NAME")?,
-                create_missing: matches!(
+                create_missing: switch(
+                    "VIDGEN_AWS_CREATE_MISSING",
                     env("VIDGEN_AWS_CREATE_MISSING").as_deref(),
-                    Some("1" | "true")
-                ),
+                )?,
                 clients: None,
             }),
             Some(other) => {
@@ -134,6 +134,16 @@ impl StackConfig {
             self.tokens = parse_tokens(&raw)?;
         }
         Ok(self)
+    }
+}
+
+/// An on/off setting: unset, `0` or `false` is off; `1` or `true` is on; anything else
+/// is an error naming the variable rather than a silent "off".
+pub fn switch(name: &str, raw: Option<&str>) -> anyhow::Result<bool> {
+    match raw.map(str::trim) {
+        None | Some("0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => anyhow::bail!("{name}: {other:?} is not one of 1, true, 0, false"),
     }
 }
 
@@ -349,4 +359,38 @@ fn signing_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let key: [u8; 32] = rand::random();
     std::fs::write(&path, key).with_context(|| format!("writing {}", path.display()))?;
     Ok(key.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_map_to_owners_and_bad_pairs_are_named() {
+        assert_eq!(
+            parse_tokens("alice:tok1, bob:tok2,").unwrap(),
+            vec![
+                ("tok1".to_string(), "alice".to_string()),
+                ("tok2".to_string(), "bob".to_string())
+            ]
+        );
+        assert!(parse_tokens("").unwrap().is_empty());
+        for bad in ["alice", "alice:", ":tok"] {
+            let e = parse_tokens(bad).unwrap_err().to_string();
+            assert!(e.contains("VIDGEN_LOCAL_TOKENS") && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn switches_are_strict() {
+        assert!(!switch("X", None).unwrap());
+        assert!(!switch("X", Some("0")).unwrap());
+        assert!(switch("X", Some("true")).unwrap());
+        assert!(switch("X", Some(" 1 ")).unwrap());
+        let e = switch("VIDGEN_AWS_CREATE_MISSING", Some("yes")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("VIDGEN_AWS_CREATE_MISSING"),
+            "{e}"
+        );
+    }
 }
