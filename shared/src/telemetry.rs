@@ -22,6 +22,12 @@ pub fn init_with_default(format: LogFormat, default_filter: &str) {
     let _ = match format {
         // Lambda adds its own timestamps and request ids to every line.
         LogFormat::Json => builder.json().without_time().flatten_event(true).try_init(),
-        LogFormat::Text => builder.compact().try_init(),
+        // Locally logs go to stderr, so command output on stdout stays clean, and are
+        // coloured only on a terminal (no escape codes in redirected logs).
+        LogFormat::Text => builder
+            .compact()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
     };
 }
