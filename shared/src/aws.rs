@@ -19,21 +19,19 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
-/// An S3 client of an S3-compatible server with static keys (s3s-fs, moto, MinIO):
-/// path-style, region us-east-1. For tests, benchmarks and emulators.
-pub fn static_s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(
-                access_key, secret_key, None, None, "static",
-            ))
-            .build(),
-    )
+/// SDK settings for a server that speaks the AWS protocols with static keys (moto,
+/// s3s-fs, MinIO), region us-east-1: for tests, benchmarks and emulators. Build every
+/// client from it as production does ([`s3_client`] goes path-style for the endpoint).
+pub fn static_sdk_config(endpoint: &str, access_key: &str, secret_key: &str) -> SdkConfig {
+    use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            access_key, secret_key, None, None, "static",
+        )))
+        .build()
 }
 
 /// A secret's value from Secrets Manager: a plain string, or JSON with the value under

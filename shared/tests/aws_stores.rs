@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::{stream, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
+use vidgen_shared::aws::{s3_client, static_sdk_config};
 use vidgen_shared::engine::sfn::StepFunctionsEngine;
 use vidgen_shared::engine::WorkflowEngine;
 use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
@@ -32,31 +33,15 @@ fn unique(prefix: &str) -> String {
 }
 
 fn dynamo(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build(),
-    )
+    aws_sdk_dynamodb::Client::new(&static_sdk_config(endpoint, "testing", "testing"))
 }
 
 fn s3(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
-    vidgen_shared::aws::static_s3_client(endpoint, key, secret)
+    s3_client(&static_sdk_config(endpoint, key, secret))
 }
 
 fn sfn(endpoint: &str) -> aws_sdk_sfn::Client {
-    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_sfn::Client::from_conf(
-        aws_sdk_sfn::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build(),
-    )
+    aws_sdk_sfn::Client::new(&static_sdk_config(endpoint, "testing", "testing"))
 }
 
 /// A client of s3s-fs, the signature-checking S3, when scripts/test.sh started it.

@@ -84,46 +84,28 @@ pub fn unique_suffix() -> String {
 /// SDK clients of the local AWS servers scripts/test.sh starts; `None` when not running.
 pub mod aws {
     use super::var;
-
-    fn credentials(key: &str, secret: &str) -> aws_sdk_s3::config::Credentials {
-        aws_sdk_s3::config::Credentials::new(key, secret, None, None, "tests")
-    }
-
-    fn region() -> aws_sdk_s3::config::Region {
-        aws_sdk_s3::config::Region::new("us-east-1")
-    }
+    use vidgen_shared::aws::{s3_client, static_sdk_config};
 
     /// DynamoDB on moto.
     pub fn dynamodb() -> Option<aws_sdk_dynamodb::Client> {
-        Some(aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                .endpoint_url(var("MOTO_ENDPOINT")?)
-                .region(region())
-                .credentials_provider(credentials("testing", "testing"))
-                .build(),
-        ))
+        let sdk = static_sdk_config(&var("MOTO_ENDPOINT")?, "testing", "testing");
+        Some(aws_sdk_dynamodb::Client::new(&sdk))
     }
 
     /// Step Functions on moto.
     pub fn sfn() -> Option<aws_sdk_sfn::Client> {
-        Some(aws_sdk_sfn::Client::from_conf(
-            aws_sdk_sfn::Config::builder()
-                .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
-                .endpoint_url(var("MOTO_ENDPOINT")?)
-                .region(region())
-                .credentials_provider(credentials("testing", "testing"))
-                .build(),
-        ))
+        let sdk = static_sdk_config(&var("MOTO_ENDPOINT")?, "testing", "testing");
+        Some(aws_sdk_sfn::Client::new(&sdk))
     }
 
     /// S3 on s3s-fs, which checks signatures and expiry.
     pub fn s3() -> Option<aws_sdk_s3::Client> {
-        Some(vidgen_shared::aws::static_s3_client(
+        let sdk = static_sdk_config(
             &var("S3S_ENDPOINT")?,
             &var("S3S_ACCESS_KEY")?,
             &var("S3S_SECRET_KEY")?,
-        ))
+        );
+        Some(s3_client(&sdk))
     }
 }
 

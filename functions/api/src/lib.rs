@@ -9,7 +9,7 @@ use vidgen_shared::api::ApiDeps;
 
 /// The caller, from the authorizer's verified claims; `None` when there are none (only
 /// `/v1/health` is reachable so; the API answers 401 to anything else).
-pub fn owner(request: &Request) -> Option<String> {
+fn owner(request: &Request) -> Option<String> {
     match request.request_context_ref()? {
         RequestContext::ApiGatewayV2(ctx) => ctx
             .authorizer

@@ -139,7 +139,7 @@ impl StackConfig {
 
 /// An on/off setting: unset, `0` or `false` is off; `1` or `true` is on; anything else
 /// is an error naming the variable rather than a silent "off".
-pub fn switch(name: &str, raw: Option<&str>) -> anyhow::Result<bool> {
+fn switch(name: &str, raw: Option<&str>) -> anyhow::Result<bool> {
     match raw.map(str::trim) {
         None | Some("0" | "false") => Ok(false),
         Some("1" | "true") => Ok(true),
@@ -169,8 +169,6 @@ type Stores = (
 async fn stores(config: &StackConfig, base_url: &str) -> anyhow::Result<Stores> {
     match &config.backend {
         Backend::Embedded => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
             let jobs = EmbeddedJobStore::open(&config.data_dir.join("jobs.redb"))?;
             let files = Arc::new(LocalObjectStore::new(
                 config.data_dir.join("files"),
@@ -219,6 +217,9 @@ pub struct RunningStack {
 
 impl RunningStack {
     pub async fn start(config: StackConfig) -> anyhow::Result<RunningStack> {
+        // Keys (and, for the embedded store, jobs and files) live here.
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -320,45 +321,51 @@ impl RunningStack {
 }
 
 /// Webhooks are always on locally (private and plain-http receivers allowed), signed
-/// with the configured secret or one made once and kept in the data dir.
+/// with the configured secret or one kept in the data dir as text, so receivers can
+/// copy it.
 fn callbacks(config: &StackConfig) -> anyhow::Result<(CallbackSender, String)> {
     let (secret, source) = match &config.webhook_secret {
         Some(secret) => (secret.clone(), "VIDGEN_WEBHOOK_SECRET".to_string()),
         None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
             let path = config.data_dir.join("webhook-secret");
-            let secret = match std::fs::read_to_string(&path) {
-                Ok(existing) if existing.trim().starts_with("whsec_") => {
-                    existing.trim().to_string()
-                }
-                _ => {
-                    let key: [u8; 32] = rand::random();
-                    let secret = format!("whsec_{}", BASE64.encode(key));
-                    std::fs::write(&path, &secret)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    secret
-                }
-            };
-            (Secret::new(secret), path.display().to_string())
+            let kept = kept_secret(
+                &path,
+                |v| v.trim_ascii().starts_with(b"whsec_"),
+                || format!("whsec_{}", BASE64.encode(rand::random::<[u8; 32]>())).into_bytes(),
+            )?;
+            let text = String::from_utf8(kept).context("the webhook secret is not text")?;
+            (Secret::new(text.trim()), path.display().to_string())
         }
     };
     let signer = WebhookSigner::new(&secret)?;
     Ok((CallbackSender::new(signer, true), source))
 }
 
-/// The key that signs local file links, made once and kept with the data, so links
-/// handed out survive a restart.
+/// The key that signs local file links, kept with the data so links handed out
+/// survive a restart.
 fn signing_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let path = data_dir.join("link-signing.key");
-    if let Ok(existing) = std::fs::read(&path) {
-        if existing.len() >= 32 {
+    kept_secret(
+        &data_dir.join("link-signing.key"),
+        |v| v.len() >= 32,
+        || rand::random::<[u8; 32]>().to_vec(),
+    )
+}
+
+/// A secret made once and kept in `path`: the existing one when `valid`, else a new
+/// one from `make`, written before it is used.
+fn kept_secret(
+    path: &std::path::Path,
+    valid: impl Fn(&[u8]) -> bool,
+    make: impl FnOnce() -> Vec<u8>,
+) -> anyhow::Result<Vec<u8>> {
+    if let Ok(existing) = std::fs::read(path) {
+        if valid(&existing) {
             return Ok(existing);
         }
     }
-    let key: [u8; 32] = rand::random();
-    std::fs::write(&path, key).with_context(|| format!("writing {}", path.display()))?;
-    Ok(key.to_vec())
+    let secret = make();
+    std::fs::write(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
 }
 
 #[cfg(test)]

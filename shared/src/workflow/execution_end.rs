@@ -5,7 +5,7 @@
 //! local engine calls [`record_execution_end`] when an execution ends the same ways.
 //! Either way the record says why, and a job that already ended is left alone.
 
-use super::failure::end_job;
+use super::failure::{end_job, unexpected_failure};
 use super::{StepDeps, StepError};
 use crate::domain::{JobError, Status};
 use serde::Deserialize;
@@ -42,13 +42,7 @@ impl ExecutionEnd {
                 Status::TimedOut,
                 JobError::new("timed_out", "the workflow ran out of time"),
             ),
-            ExecutionEnd::Failed => (
-                Status::Failed,
-                JobError::new(
-                    "internal_error",
-                    "the workflow failed unexpectedly; try again",
-                ),
-            ),
+            ExecutionEnd::Failed => (Status::Failed, unexpected_failure()),
             ExecutionEnd::Aborted => (
                 Status::Failed,
                 JobError::new(

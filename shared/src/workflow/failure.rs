@@ -53,15 +53,17 @@ pub fn classify_failure(failure: &StepFailure) -> (Status, JobError) {
         ),
         (other, _) => {
             tracing::warn!(error = other, "unexpected workflow error");
-            (
-                Status::Failed,
-                JobError::new(
-                    "internal_error",
-                    "the workflow failed unexpectedly; try again",
-                ),
-            )
+            (Status::Failed, unexpected_failure())
         }
     }
+}
+
+/// The reason a job shows when the workflow itself broke: stable, and no internals.
+pub(super) fn unexpected_failure() -> JobError {
+    JobError::new(
+        "internal_error",
+        "the workflow failed unexpectedly; try again",
+    )
 }
 
 /// Mark the job ended with the caught error's reason. A job that already ended
