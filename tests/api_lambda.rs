@@ -34,14 +34,13 @@ async fn deploy() -> Option<Deployment> {
     create_table(&dynamodb, &table).await.expect("table");
     create_bucket(&s3, &bucket).await.expect("bucket");
     let mut definition = include_str!("../infra/state-machine.asl.json").to_string();
-    for (var, function) in [
-        ("SubmitFunctionArn", "submit"),
-        ("CheckStatusFunctionArn", "check-status"),
-        ("DownloadFunctionArn", "download-to-s3"),
-    ] {
+    for function in vidgen_shared::workflow::StepFunction::ALL {
         definition = definition.replace(
-            &format!("${{{var}}}"),
-            &format!("arn:aws:lambda:us-east-1:123456789012:function:vidgen-{function}"),
+            &format!("${{{}}}", function.substitution()),
+            &format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:vidgen-{}",
+                function.name()
+            ),
         );
     }
     let created = sfn

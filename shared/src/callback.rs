@@ -16,8 +16,8 @@
 //! (SSRF), and the connection is pinned to the checked address (no DNS rebinding).
 //! A failed delivery is logged and never fails the job.
 
+use crate::api::request::is_private_ip;
 use crate::config::{ConfigError, Secret};
-use crate::domain::validation::is_private_ip;
 use crate::domain::{Job, JobError, Status};
 use base64::Engine;
 use chrono::{DateTime, Utc};

@@ -15,7 +15,7 @@ pub struct LambdaError {
 impl From<StepError> for LambdaError {
     fn from(e: StepError) -> LambdaError {
         LambdaError {
-            error_type: e.error_type().to_string(),
+            error_type: e.error_type().as_str().to_string(),
             error_message: e.payload(),
         }
     }

@@ -12,11 +12,11 @@
 //! | `WEBHOOK_SECRET_ARN` | api, steps | optional secret that signs callbacks |
 //! | `VIDGEN_BUDGET_*`, `VIDGEN_MAX_POLLS`, `VIDGEN_*_WAIT_SECS` | steps | see `WorkflowConfig::from_env` |
 
+use crate::api::ValidationPolicy;
 use crate::api::{ApiConfig, ApiDeps};
 use crate::aws;
 use crate::callback::{CallbackSender, WebhookSigner};
 use crate::config::{env, required, seconds, ConfigError};
-use crate::domain::validation::ValidationPolicy;
 use crate::engine::sfn::StepFunctionsEngine;
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
 use crate::store::dynamo::DynamoJobStore;

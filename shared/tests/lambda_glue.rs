@@ -2,10 +2,11 @@
 //! machine's Retry/Catch expect them. Real stores and the real client against the
 //! simulator, no AWS.
 
-// Only the contract's job fixture is used here.
+// Only the contract's job fixture and the template's event transformer are used here.
 #[allow(dead_code)]
 mod common {
     pub mod job_store_contract;
+    pub mod template;
 }
 
 use chrono::Utc;
@@ -50,23 +51,36 @@ async fn payloads_route_to_steps_and_errors_keep_their_types() {
         .unwrap_err();
     assert_eq!(bad.error_type, "Failed");
     let payload: serde_json::Value = serde_json::from_str(&bad.error_message).unwrap();
-    assert_eq!(payload["code"], "invalid_input");
+    assert_eq!(payload["code"], "internal");
+    assert!(payload["message"].as_str().unwrap().contains("job_id"));
 
-    let missing = handle_step(
+    // check-status takes only its tagged inputs: an untagged state is refused, not guessed.
+    let untagged = handle_step(
         &deps,
         StepFunction::CheckStatus,
         json!({"job_id": "vid_01JNOPE", "provider_video_id": "video_x"}),
     )
     .await
     .unwrap_err();
+    assert_eq!(untagged.error_type, "Failed");
+    assert!(untagged.error_message.contains("action"));
+
+    let missing = handle_step(
+        &deps,
+        StepFunction::CheckStatus,
+        json!({"action": "poll", "state": {"job_id": "vid_01JNOPE", "provider_video_id": "video_x"}}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(missing.error_type, "Failed");
-    assert!(missing.error_message.contains("job_not_found"));
+    let payload: serde_json::Value = serde_json::from_str(&missing.error_message).unwrap();
+    assert_eq!(payload["code"], "not_found");
 
     // RecordFailure's payload goes to the failure recorder; a deleted job is fine.
     let recorded = handle_step(
         &deps,
         StepFunction::CheckStatus,
-        json!({"job_id": "vid_01JNOPE", "failure": {"Error": "States.Timeout", "Cause": ""}}),
+        json!({"action": "record_failure", "job_id": "vid_01JNOPE", "failure": {"Error": "States.Timeout", "Cause": ""}}),
     )
     .await
     .unwrap();
@@ -74,8 +88,14 @@ async fn payloads_route_to_steps_and_errors_keep_their_types() {
 }
 
 /// EventBridge's "Execution Status Change", as Step Functions sends it (shape from the
-/// Step Functions user guide), for an execution named after the job.
+/// Step Functions user guide), for an execution named after the job, reshaped by the
+/// rule's input transformer exactly as `template.yaml` declares it.
 fn execution_event(job_id: &str, status: &str) -> serde_json::Value {
+    common::template::Template::load()
+        .transform_execution_event(&raw_execution_event(job_id, status))
+}
+
+fn raw_execution_event(job_id: &str, status: &str) -> serde_json::Value {
     let arn = format!("arn:aws:states:us-east-1:123456789012:execution:vidgen-jobs:{job_id}");
     json!({
         "version": "0",

@@ -252,8 +252,14 @@ async fn moderation_at_create_is_final() {
         .unwrap_err();
     match &err {
         ProviderError::Rejected {
-            status: 400, code, ..
-        } => assert_eq!(code, "moderation_blocked"),
+            status: 400,
+            code,
+            reason,
+            ..
+        } => {
+            assert_eq!(code, "moderation_blocked");
+            assert_eq!(*reason, vidgen_shared::domain::ErrorCode::ModerationBlocked);
+        }
         other => panic!("{other:?}"),
     }
     assert!(!err.is_retryable());
@@ -271,7 +277,8 @@ async fn moderation_at_the_end_fails_the_video() {
     let done = wait_until_done(&p, &v.id).await;
     assert_eq!(done.status, ProviderStatus::Failed);
     let e = done.error.unwrap();
-    assert_eq!(e.code, "moderation_blocked");
+    assert_eq!(e.code, vidgen_shared::domain::ErrorCode::ModerationBlocked);
+    assert_eq!(e.provider_code.as_deref(), Some("moderation_blocked"));
     assert!(e.message.contains("moderation"));
 }
 

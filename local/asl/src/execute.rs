@@ -39,17 +39,10 @@ pub enum ExecutionOutcome {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct HistoryEvent {
-    pub state: String,
-    pub entered_at: chrono::DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionReport {
     pub outcome: ExecutionOutcome,
     /// State transitions, retries included.
     pub transitions: u64,
-    pub history: Vec<HistoryEvent>,
 }
 
 /// How one state ended.
@@ -94,7 +87,6 @@ struct Run<'a> {
     options: &'a ExecutionOptions,
     handler: &'a dyn TaskHandler,
     transitions: u64,
-    history: Vec<HistoryEvent>,
     start: chrono::DateTime<Utc>,
 }
 
@@ -118,7 +110,7 @@ impl Run<'_> {
         })
     }
 
-    fn enter(&mut self, state: &str) -> Result<chrono::DateTime<Utc>, Step> {
+    fn enter(&mut self) -> Result<chrono::DateTime<Utc>, Step> {
         self.transitions += 1;
         if self.transitions > self.options.max_transitions {
             return Err(runtime(format!(
@@ -126,16 +118,11 @@ impl Run<'_> {
                 self.options.max_transitions
             )));
         }
-        let now = Utc::now();
-        self.history.push(HistoryEvent {
-            state: state.to_string(),
-            entered_at: now,
-        });
-        Ok(now)
+        Ok(Utc::now())
     }
 
     async fn state(&mut self, name: &str, state: &State, input: Value) -> Step {
-        let entered = match self.enter(name) {
+        let entered = match self.enter() {
             Ok(t) => t,
             Err(step) => return step,
         };
@@ -371,7 +358,7 @@ impl Run<'_> {
                 return Err(Step::Done(ExecutionOutcome::Aborted));
             }
             // A retry is a state transition of its own.
-            self.enter(name)?;
+            self.enter()?;
         }
     }
 }
@@ -387,7 +374,6 @@ impl StateMachine {
             options: &options,
             handler,
             transitions: 0,
-            history: Vec::new(),
             start: Utc::now(),
         };
         let limit = self.timeout.map(|t| run.scaled(t));
@@ -421,7 +407,6 @@ impl StateMachine {
         ExecutionReport {
             outcome,
             transitions: run.transitions,
-            history: run.history,
         }
     }
 }

@@ -22,7 +22,7 @@ mod parse;
 mod path;
 mod template;
 
-pub use execute::{ExecutionOptions, ExecutionOutcome, ExecutionReport, HistoryEvent};
+pub use execute::{ExecutionOptions, ExecutionOutcome, ExecutionReport};
 pub use parse::StateMachine;
 
 /// A definition the interpreter cannot run.

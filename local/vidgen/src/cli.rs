@@ -239,10 +239,10 @@ async fn finish(client: &Client, job: Value, out: Option<PathBuf>) -> anyhow::Re
             eprintln!("{id}: {line}");
         }
         last = line;
-        if matches!(
-            status.as_str(),
-            "completed" | "failed" | "canceled" | "timed_out"
-        ) {
+        let ended = status
+            .parse::<vidgen_shared::domain::Status>()
+            .is_ok_and(|s| s.is_terminal());
+        if ended {
             break job;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -12,7 +12,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use vidgen_shared::engine::{EngineError, WorkflowEngine};
 use vidgen_shared::workflow::{
-    record_execution_end, run_step, ExecutionEnd, StepDeps, StepFunction, WorkflowState,
+    local_substitutions, record_execution_end, run_step, ExecutionEnd, StepDeps, StepFunction,
+    WorkflowState,
 };
 
 /// The definition, compiled in so an installed binary needs no source tree.
@@ -71,7 +72,7 @@ impl TaskHandler for Steps {
         match run_step(&self.0, function, payload).await {
             Ok(out) => Ok(json!({ "Payload": out, "StatusCode": 200 })),
             Err(e) => Err(TaskFailure {
-                error: e.error_type().into(),
+                error: e.error_type().as_str().into(),
                 cause: e.lambda_cause(),
             }),
         }
@@ -84,17 +85,9 @@ impl LocalEngine {
         deps: StepDeps,
         time_scale: f64,
     ) -> Result<LocalEngine, asl::AslError> {
-        let subs: HashMap<String, String> = [
-            ("SubmitFunctionArn", StepFunction::Submit),
-            ("CheckStatusFunctionArn", StepFunction::CheckStatus),
-            ("DownloadFunctionArn", StepFunction::Download),
-        ]
-        .into_iter()
-        .map(|(k, f)| (k.to_string(), f.name().to_string()))
-        .collect();
         Ok(LocalEngine {
             inner: Arc::new(Inner {
-                machine: StateMachine::parse(definition, &subs)?,
+                machine: StateMachine::parse(definition, &local_substitutions())?,
                 deps,
                 time_scale,
                 runs: Mutex::new(HashMap::new()),

@@ -11,7 +11,8 @@ use axum::Router;
 use futures::TryStreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
-use vidgen_shared::api::{self, ApiDeps};
+use vidgen_shared::api::request::{Rejection, MAX_BODY_BYTES};
+use vidgen_shared::api::{self, ApiDeps, ApiError};
 use vidgen_shared::store::local_files::{LinkError, LocalObjectStore, SignedRequest};
 use vidgen_shared::store::{ObjectStore, StoreError};
 
@@ -93,19 +94,30 @@ async fn api_route(State(state): State<AppState>, request: Request) -> Response 
     let body = match axum::body::to_bytes(body, API_BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
-            let too_big = serde_json::json!({"error": {"code": "invalid_request", "message": "the body is larger than 64 KiB", "field": null}});
-            return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(too_big)).into_response();
+            let too_big = Rejection::TooLarge {
+                limit: MAX_BODY_BYTES,
+            };
+            return into_axum(ApiError::from(too_big).into_response());
         }
     };
     let request = http::Request::from_parts(parts, body);
-    let response = api::handle(&state.api, owner.as_deref(), request).await;
+    into_axum(api::handle(&state.api, owner.as_deref(), request).await)
+}
+
+fn into_axum(response: http::Response<bytes::Bytes>) -> Response {
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::from(body))
 }
 
+/// A refused file link (403, as S3 refuses a bad presigned URL) or a missing file
+/// (404), in the contract's error shape.
 fn link_error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({"error": {"code": if status == StatusCode::NOT_FOUND { "not_found" } else { "unauthorized" }, "message": message, "field": null}});
-    (status, axum::Json(body)).into_response()
+    let error = if status == StatusCode::NOT_FOUND {
+        ApiError::not_found(message)
+    } else {
+        ApiError::link_refused(message)
+    };
+    into_axum(error.into_response())
 }
 
 fn verify(

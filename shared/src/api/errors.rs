@@ -1,38 +1,43 @@
 //! The contract's error shape: `{"error":{"code","message","field"}}`.
 
-use crate::domain::validation::{Rejection, MAX_BODY_BYTES};
+use super::request::{Rejection, MAX_BODY_BYTES};
+use crate::domain::ErrorCode;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
     allow: Option<&'static str>,
+    /// What really went wrong, for the log only (5xx): `api::handle` logs it with the
+    /// request id when it answers.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
             message: message.into(),
             field: None,
             allow: None,
+            cause: None,
         }
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             field: Some(field.to_string()),
-            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+            ..ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
         }
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// Unknown ids and other owners' ids get the same answer.
@@ -41,15 +46,21 @@ impl ApiError {
     }
 
     pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+        ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
     }
 
     pub fn unauthorized() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "a valid bearer token is required",
         )
+    }
+
+    /// A signed link that is invalid, expired, or used for something it was not made
+    /// for (403, as S3 answers a bad presigned URL).
+    pub fn link_refused(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Unauthorized, message)
     }
 
     pub fn method_not_allowed(allow: &'static str) -> ApiError {
@@ -57,7 +68,7 @@ impl ApiError {
             allow: Some(allow),
             ..ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("this route accepts {allow}"),
             )
         }
@@ -65,12 +76,14 @@ impl ApiError {
 
     /// A 500 that says nothing of internals; the cause goes to the log with the request id.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %cause, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "something went wrong on our side; the x-request-id header identifies this request",
-        )
+        ApiError {
+            cause: Some(cause.to_string()),
+            ..ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "something went wrong on our side; the x-request-id header identifies this request",
+            )
+        }
     }
 
     pub fn into_response(self) -> Response<Bytes> {
@@ -91,16 +104,16 @@ impl From<Rejection> for ApiError {
         match r {
             Rejection::Invalid { field, message } => ApiError {
                 field,
-                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+                ..ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
             },
             Rejection::TooLarge { limit } => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("the body is larger than {} KiB", limit / 1024),
             ),
             Rejection::UnsupportedMediaType { got } => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!(
                     "the body must be application/json; got {}",
                     got.as_deref().unwrap_or("no content type")

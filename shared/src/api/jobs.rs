@@ -1,9 +1,9 @@
 //! The job routes.
 
+use super::request::{self as validation, Rejection};
 use super::{json, view, ApiDeps, ApiError, Call};
-use crate::domain::ids::{is_job_id, new_job_id};
-use crate::domain::validation::{self, Rejection};
-use crate::domain::{prompt, AssetKind, Job, JobError, NewJob, Status};
+use crate::domain::ids::is_job_id;
+use crate::domain::{prompt, AssetKind, ErrorCode, Job, JobError, NewJob, Status};
 use crate::engine::EngineError;
 use crate::store::update::UpdateError;
 use crate::store::{update_job, CreateOutcome, IdempotencyRecord};
@@ -96,7 +96,7 @@ async fn create_and_start(
         Ok(()) | Err(EngineError::AlreadyExists(_)) => {}
         Err(e) => {
             let reason = JobError::new(
-                "workflow_start_failed",
+                ErrorCode::WorkflowStartFailed,
                 "the job could not be started; please try again",
             );
             let marked = update_job(deps.jobs.as_ref(), &job.id, |j| {
@@ -147,22 +147,15 @@ pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, 
         ),
     };
     let new = NewJob {
-        id: new_job_id(),
-        owner: call.owner.to_string(),
-        model: req.model,
-        seconds: req.seconds,
-        size: req.size,
-        prompt: composed,
         script: req.script,
         style: req.style,
         keywords: req.keywords,
         negative_keywords: req.negative_keywords,
-        remixed_from: None,
-        remix_source_video_id: None,
         metadata: req.metadata,
         input_reference: req.input_reference,
         callback_url: req.callback_url,
         idempotency_key: key,
+        ..NewJob::new(call.owner, req.model, req.seconds, req.size, composed)
     };
     create_and_start(deps, call, new, "POST /v1/videos").await
 }
@@ -203,22 +196,10 @@ pub async fn remix(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response
         }
     };
     let new = NewJob {
-        id: new_job_id(),
-        owner: call.owner.to_string(),
-        model: source.model,
-        seconds: source.seconds,
-        size: source.size,
-        prompt: req.prompt,
-        script: None,
-        style: None,
-        keywords: Vec::new(),
-        negative_keywords: Vec::new(),
-        remixed_from: Some(source.id.clone()),
-        remix_source_video_id: Some(source_video),
         metadata: req.metadata,
-        input_reference: None,
         callback_url: req.callback_url,
         idempotency_key: key,
+        ..NewJob::remix(&source, &source_video, req.prompt)
     };
     create_and_start(deps, call, new, &format!("POST /v1/videos/{id}/remix")).await
 }

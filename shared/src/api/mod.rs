@@ -5,17 +5,18 @@
 
 mod errors;
 mod jobs;
+pub mod request;
 mod uploads;
 mod view;
 
 pub use errors::ApiError;
 
 use crate::callback::CallbackSender;
-use crate::domain::validation::ValidationPolicy;
 use crate::engine::WorkflowEngine;
 use crate::store::{JobStore, ObjectStore};
 use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
+pub use request::ValidationPolicy;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +118,12 @@ pub async fn handle(
     let _enter = span.enter();
     let mut response = match route(deps, owner, &request).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            if let Some(cause) = &e.cause {
+                tracing::error!(error = %cause, "internal error");
+            }
+            e.into_response()
+        }
     };
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);

@@ -1,9 +1,9 @@
 //! `POST /v1/uploads`: a presigned PUT for a reference image.
 
+use super::request as validation;
 use super::{json, ApiDeps, ApiError, Call};
 use crate::domain::ids::new_upload_id;
 use crate::domain::job::upload_key;
-use crate::domain::validation;
 use crate::store::Upload;
 use bytes::Bytes;
 use chrono::Utc;

@@ -45,7 +45,7 @@ fn events_exist_only_for_ended_jobs_and_have_stable_ids() {
     assert!(event_for(&job, now).is_none());
     job.mark_ended(
         Status::Failed,
-        JobError::new("moderation_blocked", "no"),
+        JobError::new(crate::domain::ErrorCode::ModerationBlocked, "no"),
         now,
     )
     .unwrap();
@@ -53,7 +53,10 @@ fn events_exist_only_for_ended_jobs_and_have_stable_ids() {
     let b = event_for(&job, now + chrono::Duration::seconds(5)).unwrap();
     assert_eq!(a.id, b.id, "a repeated delivery keeps its webhook-id");
     assert_eq!(a.kind, "video.failed");
-    assert_eq!(a.data.error.as_ref().unwrap().code, "moderation_blocked");
+    assert_eq!(
+        a.data.error.as_ref().unwrap().code.as_str(),
+        "moderation_blocked"
+    );
 }
 
 /// A one-shot HTTP receiver on 127.0.0.1 that answers `statuses` in turn and keeps

@@ -1,7 +1,7 @@
 //! Cost estimate from the provider's published per-second prices
 //! (reference: openai-videos-api.md §7). Kept in integer cents so sums are exact.
 
-use super::job::{Model, Size};
+use super::model::{Model, Size};
 
 /// USD cents per generated second.
 pub fn cents_per_second(model: Model, size: Size) -> u64 {

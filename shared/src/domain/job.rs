@@ -3,113 +3,37 @@
 //! The public job object (the contract's JSON) is a view of this record made by
 //! `api::view`; internal fields (owner, version, storage keys) never leave the service.
 
+use super::error_code::ErrorCode;
+use super::model::{Model, Size};
 use super::status::{Status, TransitionError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Model {
-    #[serde(rename = "sora-2")]
-    Sora2,
-    #[serde(rename = "sora-2-pro")]
-    Sora2Pro,
-}
-
-impl Model {
-    pub const ALL: [Model; 2] = [Model::Sora2, Model::Sora2Pro];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Model::Sora2 => "sora-2",
-            Model::Sora2Pro => "sora-2-pro",
-        }
-    }
-}
-
-impl fmt::Display for Model {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Model {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Model::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| "must be sora-2 or sora-2-pro".to_string())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Size {
-    #[serde(rename = "720x1280")]
-    Portrait720,
-    #[serde(rename = "1280x720")]
-    Landscape720,
-    #[serde(rename = "1024x1792")]
-    PortraitTall,
-    #[serde(rename = "1792x1024")]
-    LandscapeWide,
-}
-
-impl Size {
-    pub const ALL: [Size; 4] = [
-        Size::Portrait720,
-        Size::Landscape720,
-        Size::PortraitTall,
-        Size::LandscapeWide,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Size::Portrait720 => "720x1280",
-            Size::Landscape720 => "1280x720",
-            Size::PortraitTall => "1024x1792",
-            Size::LandscapeWide => "1792x1024",
-        }
-    }
-
-    /// The large sizes are priced (and offered) for sora-2-pro only.
-    pub fn requires_pro(self) -> bool {
-        matches!(self, Size::PortraitTall | Size::LandscapeWide)
-    }
-}
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Size {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Size::ALL
-            .into_iter()
-            .find(|z| z.as_str() == s)
-            .ok_or_else(|| "must be one of 720x1280, 1280x720, 1024x1792, 1792x1024".to_string())
-    }
-}
-
-/// Why a job ended badly: the provider's own code and message where it gave one.
+/// Why a job ended badly: one of the public codes, and the provider's own message
+/// where it gave one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobError {
-    pub code: String,
+    #[serde(deserialize_with = "lenient_code")]
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl JobError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         JobError {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
+}
+
+/// Records written by an older build may carry a code this one no longer lists: they
+/// read as `internal` (the message is kept) rather than making the record unreadable.
+fn lenient_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ErrorCode, D::Error> {
+    let raw = String::deserialize(d)?;
+    Ok(raw.parse().unwrap_or(ErrorCode::Internal))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -275,6 +199,53 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
 }
 
+impl NewJob {
+    /// A job that renders `prompt` with a fresh id; the optional parts start empty and
+    /// callers set the ones they have (`NewJob { script, ..NewJob::new(…) }`).
+    pub fn new(
+        owner: &str,
+        model: Model,
+        seconds: u32,
+        size: Size,
+        prompt: impl Into<String>,
+    ) -> NewJob {
+        NewJob {
+            id: super::ids::new_job_id(),
+            owner: owner.to_string(),
+            model,
+            seconds,
+            size,
+            prompt: prompt.into(),
+            script: None,
+            style: None,
+            keywords: Vec::new(),
+            negative_keywords: Vec::new(),
+            remixed_from: None,
+            remix_source_video_id: None,
+            metadata: BTreeMap::new(),
+            input_reference: None,
+            callback_url: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// A remix of `source`, whose render the provider knows as `source_video`: the same
+    /// owner, model, seconds and size; `instruction` goes to the provider verbatim.
+    pub fn remix(source: &Job, source_video: &str, instruction: impl Into<String>) -> NewJob {
+        NewJob {
+            remixed_from: Some(source.id.clone()),
+            remix_source_video_id: Some(source_video.to_string()),
+            ..NewJob::new(
+                &source.owner,
+                source.model,
+                source.seconds,
+                source.size,
+                instruction,
+            )
+        }
+    }
+}
+
 impl Job {
     pub fn new(new: NewJob, now: DateTime<Utc>) -> Job {
         let estimated_cost_usd = super::cost::estimate_usd(new.model, new.size, new.seconds);
@@ -387,21 +358,8 @@ pub(crate) mod tests {
         Job::new(
             NewJob {
                 id: "vid_01JTEST".into(),
-                owner: "alice".into(),
-                model: Model::Sora2,
-                seconds: 4,
-                size: Size::Portrait720,
-                prompt: "a cat".into(),
                 script: Some("a cat".into()),
-                style: None,
-                keywords: vec![],
-                negative_keywords: vec![],
-                remixed_from: None,
-                remix_source_video_id: None,
-                metadata: BTreeMap::new(),
-                input_reference: None,
-                callback_url: None,
-                idempotency_key: None,
+                ..NewJob::new("alice", Model::Sora2, 4, Size::Portrait720, "a cat")
             },
             now,
         )
@@ -443,14 +401,21 @@ pub(crate) mod tests {
         let mut job = sample_job(t0);
         job.mark_ended(
             Status::Failed,
-            JobError::new("moderation_blocked", "no"),
+            JobError::new(ErrorCode::ModerationBlocked, "no"),
             t0,
         )
         .unwrap();
-        assert_eq!(job.error.as_ref().unwrap().code, "moderation_blocked");
+        assert_eq!(
+            job.error.as_ref().unwrap().code,
+            ErrorCode::ModerationBlocked
+        );
         assert!(job.record_progress(50, t0).is_err());
         assert!(job
-            .mark_ended(Status::TimedOut, JobError::new("x", "y"), t0)
+            .mark_ended(
+                Status::TimedOut,
+                JobError::new(ErrorCode::TimedOut, "y"),
+                t0
+            )
             .is_err());
         assert_eq!(job.status, Status::Failed);
     }

@@ -6,6 +6,7 @@
 pub mod openai;
 pub mod retry;
 
+use crate::domain::ErrorCode;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -52,7 +53,10 @@ pub enum ProviderStatus {
 /// The provider's failure reason for a `failed` video.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderFailure {
-    pub code: String,
+    /// The public code the adapter maps the provider's reason to.
+    pub code: ErrorCode,
+    /// The provider's own code, for logs.
+    pub provider_code: Option<String>,
     pub message: String,
 }
 
@@ -63,7 +67,6 @@ pub struct ProviderVideo {
     pub status: ProviderStatus,
     /// 0-100, approximate.
     pub progress: u8,
-    pub seconds: Option<String>,
     pub error: Option<ProviderFailure>,
     /// The provider's hint for when to poll again (`openai-poll-after-ms`).
     pub poll_after: Option<Duration>,
@@ -113,7 +116,10 @@ pub enum ProviderError {
     #[error("the provider refused the request ({status}, {code}): {message}")]
     Rejected {
         status: u16,
+        /// The provider's own code, for logs and tests.
         code: String,
+        /// The public code the adapter maps it to (e.g. `moderation_blocked`).
+        reason: ErrorCode,
         message: String,
         param: Option<String>,
     },
@@ -136,15 +142,15 @@ impl ProviderError {
         )
     }
 
-    /// A stable code for job records and logs: the provider's own for rejections.
-    pub fn code(&self) -> String {
+    /// The public code a job that ends on this error shows.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ProviderError::RateLimited { .. } => "provider_rate_limited".into(),
-            ProviderError::Unavailable { .. } => "provider_unavailable".into(),
-            ProviderError::Transport { .. } => "provider_unreachable".into(),
-            ProviderError::Rejected { code, .. } => code.clone(),
-            ProviderError::NotFound { .. } => "provider_not_found".into(),
-            ProviderError::Protocol { .. } => "provider_protocol_error".into(),
+            ProviderError::RateLimited { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Transport { .. } => ErrorCode::ProviderUnavailable,
+            ProviderError::Rejected { reason, .. } => *reason,
+            ProviderError::NotFound { .. } => ErrorCode::ContentUnavailable,
+            ProviderError::Protocol { .. } => ErrorCode::ProviderProtocolError,
         }
     }
 
@@ -164,8 +170,6 @@ impl ProviderError {
 /// The provider port.
 #[async_trait]
 pub trait VideoProvider: Send + Sync {
-    /// A short name for logs and the start-up banner, e.g. `openai`.
-    fn name(&self) -> &str;
     async fn create(&self, request: &CreateVideo) -> Result<ProviderVideo, ProviderError>;
     async fn retrieve(&self, video_id: &str) -> Result<ProviderVideo, ProviderError>;
     async fn remix(&self, video_id: &str, prompt: &str) -> Result<ProviderVideo, ProviderError>;

@@ -20,6 +20,7 @@ use super::{
     VideoProvider,
 };
 use crate::config::{ConfigError, Secret, DEFAULT_OPENAI_BASE_URL};
+use crate::domain::ErrorCode;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -182,10 +183,6 @@ impl OpenAiProvider {
 
 #[async_trait]
 impl VideoProvider for OpenAiProvider {
-    fn name(&self) -> &str {
-        "openai"
-    }
-
     async fn create(&self, request: &CreateVideo) -> Result<ProviderVideo, ProviderError> {
         let build = || {
             let mut form = reqwest::multipart::Form::new()
@@ -383,15 +380,30 @@ async fn error_from_response(response: Response) -> ProviderError {
             status: s.as_u16(),
             message,
         },
-        s => ProviderError::Rejected {
-            status: s.as_u16(),
-            code: error
+        s => {
+            let code = error
                 .code
                 .or(error.kind)
-                .unwrap_or_else(|| format!("http_{}", s.as_u16())),
-            message,
-            param: error.param,
-        },
+                .unwrap_or_else(|| format!("http_{}", s.as_u16()));
+            ProviderError::Rejected {
+                status: s.as_u16(),
+                reason: public_code(&code, ErrorCode::ProviderRejected),
+                code,
+                message,
+                param: error.param,
+            }
+        }
+    }
+}
+
+/// The public code for one of OpenAI's error codes: its moderation refusals are
+/// `moderation_blocked` (no primary source lists the other codes, so the rest are
+/// `otherwise`; the provider's message is kept either way).
+fn public_code(code: &str, otherwise: ErrorCode) -> ErrorCode {
+    if code.contains("moderation") || code == "content_policy_violation" {
+        ErrorCode::ModerationBlocked
+    } else {
+        otherwise
     }
 }
 
@@ -404,8 +416,6 @@ struct WireVideo {
     status: String,
     #[serde(default)]
     progress: Option<f64>,
-    #[serde(default)]
-    seconds: Option<serde_json::Value>,
     #[serde(default)]
     error: Option<WireVideoError>,
 }
@@ -431,12 +441,14 @@ impl WireVideo {
             id: self.id,
             status,
             progress: self.progress.unwrap_or(0.0).clamp(0.0, 100.0) as u8,
-            seconds: self.seconds.map(|s| match s {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            }),
             error: self.error.map(|e| ProviderFailure {
-                code: e.code.unwrap_or_else(|| "video_generation_failed".into()),
+                code: e
+                    .code
+                    .as_deref()
+                    .map_or(ErrorCode::VideoGenerationFailed, |c| {
+                        public_code(c, ErrorCode::VideoGenerationFailed)
+                    }),
+                provider_code: e.code,
                 message: e
                     .message
                     .unwrap_or_else(|| "the provider could not make the video".into()),
@@ -457,10 +469,7 @@ mod tests {
         )
         .unwrap();
         let v = v.into_video(None);
-        assert_eq!(
-            (v.status, v.progress, v.seconds.as_deref()),
-            (ProviderStatus::InProgress, 100, Some("8"))
-        );
+        assert_eq!((v.status, v.progress), (ProviderStatus::InProgress, 100));
         let v: WireVideo =
             serde_json::from_str(r#"{"id":"video_2","status":"rendering"}"#).unwrap();
         assert_eq!(

@@ -88,12 +88,21 @@ impl LocalObjectStore {
         Ok(self.root.join(key))
     }
 
-    fn signature(&self, method: &str, key: &str, expires: i64, ct: &str, len: &str) -> String {
+    /// The MAC over what a link pins: method, key, expiry, content type and length.
+    fn mac(&self, method: &str, key: &str, expires: i64, ct: &str, len: &str) -> HmacSha256 {
         // HMAC takes keys of any length.
         let mut mac =
             HmacSha256::new_from_slice(&self.signing_key).expect("HMAC accepts any key length");
         mac.update(format!("{method}\n{key}\n{expires}\n{ct}\n{len}").as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac
+    }
+
+    fn signature(&self, method: &str, key: &str, expires: i64, ct: &str, len: &str) -> String {
+        hex::encode(
+            self.mac(method, key, expires, ct, len)
+                .finalize()
+                .into_bytes(),
+        )
     }
 
     fn link(
@@ -160,11 +169,9 @@ impl LocalObjectStore {
             return Err(LinkError::BadSignature);
         }
         let given = hex::decode(sig).map_err(|_| LinkError::BadSignature)?;
-        let mut mac =
-            HmacSha256::new_from_slice(&self.signing_key).expect("HMAC accepts any key length");
-        mac.update(format!("{method}\n{key}\n{expires}\n{ct}\n{len}").as_bytes());
         // Constant-time comparison.
-        mac.verify_slice(&given)
+        self.mac(method, key, expires, &ct, &len)
+            .verify_slice(&given)
             .map_err(|_| LinkError::BadSignature)?;
         if now.timestamp() > expires {
             return Err(LinkError::Expired);

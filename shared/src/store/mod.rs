@@ -24,8 +24,6 @@ pub enum StoreError {
     /// A conditional write lost: the item exists, or changed since it was read.
     #[error("conflict: {0}")]
     Conflict(String),
-    #[error("not found: {0}")]
-    NotFound(String),
     /// A cursor that did not come from us.
     #[error("invalid cursor")]
     InvalidCursor,

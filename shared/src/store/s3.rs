@@ -25,8 +25,6 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 #[derive(Clone)]
 pub struct S3ObjectStore {
     client: Client,
-    /// Signs links; may point at a different endpoint than `client` (what users reach).
-    presign_client: Client,
     bucket: String,
     part_size: usize,
     concurrency: usize,
@@ -39,7 +37,6 @@ fn backend<E: std::error::Error>(e: E) -> StoreError {
 impl S3ObjectStore {
     pub fn new(client: Client, bucket: impl Into<String>) -> S3ObjectStore {
         S3ObjectStore {
-            presign_client: client.clone(),
             client,
             bucket: bucket.into(),
             part_size: 8 * 1024 * 1024,
@@ -50,11 +47,6 @@ impl S3ObjectStore {
     pub fn with_multipart(mut self, part_size: usize, concurrency: usize) -> S3ObjectStore {
         self.part_size = part_size.max(MIN_PART_SIZE);
         self.concurrency = concurrency.max(1);
-        self
-    }
-
-    pub fn with_presign_client(mut self, client: Client) -> S3ObjectStore {
-        self.presign_client = client;
         self
     }
 
@@ -279,7 +271,7 @@ impl ObjectStore for S3ObjectStore {
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<SignedUrl, StoreError> {
         let (config, expires_at) = presigning(ttl)?;
         let req = self
-            .presign_client
+            .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -301,7 +293,7 @@ impl ObjectStore for S3ObjectStore {
     ) -> Result<SignedUrl, StoreError> {
         let (config, expires_at) = presigning(ttl)?;
         let req = self
-            .presign_client
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)

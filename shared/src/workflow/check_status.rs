@@ -1,6 +1,7 @@
 //! CheckStatus: ask the provider how the render goes, record progress, pick the next hop.
 
-use super::{Next, StepDeps, StepError, WorkflowConfig, WorkflowState};
+use super::{load_job, Next, StepDeps, StepError, WorkflowConfig, WorkflowState};
+use crate::domain::ErrorCode;
 use crate::provider::ProviderStatus;
 use crate::store::update_job;
 use chrono::Utc;
@@ -27,15 +28,11 @@ pub async fn check_status(
             ),
         });
     }
-    let video_id = state.provider_video_id.clone().ok_or_else(|| {
-        StepError::failed("invalid_workflow_state", "no provider video id to check")
-    })?;
-    let job = deps.jobs.get(&state.job_id).await?.ok_or_else(|| {
-        StepError::failed(
-            "job_not_found",
-            format!("job {} does not exist", state.job_id),
-        )
-    })?;
+    let video_id = state
+        .provider_video_id
+        .clone()
+        .ok_or_else(|| StepError::failed(ErrorCode::Internal, "no provider video id to check"))?;
+    let job = load_job(deps, &state.job_id).await?;
     if job.status.is_terminal() {
         return Err(StepError::JobEnded);
     }
@@ -53,7 +50,7 @@ pub async fn check_status(
         ProviderStatus::Failed => {
             let (code, message) = video.error.map(|e| (e.code, e.message)).unwrap_or_else(|| {
                 (
-                    "video_generation_failed".into(),
+                    ErrorCode::VideoGenerationFailed,
                     "the provider could not make the video".into(),
                 )
             });

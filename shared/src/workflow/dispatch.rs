@@ -1,52 +1,46 @@
 //! From a function's JSON payload to the step it runs: the one entry point the Lambdas
-//! and the local engine share.
+//! and the local engine share. Each function's input is typed (see [`super::contract`]);
+//! a payload that does not fit is refused as `Failed`, naming what was wrong.
 
+use super::contract::{CheckStatusInput, StepFunction};
+use super::execution_end::{on_execution_ended, ExecutionEnd};
 use super::{
-    check_status, download_to_store, is_execution_event, on_execution_event, record_failure,
-    submit, FailureInput, StepDeps, StepError, WorkflowState,
+    check_status, download_to_store, record_failure, submit, ErrorCode, FailureInput, StepDeps,
+    StepError, WorkflowState,
 };
 use serde_json::Value;
-
-/// The three workflow functions, named as in the definition's substitutions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepFunction {
-    Submit,
-    /// Also records failures: RecordFailure sends `{"job_id", "failure"}` here, and
-    /// EventBridge sends executions that timed out, failed or were stopped.
-    CheckStatus,
-    Download,
-}
-
-impl StepFunction {
-    pub fn name(self) -> &'static str {
-        match self {
-            StepFunction::Submit => "submit",
-            StepFunction::CheckStatus => "check-status",
-            StepFunction::Download => "download-to-s3",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<StepFunction> {
-        [
-            StepFunction::Submit,
-            StepFunction::CheckStatus,
-            StepFunction::Download,
-        ]
-        .into_iter()
-        .find(|f| f.name() == name)
-    }
-}
+use tracing::{info_span, warn, Instrument};
 
 fn parse<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T, StepError> {
     serde_json::from_value(payload).map_err(|e| StepError::Failed {
-        code: "invalid_input".into(),
+        code: ErrorCode::Internal,
         message: format!("the step's input could not be read: {e}"),
     })
 }
 
 /// Run `function` on `payload`; the result is the next workflow state (or, for a
-/// recorded failure, the recorded status).
+/// recorded failure, the recorded status). A failure is logged here, with the job id,
+/// where it is handled.
 pub async fn run_step(
+    deps: &StepDeps,
+    function: StepFunction,
+    payload: Value,
+) -> Result<Value, StepError> {
+    let job_id = payload
+        .get("job_id")
+        .or_else(|| payload.pointer("/state/job_id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let span = info_span!("step", step = function.name(), job_id = %job_id);
+    let result = dispatch(deps, function, payload).instrument(span).await;
+    if let Err(e) = &result {
+        warn!(step = function.name(), job_id = %job_id, error_type = %e.error_type(), error = %e, "step failed");
+    }
+    result
+}
+
+async fn dispatch(
     deps: &StepDeps,
     function: StepFunction,
     payload: Value,
@@ -54,13 +48,15 @@ pub async fn run_step(
     let to_json = |s: WorkflowState| serde_json::to_value(s).unwrap_or(Value::Null);
     match function {
         StepFunction::Submit => submit(deps, parse(payload)?).await.map(to_json),
-        StepFunction::CheckStatus if is_execution_event(&payload) => {
-            on_execution_event(deps, parse(payload)?).await
-        }
-        StepFunction::CheckStatus if payload.get("failure").is_some() => {
-            record_failure(deps, parse::<FailureInput>(payload)?).await
-        }
-        StepFunction::CheckStatus => check_status(deps, parse(payload)?).await.map(to_json),
         StepFunction::Download => download_to_store(deps, parse(payload)?).await.map(to_json),
+        StepFunction::CheckStatus => match parse::<CheckStatusInput>(payload)? {
+            CheckStatusInput::Poll { state } => check_status(deps, state).await.map(to_json),
+            CheckStatusInput::RecordFailure { job_id, failure } => {
+                record_failure(deps, FailureInput { job_id, failure }).await
+            }
+            CheckStatusInput::ExecutionEnded { job_id, status } => {
+                on_execution_ended(deps, &job_id, ExecutionEnd::from_sfn_status(&status)).await
+            }
+        },
     }
 }

@@ -1,7 +1,8 @@
 //! DownloadToS3: stream every content variant from the provider into the object store.
 
-use super::{Next, StepDeps, StepError, WorkflowState};
+use super::{load_job, Next, StepDeps, StepError, WorkflowState};
 use crate::domain::job::asset_key;
+use crate::domain::ErrorCode;
 use crate::domain::{Asset, AssetKind, Assets, Status};
 use crate::mp4_duration::Mp4DurationProbe;
 use crate::provider::{ProviderError, Variant};
@@ -16,12 +17,7 @@ pub async fn download_to_store(
     deps: &StepDeps,
     state: WorkflowState,
 ) -> Result<WorkflowState, StepError> {
-    let job = deps.jobs.get(&state.job_id).await?.ok_or_else(|| {
-        StepError::failed(
-            "job_not_found",
-            format!("job {} does not exist", state.job_id),
-        )
-    })?;
+    let job = load_job(deps, &state.job_id).await?;
     match job.status {
         Status::Downloading => {}
         // A retry after the record was already completed: nothing left to do.
@@ -34,7 +30,7 @@ pub async fn download_to_store(
         _ => return Err(StepError::JobEnded),
     }
     let video_id = job.provider_video_id.clone().ok_or_else(|| {
-        StepError::failed("invalid_workflow_state", "no provider video id to download")
+        StepError::failed(ErrorCode::Internal, "no provider video id to download")
     })?;
 
     let mut stored = Vec::with_capacity(3);
@@ -65,7 +61,7 @@ pub async fn download_to_store(
             .await
             .map_err(|e| match e {
                 StoreError::Source(message) => StepError::Retryable {
-                    code: "provider_download_interrupted".into(),
+                    code: ErrorCode::ProviderUnavailable,
                     message,
                 },
                 other => other.into(),
@@ -81,7 +77,10 @@ pub async fn download_to_store(
     let (Some(video), Some(thumbnail), Some(spritesheet)) =
         (stored.next(), stored.next(), stored.next())
     else {
-        return Err(StepError::failed("internal_error", "an asset went missing"));
+        return Err(StepError::failed(
+            ErrorCode::Internal,
+            "an asset went missing",
+        ));
     };
     let assets = Assets {
         video,
@@ -113,7 +112,7 @@ fn variant(kind: AssetKind) -> Variant {
 fn expired(e: ProviderError) -> StepError {
     match e {
         ProviderError::NotFound { message } => StepError::Failed {
-            code: "content_unavailable".into(),
+            code: ErrorCode::ContentUnavailable,
             message: format!("the provider no longer has the video's content: {message}"),
         },
         other => other.into(),

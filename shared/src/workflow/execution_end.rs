@@ -1,19 +1,17 @@
 //! The backstop for executions that end without passing through RecordFailure: the
 //! state machine's own `TimeoutSeconds`, RecordFailure itself failing, an execution
 //! stopped by hand. In AWS an EventBridge rule (template.yaml) sends Step Functions'
-//! "Execution Status Change" events for the job state machine to `check-status`; the
-//! local engine calls [`record_execution_end`] when an execution ends the same ways.
+//! "Execution Status Change" events for the job state machine to `check-status`,
+//! reshaped by its input transformer into `{"action": "execution_ended", "job_id",
+//! "status"}`; the local engine calls [`record_execution_end`] when an execution ends
+//! the same ways.
 //! Either way the record says why, and a job that already ended is left alone.
 
 use super::failure::{end_job, unexpected_failure};
 use super::{StepDeps, StepError};
-use crate::domain::{JobError, Status};
-use serde::Deserialize;
+use crate::domain::{ErrorCode, JobError, Status};
 use serde_json::{json, Value};
 use tracing::instrument;
-
-/// EventBridge's `detail-type` for Step Functions execution events.
-pub const EXECUTION_STATUS_CHANGE: &str = "Step Functions Execution Status Change";
 
 /// How an execution ended without succeeding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,38 +38,18 @@ impl ExecutionEnd {
         match self {
             ExecutionEnd::TimedOut => (
                 Status::TimedOut,
-                JobError::new("timed_out", "the workflow ran out of time"),
+                JobError::new(ErrorCode::TimedOut, "the workflow ran out of time"),
             ),
             ExecutionEnd::Failed => (Status::Failed, unexpected_failure()),
             ExecutionEnd::Aborted => (
                 Status::Failed,
                 JobError::new(
-                    "workflow_stopped",
+                    ErrorCode::WorkflowStopped,
                     "the workflow was stopped before the job finished",
                 ),
             ),
         }
     }
-}
-
-/// The parts of an EventBridge "Execution Status Change" event we read. The execution
-/// name is the job id (the API starts every execution under that name).
-#[derive(Debug, Clone, Deserialize)]
-pub struct ExecutionStatusChange {
-    #[serde(rename = "detail-type")]
-    pub detail_type: String,
-    pub detail: ExecutionDetail,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ExecutionDetail {
-    pub name: String,
-    pub status: String,
-}
-
-/// Whether a payload is an EventBridge execution event rather than a step's input.
-pub fn is_execution_event(payload: &Value) -> bool {
-    payload.get("detail-type").and_then(Value::as_str) == Some(EXECUTION_STATUS_CHANGE)
 }
 
 /// Mark the job ended as `end` says, unless it already ended.
@@ -86,13 +64,16 @@ pub async fn record_execution_end(
     Ok(json!({ "job_id": job_id, "status": recorded }))
 }
 
-/// Handle an EventBridge event: executions that ended badly are recorded, others ignored.
-pub async fn on_execution_event(
+/// Handle an execution status event (reshaped by the EventBridge rule into
+/// [`super::CheckStatusInput::ExecutionEnded`]): executions that ended badly are
+/// recorded, others (`RUNNING`, `SUCCEEDED`) ignored.
+pub async fn on_execution_ended(
     deps: &StepDeps,
-    event: ExecutionStatusChange,
+    job_id: &str,
+    end: Option<ExecutionEnd>,
 ) -> Result<Value, StepError> {
-    match ExecutionEnd::from_sfn_status(&event.detail.status) {
-        Some(end) => record_execution_end(deps, &event.detail.name, end).await,
-        None => Ok(json!({ "job_id": event.detail.name, "status": null })),
+    match end {
+        Some(end) => record_execution_end(deps, job_id, end).await,
+        None => Ok(json!({ "job_id": job_id, "status": null })),
     }
 }

@@ -1,8 +1,8 @@
 //! RecordFailure: every Catch in the definition ends here, so the record says why.
 
-use super::ErrorPayload;
+use super::contract::{ErrorPayload, StepErrorName, STATES_TIMEOUT};
 use super::StepDeps;
-use crate::domain::{JobError, Status};
+use crate::domain::{ErrorCode, JobError, Status};
 use crate::store::update::UpdateError;
 use crate::store::{update_job, StoreError};
 use chrono::Utc;
@@ -38,21 +38,25 @@ pub fn classify_failure(failure: &StepFailure) -> (Status, JobError) {
                 .map(str::to_string)
         })
         .and_then(|message| serde_json::from_str::<ErrorPayload>(&message).ok());
-    match (failure.error.as_str(), payload) {
-        ("TimedOut", Some(p)) => (Status::TimedOut, JobError::new("timed_out", p.message)),
-        ("TimedOut", None) => (
+    match (StepErrorName::from_name(&failure.error), payload) {
+        (Some(StepErrorName::TimedOut), Some(p)) => (
             Status::TimedOut,
-            JobError::new("timed_out", "the job ran out of time"),
+            JobError::new(ErrorCode::TimedOut, p.message),
         ),
-        ("Failed" | "Retryable" | "JobEnded", Some(p)) => {
-            (Status::Failed, JobError::new(p.code, p.message))
-        }
-        ("States.Timeout", _) => (
+        (Some(StepErrorName::TimedOut), None) => (
+            Status::TimedOut,
+            JobError::new(ErrorCode::TimedOut, "the job ran out of time"),
+        ),
+        (Some(_), Some(p)) => (Status::Failed, JobError::new(p.code, p.message)),
+        (None, _) if failure.error == STATES_TIMEOUT => (
             Status::Failed,
-            JobError::new("step_timeout", "a workflow step did not finish in time"),
+            JobError::new(
+                ErrorCode::Internal,
+                "a workflow step did not finish in time; try again",
+            ),
         ),
-        (other, _) => {
-            tracing::warn!(error = other, "unexpected workflow error");
+        (name, _) => {
+            tracing::warn!(error = %failure.error, ours = name.is_some(), "unexpected workflow error");
             (Status::Failed, unexpected_failure())
         }
     }
@@ -61,7 +65,7 @@ pub fn classify_failure(failure: &StepFailure) -> (Status, JobError) {
 /// The reason a job shows when the workflow itself broke: stable, and no internals.
 pub(super) fn unexpected_failure() -> JobError {
     JobError::new(
-        "internal_error",
+        ErrorCode::Internal,
         "the workflow failed unexpectedly; try again",
     )
 }

@@ -3,20 +3,16 @@
 //! Each step is a plain async function over the ports: the Lambdas and the local ASL
 //! interpreter call the same code with the same JSON. The state passed between steps
 //! is [`WorkflowState`]; a step that cannot go on returns a [`StepError`] whose
-//! [`StepError::error_type`] the definition's Retry/Catch match on:
-//!
-//! | error_type  | meaning                                   | state machine          |
-//! |-------------|-------------------------------------------|------------------------|
-//! | `Retryable` | a passing fault (429, 5xx, network, store) | Retry with backoff, then Catch |
-//! | `Failed`    | the job cannot succeed (moderation, bad input, provider failed) | Catch → RecordFailure |
-//! | `TimedOut`  | the job's time or poll budget is spent     | Catch → RecordFailure |
-//! | `JobEnded`  | the record is already terminal (canceled)  | Catch → RecordFailure (no-op) |
+//! [`StepError::error_type`] (a [`StepErrorName`], see [`contract`]) the definition's
+//! Retry/Catch match on, and whose payload carries the public [`ErrorCode`] and message
+//! the record will show.
 //!
 //! Every Catch leads to [`record_failure`], so every failure path ends with the job
 //! record saying why; an execution that ends without reaching it (the definition's
 //! `TimeoutSeconds`, a stop by hand) is recorded by [`record_execution_end`].
 
 mod check_status;
+pub mod contract;
 mod dispatch;
 mod download;
 mod execution_end;
@@ -24,16 +20,16 @@ mod failure;
 mod submit;
 
 pub use check_status::{check_status, next_wait_seconds};
-pub use dispatch::{run_step, StepFunction};
-pub use download::download_to_store;
-pub use execution_end::{
-    is_execution_event, on_execution_event, record_execution_end, ExecutionEnd,
-    ExecutionStatusChange, EXECUTION_STATUS_CHANGE,
+pub use contract::{
+    local_substitutions, CheckStatusInput, ErrorPayload, StepErrorName, StepFunction,
 };
+pub use dispatch::run_step;
+pub use download::download_to_store;
+pub use execution_end::{record_execution_end, ExecutionEnd};
 pub use failure::{classify_failure, record_failure, FailureInput, StepFailure};
 pub use submit::submit;
 
-use crate::domain::Model;
+use crate::domain::{ErrorCode, Model};
 use crate::provider::{ProviderError, VideoProvider};
 use crate::store::{update::UpdateError, JobStore, ObjectStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -145,31 +141,29 @@ impl WorkflowState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
     #[error("{code}: {message}")]
-    Retryable { code: String, message: String },
+    Retryable { code: ErrorCode, message: String },
+    /// The job store failed (throttling, network): retried like `Retryable`. The detail
+    /// is for logs only; the record can only ever show a fixed message.
+    #[error("the job store could not be reached: {detail}")]
+    StoreUnavailable { detail: String },
     #[error("{code}: {message}")]
-    Failed { code: String, message: String },
+    Failed { code: ErrorCode, message: String },
     #[error("timed_out: {message}")]
     TimedOut { message: String },
     #[error("the job has already ended")]
     JobEnded,
 }
 
-/// The error payload every step failure carries as its message (Lambda `errorMessage`),
-/// so RecordFailure can put the provider's own code and message on the record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorPayload {
-    pub code: String,
-    pub message: String,
-}
-
 impl StepError {
     /// The name the definition's Retry/Catch `ErrorEquals` match.
-    pub fn error_type(&self) -> &'static str {
+    pub fn error_type(&self) -> StepErrorName {
         match self {
-            StepError::Retryable { .. } => "Retryable",
-            StepError::Failed { .. } => "Failed",
-            StepError::TimedOut { .. } => "TimedOut",
-            StepError::JobEnded => "JobEnded",
+            StepError::Retryable { .. } | StepError::StoreUnavailable { .. } => {
+                StepErrorName::Retryable
+            }
+            StepError::Failed { .. } => StepErrorName::Failed,
+            StepError::TimedOut { .. } => StepErrorName::TimedOut,
+            StepError::JobEnded => StepErrorName::JobEnded,
         }
     }
 
@@ -177,30 +171,48 @@ impl StepError {
     pub fn payload(&self) -> String {
         let (code, message) = match self {
             StepError::Retryable { code, message } | StepError::Failed { code, message } => {
-                (code.as_str(), message.as_str())
+                (*code, message.as_str())
             }
-            StepError::TimedOut { message } => ("timed_out", message.as_str()),
-            StepError::JobEnded => ("job_ended", "the job had already ended"),
+            StepError::StoreUnavailable { .. } => {
+                (ErrorCode::Internal, "the job store could not be reached")
+            }
+            StepError::TimedOut { message } => (ErrorCode::TimedOut, message.as_str()),
+            // Never recorded: the record has already ended, so RecordFailure keeps it.
+            StepError::JobEnded => (ErrorCode::Internal, "the job had already ended"),
         };
         serde_json::to_string(&ErrorPayload {
-            code: code.into(),
+            code,
             message: message.into(),
         })
+        // Serialising a struct of an enum and a string cannot fail.
         .unwrap_or_default()
     }
 
     /// The `Cause` Step Functions records for a Lambda error: Lambda's own error JSON.
     pub fn lambda_cause(&self) -> String {
-        serde_json::json!({ "errorType": self.error_type(), "errorMessage": self.payload() })
+        serde_json::json!({ "errorType": self.error_type().as_str(), "errorMessage": self.payload() })
             .to_string()
     }
 
-    fn failed(code: &str, message: impl Into<String>) -> StepError {
+    fn failed(code: ErrorCode, message: impl Into<String>) -> StepError {
         StepError::Failed {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
+
+    /// The job the step was given does not exist (deleted): nothing to record.
+    fn no_such_job(job_id: &str) -> StepError {
+        StepError::failed(ErrorCode::NotFound, format!("job {job_id} does not exist"))
+    }
+}
+
+/// The job a step works on; a deleted one stops the workflow.
+async fn load_job(deps: &StepDeps, job_id: &str) -> Result<crate::domain::Job, StepError> {
+    deps.jobs
+        .get(job_id)
+        .await?
+        .ok_or_else(|| StepError::no_such_job(job_id))
 }
 
 impl From<ProviderError> for StepError {
@@ -216,11 +228,8 @@ impl From<ProviderError> for StepError {
 
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
-        // Store faults are passing (throttling, network); the message stays in logs only.
-        tracing::warn!(error = %e, "store error in a workflow step");
-        StepError::Retryable {
-            code: "store_unavailable".into(),
-            message: "the job store could not be reached".into(),
+        StepError::StoreUnavailable {
+            detail: e.to_string(),
         }
     }
 }
@@ -228,14 +237,9 @@ impl From<StoreError> for StepError {
 impl<E: std::fmt::Display> From<UpdateError<E>> for StepError {
     fn from(e: UpdateError<E>) -> Self {
         match e {
-            UpdateError::NotFound(id) => {
-                StepError::failed("job_not_found", format!("job {id} does not exist"))
-            }
+            UpdateError::NotFound(id) => StepError::no_such_job(&id),
             // A refused transition means the job already moved on (canceled, ended).
-            UpdateError::Refused(why) => {
-                tracing::info!(reason = %why, "job already moved on; stopping this workflow");
-                StepError::JobEnded
-            }
+            UpdateError::Refused(_) => StepError::JobEnded,
             UpdateError::Store(e) => e.into(),
         }
     }

@@ -1,7 +1,8 @@
 //! Submit: hand the job to the provider (create, or remix of the source's video).
 
-use super::{next_wait_seconds, Next, StepDeps, StepError, WorkflowState};
-use crate::domain::validation::MAX_UPLOAD_BYTES;
+use super::{load_job, next_wait_seconds, Next, StepDeps, StepError, WorkflowState};
+use crate::domain::ErrorCode;
+use crate::domain::MAX_UPLOAD_BYTES;
 use crate::domain::{Job, Status};
 use crate::provider::{CreateVideo, ReferenceImage};
 use crate::store::update_job;
@@ -10,12 +11,7 @@ use tracing::{info, instrument};
 
 #[instrument(skip_all, fields(job_id = %state.job_id))]
 pub async fn submit(deps: &StepDeps, state: WorkflowState) -> Result<WorkflowState, StepError> {
-    let job = deps.jobs.get(&state.job_id).await?.ok_or_else(|| {
-        StepError::failed(
-            "job_not_found",
-            format!("job {} does not exist", state.job_id),
-        )
-    })?;
+    let job = load_job(deps, &state.job_id).await?;
     if job.status.is_terminal() {
         return Err(StepError::JobEnded);
     }
@@ -60,7 +56,7 @@ async fn create_request(deps: &StepDeps, job: &Job) -> Result<CreateVideo, StepE
         Some(upload_id) => {
             let upload = deps.jobs.get_upload(upload_id).await?.ok_or_else(|| {
                 StepError::failed(
-                    "input_reference_missing",
+                    ErrorCode::InputReferenceMissing,
                     format!("upload {upload_id} no longer exists"),
                 )
             })?;
@@ -70,7 +66,7 @@ async fn create_request(deps: &StepDeps, job: &Job) -> Result<CreateVideo, StepE
                 .await?
                 .ok_or_else(|| {
                     StepError::failed(
-                        "input_reference_missing",
+                        ErrorCode::InputReferenceMissing,
                         format!("upload {upload_id} has no image"),
                     )
                 })?;

@@ -1,9 +1,9 @@
 use super::*;
-use crate::domain::Status;
+use crate::domain::{ErrorCode, Status};
 
 fn lambda_failure(e: &StepError) -> StepFailure {
     StepFailure {
-        error: e.error_type().into(),
+        error: e.error_type().as_str().into(),
         cause: e.lambda_cause(),
     }
 }
@@ -11,12 +11,12 @@ fn lambda_failure(e: &StepError) -> StepFailure {
 #[test]
 fn provider_reasons_reach_the_record() {
     let e = StepError::Failed {
-        code: "moderation_blocked".into(),
+        code: ErrorCode::ModerationBlocked,
         message: "Your request was blocked by our moderation system.".into(),
     };
     let (status, reason) = classify_failure(&lambda_failure(&e));
     assert_eq!(status, Status::Failed);
-    assert_eq!(reason.code, "moderation_blocked");
+    assert_eq!(reason.code, ErrorCode::ModerationBlocked);
     assert_eq!(
         reason.message,
         "Your request was blocked by our moderation system."
@@ -26,14 +26,22 @@ fn provider_reasons_reach_the_record() {
 #[test]
 fn exhausted_retries_keep_the_last_reason() {
     let e = StepError::Retryable {
-        code: "provider_unavailable".into(),
+        code: ErrorCode::ProviderUnavailable,
         message: "503".into(),
     };
     let (status, reason) = classify_failure(&lambda_failure(&e));
     assert_eq!(
-        (status, reason.code.as_str()),
-        (Status::Failed, "provider_unavailable")
+        (status, reason.code, reason.message.as_str()),
+        (Status::Failed, ErrorCode::ProviderUnavailable, "503")
     );
+    // A store fault that outlasted its retries says so, without the store's detail.
+    let store = StepError::StoreUnavailable {
+        detail: "dispatch failure: dynamodb.internal.example:443 refused".into(),
+    };
+    assert_eq!(store.error_type(), StepErrorName::Retryable);
+    let (_, reason) = classify_failure(&lambda_failure(&store));
+    assert_eq!(reason.code, ErrorCode::Internal);
+    assert!(!reason.message.contains("example"), "{}", reason.message);
 }
 
 #[test]
@@ -54,14 +62,18 @@ fn engine_errors_get_stable_codes_and_no_internals() {
         error: "States.Timeout".into(),
         cause: String::new(),
     };
-    assert_eq!(classify_failure(&timeout).1.code, "step_timeout");
+    assert_eq!(classify_failure(&timeout).1.code, ErrorCode::Internal);
+    assert!(classify_failure(&timeout)
+        .1
+        .message
+        .contains("did not finish in time"));
     let crash = StepFailure {
         error: "Runtime.ExitError".into(),
         cause: "panicked at src/secret/path.rs:12 with sk-123".into(),
     };
     let (status, reason) = classify_failure(&crash);
     assert_eq!(status, Status::Failed);
-    assert_eq!(reason.code, "internal_error");
+    assert_eq!(reason.code, ErrorCode::Internal);
     assert!(!reason.message.contains("sk-123") && !reason.message.contains("src/"));
 }
 
@@ -72,17 +84,24 @@ fn provider_errors_split_by_retryability() {
         retry_after: None,
         message: "slow down".into(),
     };
-    assert_eq!(StepError::from(limited).error_type(), "Retryable");
+    assert_eq!(
+        StepError::from(limited),
+        StepError::Retryable {
+            code: ErrorCode::ProviderUnavailable,
+            message: "slow down".into()
+        }
+    );
     let refused = ProviderError::Rejected {
         status: 400,
         code: "moderation_blocked".into(),
+        reason: ErrorCode::ModerationBlocked,
         message: "no".into(),
         param: None,
     };
     assert_eq!(
         StepError::from(refused),
         StepError::Failed {
-            code: "moderation_blocked".into(),
+            code: ErrorCode::ModerationBlocked,
             message: "no".into()
         }
     );
@@ -119,4 +138,28 @@ fn state_round_trips_through_json() {
     })
     .unwrap();
     assert_eq!(json["next"], "download");
+}
+
+#[test]
+fn a_step_error_of_every_name_round_trips_through_record_failure() {
+    // Whatever a step raises, RecordFailure reads its name and payload back.
+    let errors = [
+        StepError::Retryable {
+            code: ErrorCode::ProviderUnavailable,
+            message: "m".into(),
+        },
+        StepError::Failed {
+            code: ErrorCode::VideoGenerationFailed,
+            message: "m".into(),
+        },
+        StepError::TimedOut {
+            message: "m".into(),
+        },
+    ];
+    for e in errors {
+        let name = StepErrorName::from_name(e.error_type().as_str());
+        assert_eq!(name, Some(e.error_type()));
+        let (_, reason) = classify_failure(&lambda_failure(&e));
+        assert_eq!(reason.message, "m", "{e:?}");
+    }
 }

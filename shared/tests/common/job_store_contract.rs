@@ -12,22 +12,11 @@ use vidgen_shared::store::{
 pub fn job(owner: &str, key: Option<&str>, offset_ms: i64) -> Job {
     Job::new(
         NewJob {
-            id: new_job_id(),
-            owner: owner.into(),
-            model: Model::Sora2,
-            seconds: 4,
-            size: Size::Portrait720,
-            prompt: "a fox".into(),
             script: Some("a fox".into()),
-            style: None,
             keywords: vec!["snow".into()],
-            negative_keywords: vec![],
-            remixed_from: None,
-            remix_source_video_id: None,
             metadata: BTreeMap::from([("k".to_string(), "v".to_string())]),
-            input_reference: None,
-            callback_url: None,
             idempotency_key: key.map(str::to_string),
+            ..NewJob::new(owner, Model::Sora2, 4, Size::Portrait720, "a fox")
         },
         Utc::now() + ChronoDuration::milliseconds(offset_ms),
     )

@@ -185,15 +185,8 @@ async fn the_project_definition_runs_its_loop() {
         "/../../infra/state-machine.asl.json"
     );
     let text = std::fs::read_to_string(path).expect("infra/state-machine.asl.json");
-    let subs: HashMap<String, String> = [
-        ("SubmitFunctionArn", "submit"),
-        ("CheckStatusFunctionArn", "check-status"),
-        ("DownloadFunctionArn", "download"),
-    ]
-    .into_iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
-    let machine = StateMachine::parse(&text, &subs).unwrap();
+    let machine =
+        StateMachine::parse(&text, &vidgen_shared::workflow::local_substitutions()).unwrap();
     let payload = |v: Value| Ok(json!({"Payload": v, "StatusCode": 200}));
     let h = Scripted::new(vec![
         payload(json!({"job_id": "j", "wait_seconds": 5, "next": "wait"})),
@@ -215,11 +208,12 @@ async fn the_project_definition_runs_its_loop() {
         .collect();
     assert_eq!(
         names,
-        ["submit", "check-status", "check-status", "download"]
+        ["submit", "check-status", "check-status", "download-to-s3"]
     );
     assert_eq!(
-        calls[1].1["Payload"]["wait_seconds"], 5,
-        "the step's output feeds the next step"
+        calls[1].1["Payload"],
+        json!({"action": "poll", "state": {"job_id": "j", "wait_seconds": 5, "next": "wait"}}),
+        "the step's output feeds the next step, tagged for check-status"
     );
     // Submit, (Wait, Check, Choice) x2, Download, Done
     assert_eq!(report.transitions, 1 + 3 * 2 + 1 + 1);
@@ -235,7 +229,7 @@ async fn the_project_definition_runs_its_loop() {
     let calls = h.calls.lock().unwrap();
     assert_eq!(
         calls[1].1["Payload"],
-        json!({"job_id": "j", "failure": {"Error": "Failed", "Cause": "cause of Failed"}})
+        json!({"action": "record_failure", "job_id": "j", "failure": {"Error": "Failed", "Cause": "cause of Failed"}})
     );
 }
 

@@ -1,11 +1,12 @@
-//! Request validation, exactly per the HTTP contract (`shared/reference/http-api.md`).
+//! Parsing and validating API requests, exactly per the HTTP contract (`shared/reference/http-api.md`).
 //!
 //! Bodies are parsed into a `serde_json::Value` first and checked field by field, so
 //! every rejection can name the offending field (serde's derive errors cannot).
 //! JSON `null` on an optional field means "not given".
 
-use super::job::{Model, Size};
-use super::status::Status;
+use crate::domain::status::Status;
+pub use crate::domain::MAX_UPLOAD_BYTES;
+use crate::domain::{Model, Size};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,7 +21,6 @@ pub const MAX_KEYWORD_CHARS: usize = 50;
 pub const MAX_METADATA_KEYS: usize = 16;
 pub const MAX_METADATA_KEY_CHARS: usize = 40;
 pub const MAX_METADATA_VALUE_CHARS: usize = 500;
-pub const MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 pub const DEFAULT_SECONDS: u32 = 4;
 pub const DEFAULT_LIST_LIMIT: u32 = 20;

@@ -1,0 +1,142 @@
+//! What the state machine definition (`infra/state-machine.asl.json`), the template and
+//! the step code must agree on, written once: the functions a Task may name, the
+//! definition's substitutions, the error names Retry/Catch match, and each function's
+//! input. `shared/tests/workflow_contract.rs` holds the ASL file and `template.yaml` to
+//! these.
+
+use super::failure::StepFailure;
+use super::WorkflowState;
+use crate::domain::ErrorCode;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The three workflow functions, by the names the local engine gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepFunction {
+    Submit,
+    /// Polls; also records failures (RecordFailure) and executions that ended outside
+    /// the workflow (EventBridge): see [`CheckStatusInput`].
+    CheckStatus,
+    Download,
+}
+
+impl StepFunction {
+    pub const ALL: [StepFunction; 3] = [
+        StepFunction::Submit,
+        StepFunction::CheckStatus,
+        StepFunction::Download,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StepFunction::Submit => "submit",
+            StepFunction::CheckStatus => "check-status",
+            StepFunction::Download => "download-to-s3",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<StepFunction> {
+        StepFunction::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The `${…}` the definition names this function's ARN by; `template.yaml`'s
+    /// `DefinitionSubstitutions` and the local engine provide the same names.
+    pub fn substitution(self) -> &'static str {
+        match self {
+            StepFunction::Submit => "SubmitFunctionArn",
+            StepFunction::CheckStatus => "CheckStatusFunctionArn",
+            StepFunction::Download => "DownloadFunctionArn",
+        }
+    }
+
+    /// The template's logical id of the function.
+    pub fn template_resource(self) -> &'static str {
+        match self {
+            StepFunction::Submit => "SubmitFunction",
+            StepFunction::CheckStatus => "CheckStatusFunction",
+            StepFunction::Download => "DownloadToS3Function",
+        }
+    }
+}
+
+/// The definition's substitutions as the local engine fills them: each function's
+/// ARN placeholder → its local name.
+pub fn local_substitutions() -> std::collections::HashMap<String, String> {
+    StepFunction::ALL
+        .into_iter()
+        .map(|f| (f.substitution().to_string(), f.name().to_string()))
+        .collect()
+}
+
+/// The error names our steps raise (Lambda `errorType`), which the definition's
+/// Retry and Catch match. Names outside this list that the definition matches are
+/// Step Functions' own (`States.*`) or Lambda's (`Lambda.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepErrorName {
+    /// A passing fault (429, 5xx, network, store): Retry with backoff, then Catch.
+    Retryable,
+    /// The job cannot succeed (moderation, provider failure): Catch → RecordFailure.
+    Failed,
+    /// The job's time or poll budget is spent: Catch → RecordFailure (`timed_out`).
+    TimedOut,
+    /// The record already ended (canceled, deleted): Catch → RecordFailure, a no-op.
+    JobEnded,
+}
+
+impl StepErrorName {
+    pub const ALL: [StepErrorName; 4] = [
+        StepErrorName::Retryable,
+        StepErrorName::Failed,
+        StepErrorName::TimedOut,
+        StepErrorName::JobEnded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepErrorName::Retryable => "Retryable",
+            StepErrorName::Failed => "Failed",
+            StepErrorName::TimedOut => "TimedOut",
+            StepErrorName::JobEnded => "JobEnded",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<StepErrorName> {
+        StepErrorName::ALL.into_iter().find(|n| n.as_str() == name)
+    }
+}
+
+impl fmt::Display for StepErrorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Step Functions' own error for a Task that ran past its `TimeoutSeconds`.
+pub const STATES_TIMEOUT: &str = "States.Timeout";
+
+/// What `check-status` is asked to do. The definition's CheckStatus and RecordFailure
+/// states and the template's EventBridge input transformer each send one of these,
+/// tagged by `action`, so the function never guesses from the payload's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CheckStatusInput {
+    /// Ask the provider how the render goes (the CheckStatus state).
+    Poll { state: WorkflowState },
+    /// Put a caught error on the record (the RecordFailure state).
+    RecordFailure {
+        job_id: String,
+        failure: StepFailure,
+    },
+    /// An execution ended without reaching RecordFailure: Step Functions' "Execution
+    /// Status Change" event, reshaped by the EventBridge rule. `job_id` is the
+    /// execution's name; `status` its status (`FAILED`, `TIMED_OUT`, `ABORTED`, …).
+    ExecutionEnded { job_id: String, status: String },
+}
+
+/// The error payload every step failure carries as its message (Lambda `errorMessage`),
+/// so RecordFailure can put the reason on the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorPayload {
+    pub code: ErrorCode,
+    pub message: String,
+}

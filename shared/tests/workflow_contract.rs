@@ -1,0 +1,284 @@
+//! The state machine definition, `template.yaml` and the step code agree.
+//!
+//! Each test reads the real files, so renaming an error in the ASL, dropping a
+//! substitution from the template, or changing a step's input shape fails here.
+
+mod common {
+    pub mod template;
+}
+
+use asl::{ExecutionOptions, ExecutionOutcome, StateMachine, TaskFailure, TaskHandler};
+use common::template::{tagged, Template};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use vidgen_shared::workflow::{
+    local_substitutions, CheckStatusInput, StepErrorName, StepFunction, WorkflowState,
+};
+
+const DEFINITION: &str = include_str!("../../infra/state-machine.asl.json");
+
+fn definition() -> Value {
+    serde_json::from_str(DEFINITION).expect("the definition is JSON")
+}
+
+/// Every (state name, state) of the definition.
+fn states(def: &Value) -> Vec<(String, Value)> {
+    def["States"]
+        .as_object()
+        .expect("States")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Every `${Name}` the definition uses.
+fn substitutions_used() -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let mut rest = DEFINITION;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').expect("an unclosed ${");
+        used.insert(after[..end].to_string());
+        rest = &after[end..];
+    }
+    used
+}
+
+#[test]
+fn every_matched_error_name_is_one_a_step_raises() {
+    let def = definition();
+    let mut ours = BTreeSet::new();
+    for (name, state) in states(&def) {
+        for clause in ["Retry", "Catch"] {
+            for rule in state[clause].as_array().into_iter().flatten() {
+                for error in rule["ErrorEquals"].as_array().expect("ErrorEquals") {
+                    let error = error.as_str().expect("error names are strings");
+                    if error.starts_with("States.") || error.starts_with("Lambda.") {
+                        continue;
+                    }
+                    assert!(
+                        StepErrorName::from_name(error).is_some(),
+                        "state {name} matches {error:?}, which no step raises; steps raise {:?}",
+                        StepErrorName::ALL.map(StepErrorName::as_str)
+                    );
+                    ours.insert(error.to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        ours.contains(StepErrorName::Retryable.as_str()),
+        "the definition retries Retryable somewhere"
+    );
+}
+
+#[test]
+fn every_task_retries_passing_faults_and_ends_failures_on_the_record() {
+    let def = definition();
+    for (name, state) in states(&def) {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let retries: Vec<&str> = state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["ErrorEquals"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            retries.contains(&StepErrorName::Retryable.as_str()),
+            "{name} does not retry Retryable"
+        );
+        if name == "RecordFailure" {
+            continue;
+        }
+        let catches_all = state["Catch"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["ErrorEquals"] == json!(["States.ALL"]) && c["Next"] == "RecordFailure");
+        assert!(
+            catches_all,
+            "{name} does not catch States.ALL into RecordFailure"
+        );
+    }
+}
+
+#[test]
+fn substitutions_are_provided_by_the_template_and_the_local_engine() {
+    let used = substitutions_used();
+    let template = Template::load();
+    let provided: BTreeSet<String> = template.resource("JobStateMachine")["Properties"]
+        ["DefinitionSubstitutions"]
+        .as_mapping()
+        .expect("DefinitionSubstitutions")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        used, provided,
+        "the definition's ${{…}} and template.yaml's DefinitionSubstitutions differ"
+    );
+    let local: BTreeSet<String> = local_substitutions().into_keys().collect();
+    assert_eq!(
+        used, local,
+        "the definition's ${{…}} and the local engine's substitutions differ"
+    );
+}
+
+#[test]
+fn every_task_names_a_function_the_template_defines() {
+    let template = Template::load();
+    let functions = template.resources_of("AWS::Serverless::Function");
+    let subs = &template.resource("JobStateMachine")["Properties"]["DefinitionSubstitutions"];
+    for (name, state) in states(&definition()) {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        assert_eq!(
+            state["Resource"], "arn:aws:states:::lambda:invoke",
+            "{name} invokes a Lambda"
+        );
+        let target = state["Parameters"]["FunctionName"]
+            .as_str()
+            .and_then(|f| f.strip_prefix("${"))
+            .and_then(|f| f.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{name}'s FunctionName is one ${{…}} substitution"));
+        let step = StepFunction::ALL
+            .into_iter()
+            .find(|f| f.substitution() == target)
+            .unwrap_or_else(|| panic!("{name} calls ${{{target}}}, which is no step function"));
+        let (tag, value) = tagged(&subs[target]);
+        assert_eq!(tag, "!GetAtt", "{target} is a function's ARN");
+        let resource = value.as_str().unwrap().trim_end_matches(".Arn");
+        assert_eq!(
+            resource,
+            step.template_resource(),
+            "{target} points at the wrong function"
+        );
+        assert!(
+            functions.iter().any(|f| f == resource),
+            "{name} calls {resource}, which template.yaml does not define"
+        );
+        let binary = &template.resource(resource)["Metadata"]["BuildProperties"]["Binary"];
+        assert_eq!(
+            binary.as_str(),
+            Some(step.name()),
+            "{resource} builds the binary for {}",
+            step.name()
+        );
+    }
+}
+
+/// Runs the real definition and checks that every Task's payload is the typed input
+/// its function reads.
+struct TypedSteps {
+    calls: Mutex<Vec<(StepFunction, Value)>>,
+    fail_download: bool,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for TypedSteps {
+    async fn invoke(&self, _resource: &str, input: Value) -> Result<Value, TaskFailure> {
+        let function = StepFunction::from_name(input["FunctionName"].as_str().unwrap())
+            .expect("a step function");
+        let payload = input["Payload"].clone();
+        self.calls.lock().unwrap().push((function, payload.clone()));
+        let state = |next: &str| json!({"job_id": "vid_1", "provider_video_id": "video_1", "next": next, "wait_seconds": 1});
+        let out = match function {
+            StepFunction::Submit | StepFunction::Download => {
+                let parsed: WorkflowState = serde_json::from_value(payload)
+                    .unwrap_or_else(|e| panic!("{} input: {e}", function.name()));
+                assert_eq!(parsed.job_id, "vid_1");
+                if function == StepFunction::Download && self.fail_download {
+                    return Err(TaskFailure {
+                        error: StepErrorName::Failed.as_str().into(),
+                        cause: "{}".into(),
+                    });
+                }
+                state(if function == StepFunction::Submit {
+                    "wait"
+                } else {
+                    "done"
+                })
+            }
+            StepFunction::CheckStatus => {
+                match serde_json::from_value::<CheckStatusInput>(payload.clone())
+                    .unwrap_or_else(|e| panic!("check-status input {payload}: {e}"))
+                {
+                    CheckStatusInput::Poll { state: s } => {
+                        assert_eq!(s.provider_video_id.as_deref(), Some("video_1"));
+                        state("download")
+                    }
+                    CheckStatusInput::RecordFailure { job_id, failure } => {
+                        assert_eq!(
+                            (job_id.as_str(), failure.error.as_str()),
+                            ("vid_1", "Failed")
+                        );
+                        json!({"job_id": job_id, "status": "failed"})
+                    }
+                    CheckStatusInput::ExecutionEnded { .. } => {
+                        panic!("the definition never sends execution_ended")
+                    }
+                }
+            }
+        };
+        Ok(json!({ "Payload": out, "StatusCode": 200 }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_task_sends_its_function_the_input_it_reads() {
+    let machine = StateMachine::parse(DEFINITION, &local_substitutions()).unwrap();
+    for fail_download in [false, true] {
+        let steps = TypedSteps {
+            calls: Mutex::new(Vec::new()),
+            fail_download,
+        };
+        let report = machine
+            .execute(
+                WorkflowState::start("vid_1"),
+                &steps,
+                ExecutionOptions::default(),
+            )
+            .await;
+        let calls: Vec<StepFunction> = steps.calls.lock().unwrap().iter().map(|c| c.0).collect();
+        if fail_download {
+            assert!(matches!(report.outcome, ExecutionOutcome::Failed { .. }));
+            assert_eq!(
+                calls.last(),
+                Some(&StepFunction::CheckStatus),
+                "RecordFailure ran"
+            );
+        } else {
+            assert!(matches!(report.outcome, ExecutionOutcome::Succeeded(_)));
+            assert_eq!(
+                calls,
+                [
+                    StepFunction::Submit,
+                    StepFunction::CheckStatus,
+                    StepFunction::Download
+                ]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_eventbridge_rule_sends_check_status_its_execution_ended_input() {
+    let event = json!({
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "detail": {"name": "vid_01JX", "status": "TIMED_OUT", "executionArn": "arn:x"}
+    });
+    let input = Template::load().transform_execution_event(&event);
+    assert_eq!(
+        serde_json::from_value::<CheckStatusInput>(input).unwrap(),
+        CheckStatusInput::ExecutionEnded {
+            job_id: "vid_01JX".into(),
+            status: "TIMED_OUT".into()
+        }
+    );
+}
