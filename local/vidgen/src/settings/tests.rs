@@ -89,7 +89,8 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("TABLE_NAME", "t"),
         ("BUCKET_NAME", "b"),
     ];
-    let cases: [(&str, &str, &[(&str, &str)]); 6] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 6] = [
         ("VIDGEN_BACKEND", "cloud", &[]),
         ("VIDGEN_AWS_CREATE_MISSING", "yes", &aws),
         ("SORA_MODEL", "sora-3", &[]),
