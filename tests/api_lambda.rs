@@ -6,11 +6,15 @@
 
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use vidgen_shared::api::{ApiConfig, ApiDeps};
+use vidgen_shared::api::ApiDeps;
+use vidgen_shared::aws::static_sdk_config;
 use vidgen_shared::engine::sfn::StepFunctionsEngine;
-use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
-use vidgen_shared::store::s3::{create_bucket, S3ObjectStore};
+use vidgen_shared::settings::ApiSettings;
+use vidgen_shared::store::dynamo::create_table;
+use vidgen_shared::store::s3::create_bucket;
+use vidgen_shared::wiring::{api_deps, AwsClients};
 use vidgen_tests::{aws, unique_suffix, Store};
 
 struct Deployment {
@@ -20,7 +24,7 @@ struct Deployment {
 }
 
 /// A table, a bucket and the real state machine definition (Lambda ARNs substituted as
-/// SAM does), wired as `wiring::api_deps_from_env` wires them.
+/// SAM does), wired by `wiring::api_deps` from settings as the template sets them.
 async fn deploy() -> Option<Deployment> {
     if !Store::Aws.available() {
         return None;
@@ -52,12 +56,25 @@ async fn deploy() -> Option<Deployment> {
         .await
         .expect("state machine");
     let state_machine_arn = created.state_machine_arn().to_string();
-    let deps = ApiDeps {
-        jobs: Arc::new(DynamoJobStore::new(dynamodb, &table)),
-        objects: Arc::new(S3ObjectStore::new(s3, &bucket)),
-        engine: Arc::new(StepFunctionsEngine::new(sfn.clone(), &state_machine_arn)),
-        config: ApiConfig::default(),
-    };
+    let moto = std::env::var("MOTO_ENDPOINT").expect("checked by available()");
+    let variables = BTreeMap::from([
+        ("TABLE_NAME", table.as_str()),
+        ("BUCKET_NAME", bucket.as_str()),
+        ("STATE_MACHINE_ARN", state_machine_arn.as_str()),
+        ("SORA_MODEL", "sora-2"),
+        ("URL_TTL_SECS", "3600"),
+        ("AWS_ENDPOINT_URL", moto.as_str()),
+        ("RUST_LOG", "info"),
+    ]);
+    let settings = ApiSettings::from_lookup(&|name| variables.get(name).map(|v| v.to_string()))
+        .expect("settings");
+    // One SDK config serves moto; S3 is s3s-fs, on its own endpoint with its own keys.
+    let mut clients = AwsClients::new(
+        &static_sdk_config(&moto, "testing", "testing"),
+        settings.common.s3_force_path_style,
+    );
+    clients.s3 = s3;
+    let deps = api_deps(&settings, &clients).await.expect("deps");
     Some(Deployment {
         deps,
         sfn,

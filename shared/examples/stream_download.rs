@@ -114,7 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             secret,
         } => {
             let sdk = vidgen_shared::aws::static_sdk_config(endpoint, access, secret);
-            let client = vidgen_shared::aws::s3_client(&sdk);
+            let client = vidgen_shared::aws::s3_client(&sdk, true);
             let bucket = format!("bench-{}", std::process::id());
             create_bucket(&client, &bucket).await?;
             let store = S3ObjectStore::new(client, &bucket);

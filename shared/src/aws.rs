@@ -1,7 +1,8 @@
 //! AWS SDK set-up, done once per process (Lambda init).
 //!
 //! `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by
-//! the SDK itself, which is how tests point every client at local servers.
+//! the SDK itself; whether S3 must then go path-style is decided by the settings
+//! ([`crate::settings::s3_force_path_style`]).
 
 use crate::config::{ConfigError, Secret};
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -10,18 +11,16 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// An S3 client; path-style addressing when an endpoint override is set (for every
-/// service or for S3 alone), because local S3 servers do not resolve bucket subdomains.
-pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let overridden =
-        config.endpoint_url().is_some() || crate::config::env("AWS_ENDPOINT_URL_S3").is_some();
-    let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(overridden);
+/// An S3 client; path-style addressing when `force_path_style` (an endpoint override:
+/// local S3 servers do not resolve bucket subdomains).
+pub fn s3_client(config: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::from(config).force_path_style(force_path_style);
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
 /// SDK settings for a server that speaks the AWS protocols with static keys (moto,
 /// s3s-fs, MinIO), region us-east-1: for tests, benchmarks and emulators. Build every
-/// client from it as production does ([`s3_client`] goes path-style for the endpoint).
+/// client from it as production does (with [`s3_client`] path-style, for the endpoint).
 pub fn static_sdk_config(endpoint: &str, access_key: &str, secret_key: &str) -> SdkConfig {
     use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
     SdkConfig::builder()
@@ -37,7 +36,7 @@ pub fn static_sdk_config(endpoint: &str, access_key: &str, secret_key: &str) -> 
 /// A secret's value from Secrets Manager: a plain string, or JSON with the value under
 /// `field` (e.g. `{"OPENAI_API_KEY": "sk-…"}`). The value is never logged.
 pub async fn secret_string(
-    config: &SdkConfig,
+    client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
     field: &str,
 ) -> Result<Secret, ConfigError> {
@@ -45,7 +44,7 @@ pub async fn secret_string(
         var: secret_id.to_string(),
         message,
     };
-    let out = aws_sdk_secretsmanager::Client::new(config)
+    let out = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()

@@ -1,9 +1,7 @@
-//! Configuration read from the environment once, at start-up (Lambda init or
-//! `vidgen serve`), never per request.
+//! Configuration values and errors. The environment itself is read in one place per
+//! deployment: [`crate::settings`] for the Lambdas, `vidgen`'s own settings module locally.
 
-use crate::domain::Model;
 use std::fmt;
-use std::time::Duration;
 
 /// A secret value. Its `Debug` and `Display` never show it, so it cannot leak through
 /// logs, errors or panics by accident.
@@ -36,48 +34,22 @@ impl fmt::Display for Secret {
 /// The public OpenAI endpoint; any compatible `/v1/videos` API works via `OPENAI_BASE_URL`.
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
-/// A configuration problem, naming the variable.
+/// A configuration problem, naming the variable: `TABLE_NAME is required`,
+/// `URL_TTL_SECS: "abc" is not valid: …`.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {var}: {message}")]
+#[error("configuration: {var}{}{message}", separator(.message))]
 pub struct ConfigError {
     pub var: String,
     pub message: String,
 }
 
-/// Read an environment variable, `None` when unset or empty.
-pub fn env(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
-}
-
-pub fn required(var: &str) -> Result<String, ConfigError> {
-    env(var).ok_or_else(|| ConfigError {
-        var: var.into(),
-        message: "is required".into(),
-    })
-}
-
-/// Parse an optional variable, naming it when the value is bad.
-pub fn parsed<T: std::str::FromStr>(var: &str, default: T) -> Result<T, ConfigError>
-where
-    T::Err: fmt::Display,
-{
-    match env(var) {
-        None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
-            var: var.into(),
-            message: format!("{raw:?} is not valid: {e}"),
-        }),
+/// "X is required" reads as a sentence; anything else follows a colon.
+fn separator(message: &str) -> &'static str {
+    if message.starts_with("is ") {
+        " "
+    } else {
+        ": "
     }
-}
-
-/// `SORA_MODEL`: the default model of this deployment.
-pub fn default_model() -> Result<Model, ConfigError> {
-    parsed("SORA_MODEL", Model::Sora2)
-}
-
-/// Seconds from an env var, as a Duration.
-pub fn seconds(var: &str, default_secs: u64) -> Result<Duration, ConfigError> {
-    parsed(var, default_secs).map(Duration::from_secs)
 }
 
 #[cfg(test)]

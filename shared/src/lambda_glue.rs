@@ -32,17 +32,14 @@ pub async fn handle_step(
         .map_err(LambdaError::from)
 }
 
-/// The whole `main` of a step Lambda: JSON logs, dependencies built once at init (a
-/// misconfiguration stops the runtime with the variable's name), then each event to
-/// [`handle_step`], its error as the `errorType`/`errorMessage` Retry and Catch match on.
+/// The whole `main` of a step Lambda: that step's settings, JSON logs, dependencies
+/// built once at init (a misconfiguration stops the runtime with the variable's name),
+/// then each event to [`handle_step`], its error as the `errorType`/`errorMessage` Retry
+/// and Catch match on.
 #[cfg(feature = "lambda")]
 pub async fn run_step_lambda(function: StepFunction) -> Result<(), lambda_runtime::Error> {
     use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-    crate::telemetry::init(crate::telemetry::LogFormat::Json);
-    let deps = crate::wiring::step_deps_from_env().await.map_err(|e| {
-        tracing::error!(error = %e, step = function.name(), "cannot start: misconfigured");
-        e
-    })?;
+    let deps = crate::wiring::step_deps_from_env(function).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handle_step(deps, function, event.payload)

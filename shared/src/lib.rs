@@ -20,6 +20,7 @@ pub mod engine;
 pub mod lambda_glue;
 pub mod mp4_duration;
 pub mod provider;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod wiring;

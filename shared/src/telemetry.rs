@@ -10,14 +10,9 @@ pub enum LogFormat {
 }
 
 /// Install the global subscriber once; later calls are no-ops (tests call it freely).
-pub fn init(format: LogFormat) {
-    init_with_default(format, "info")
-}
-
-/// Like [`init`], with the filter used when `RUST_LOG` is unset.
-pub fn init_with_default(format: LogFormat, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+/// `filter` is the `RUST_LOG` setting (checked by the settings; a bad one logs `info`).
+pub fn init(format: LogFormat, filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_target(false);
     let _ = match format {
         // Lambda adds its own timestamps and request ids to every line.

@@ -1,64 +1,82 @@
-//! Building the Lambdas' dependencies from the environment, once, at init.
+//! Building the Lambdas' dependencies from their settings, once, at init.
 //!
-//! | variable | used by | meaning |
-//! | --- | --- | --- |
-//! | `TABLE_NAME` | all | the DynamoDB table |
-//! | `BUCKET_NAME` | all | the S3 bucket |
-//! | `STATE_MACHINE_ARN` | api | the workflow |
-//! | `SORA_MODEL` | api | default model (`sora-2`) |
-//! | `URL_TTL_SECS` | api | presigned GET lifetime (3600) |
-//! | `OPENAI_SECRET_ARN` | steps | Secrets Manager secret with the provider key |
-//! | `OPENAI_BASE_URL` | steps | provider base URL (the public API) |
-//! | `WEBHOOK_SECRET_ARN` | api, steps | optional secret that signs callbacks |
-//! | `VIDGEN_BUDGET_*`, `VIDGEN_MAX_POLLS`, `VIDGEN_*_WAIT_SECS` | steps | see `WorkflowConfig::from_env` |
+//! [`api_deps`] and [`step_deps`] are pure functions of the settings and the SDK clients
+//! (tests call them with settings made from a map and clients of local servers); the
+//! `*_from_env` wrappers are what the Lambda mains call. Which variables each function
+//! reads is [`crate::settings::VARIABLES`].
 
 use crate::api::ValidationPolicy;
 use crate::api::{ApiConfig, ApiDeps};
 use crate::aws;
 use crate::callback::{CallbackSender, WebhookSigner};
-use crate::config::{env, required, seconds, ConfigError};
+use crate::config::ConfigError;
 use crate::engine::sfn::StepFunctionsEngine;
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
+use crate::settings::{ApiSettings, Common, StepSettings};
 use crate::store::dynamo::DynamoJobStore;
 use crate::store::s3::S3ObjectStore;
-use crate::workflow::{StepDeps, WorkflowConfig};
+use crate::telemetry::{self, LogFormat};
+use crate::workflow::{StepDeps, StepFunction};
 use aws_config::SdkConfig;
 use std::sync::Arc;
 
-fn stores(sdk: &SdkConfig) -> Result<(Arc<DynamoJobStore>, Arc<S3ObjectStore>), ConfigError> {
-    let jobs = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), required("TABLE_NAME")?);
-    let objects = S3ObjectStore::new(aws::s3_client(sdk), required("BUCKET_NAME")?);
-    Ok((Arc::new(jobs), Arc::new(objects)))
+/// The SDK clients the functions use. Making them opens no connection.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
-async fn callbacks(sdk: &SdkConfig) -> Result<Option<CallbackSender>, ConfigError> {
-    match env("WEBHOOK_SECRET_ARN") {
-        None => Ok(None),
-        Some(arn) => {
-            let secret = aws::secret_string(sdk, &arn, "WEBHOOK_SECRET").await?;
-            // In AWS, callbacks never reach private or loopback addresses.
-            Ok(Some(CallbackSender::new(
-                WebhookSigner::new(&secret)?,
-                false,
-            )))
+impl AwsClients {
+    /// `s3_force_path_style` from the settings ([`Common::s3_force_path_style`]).
+    pub fn new(sdk: &SdkConfig, s3_force_path_style: bool) -> AwsClients {
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            s3: aws::s3_client(sdk, s3_force_path_style),
+            sfn: aws_sdk_sfn::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
     }
 }
 
-pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
-    let sdk = aws::sdk_config().await;
-    let (jobs, objects) = stores(&sdk)?;
-    let engine = StepFunctionsEngine::new(
-        aws_sdk_sfn::Client::new(&sdk),
-        required("STATE_MACHINE_ARN")?,
-    );
+fn stores(common: &Common, clients: &AwsClients) -> (Arc<DynamoJobStore>, Arc<S3ObjectStore>) {
+    let jobs = DynamoJobStore::new(clients.dynamodb.clone(), &common.table);
+    let objects = S3ObjectStore::new(clients.s3.clone(), &common.bucket);
+    (Arc::new(jobs), Arc::new(objects))
+}
+
+/// The webhook sender, when the function was given a webhook secret.
+async fn callbacks(
+    webhook_secret_arn: Option<&str>,
+    clients: &AwsClients,
+) -> Result<Option<CallbackSender>, ConfigError> {
+    let Some(arn) = webhook_secret_arn else {
+        return Ok(None);
+    };
+    let secret = aws::secret_string(&clients.secrets, arn, "WEBHOOK_SECRET").await?;
+    // In AWS, callbacks never reach private or loopback addresses.
+    Ok(Some(CallbackSender::new(
+        WebhookSigner::new(&secret)?,
+        false,
+    )))
+}
+
+/// The api function's dependencies.
+pub async fn api_deps(
+    settings: &ApiSettings,
+    clients: &AwsClients,
+) -> Result<ApiDeps, ConfigError> {
+    let (jobs, objects) = stores(&settings.common, clients);
+    let engine = StepFunctionsEngine::new(clients.sfn.clone(), &settings.state_machine_arn);
     let config = ApiConfig {
         policy: ValidationPolicy {
-            default_model: crate::config::default_model()?,
+            default_model: settings.default_model,
             allow_private_callbacks: false,
         },
-        url_ttl: seconds("URL_TTL_SECS", 3600)?,
-        callbacks: callbacks(&sdk).await?,
+        url_ttl: settings.url_ttl,
+        callbacks: callbacks(settings.webhook_secret_arn.as_deref(), clients).await?,
         ..ApiConfig::default()
     };
     Ok(ApiDeps {
@@ -69,20 +87,68 @@ pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
     })
 }
 
-pub async fn step_deps_from_env() -> Result<StepDeps, ConfigError> {
-    let sdk = aws::sdk_config().await;
-    let (jobs, objects) = stores(&sdk)?;
-    let key = aws::secret_string(&sdk, &required("OPENAI_SECRET_ARN")?, "OPENAI_API_KEY").await?;
-    let provider = OpenAiProvider::new(OpenAiConfig::from_env(key)?).map_err(|e| ConfigError {
-        var: "OPENAI_BASE_URL".into(),
-        message: e.to_string(),
-    })?;
-    let mut config = WorkflowConfig::from_env()?;
-    config.callbacks = callbacks(&sdk).await?;
+/// A step function's dependencies; reads only the secrets that step was given.
+pub async fn step_deps(
+    settings: &StepSettings,
+    clients: &AwsClients,
+) -> Result<StepDeps, ConfigError> {
+    let (jobs, objects) = stores(&settings.common, clients);
+    let key = aws::secret_string(
+        &clients.secrets,
+        &settings.openai_secret_arn,
+        "OPENAI_API_KEY",
+    )
+    .await?;
+    let provider =
+        OpenAiProvider::new(OpenAiConfig::new(&settings.openai_base_url, key)).map_err(|e| {
+            ConfigError {
+                var: "OPENAI_BASE_URL".into(),
+                message: e.to_string(),
+            }
+        })?;
+    let mut config = settings.workflow.clone();
+    config.callbacks = callbacks(settings.webhook_secret_arn.as_deref(), clients).await?;
     Ok(StepDeps {
         jobs,
         objects,
         provider: Arc::new(provider),
         config,
     })
+}
+
+/// Log a misconfiguration, with the variable's name, before the runtime stops. Logging
+/// is up by then at the settings' filter, or at `info` when the settings were bad
+/// (a second `init` is a no-op).
+fn started<T>(result: Result<T, ConfigError>, function: &str) -> Result<T, ConfigError> {
+    telemetry::init(LogFormat::Json, "info");
+    if let Err(e) = &result {
+        tracing::error!(error = %e, function, "cannot start: misconfigured");
+    }
+    result
+}
+
+/// The api Lambda's init: settings from the environment, logging, then [`api_deps`].
+pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
+    let result = async {
+        let settings = ApiSettings::from_env()?;
+        telemetry::init(LogFormat::Json, &settings.common.log_filter);
+        let sdk = aws::sdk_config().await;
+        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        api_deps(&settings, &clients).await
+    }
+    .await;
+    started(result, "api")
+}
+
+/// A step Lambda's init: that step's settings, logging, then [`step_deps`].
+pub async fn step_deps_from_env(function: StepFunction) -> Result<StepDeps, ConfigError> {
+    let result = async {
+        let settings = StepSettings::from_env(function)?;
+        telemetry::init(LogFormat::Json, &settings.common.log_filter);
+        let sdk = aws::sdk_config().await;
+        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        step_deps(&settings, &clients).await
+    }
+    .await;
+    started(result, function.name())
 }

@@ -37,7 +37,7 @@ fn dynamo(endpoint: &str) -> aws_sdk_dynamodb::Client {
 }
 
 fn s3(endpoint: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
-    s3_client(&static_sdk_config(endpoint, key, secret))
+    s3_client(&static_sdk_config(endpoint, key, secret), true)
 }
 
 fn sfn(endpoint: &str) -> aws_sdk_sfn::Client {

@@ -70,6 +70,7 @@ impl Store {
                         aws::dynamodb().expect("moto is running"),
                         aws::s3().expect("s3s-fs is running"),
                     )),
+                    s3_force_path_style: true,
                 })
             }
         }
@@ -105,7 +106,7 @@ pub mod aws {
             &var("S3S_ACCESS_KEY")?,
             &var("S3S_SECRET_KEY")?,
         );
-        Some(s3_client(&sdk))
+        Some(s3_client(&sdk, true))
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`engine`]: runs `infra/state-machine.asl.json` with the `asl` interpreter,
 //!   calling the same workflow steps the Lambdas run.
 //! - [`stack`]: wires stores, provider (OpenAI or the built-in simulator) and engine.
+//! - [`settings`]: the environment, read here only, into the stack's configuration.
 //! - [`server`]: the HTTP API of the contract plus signed file links.
 //! - [`client`] and [`cli`]: the `vidgen` command.
 
@@ -10,4 +11,5 @@ pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod server;
+pub mod settings;
 pub mod stack;

@@ -1,15 +1,19 @@
 use clap::Parser;
-use vidgen_shared::telemetry::{init_with_default, LogFormat};
+use vidgen_shared::telemetry::{init, LogFormat};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = vidgen::cli::Cli::parse();
     // A server logs its work; a one-shot command shows a progress bar, not log lines.
-    let default_filter = match cli.command {
-        vidgen::cli::Command::Serve { .. } => "info",
-        _ => "warn",
+    let serving = matches!(cli.command, vidgen::cli::Command::Serve { .. });
+    let filter = match vidgen::settings::log_filter(&vidgen::settings::process_env, serving) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("vidgen: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
-    init_with_default(LogFormat::Text, default_filter);
+    init(LogFormat::Text, &filter);
     match vidgen::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -55,6 +55,8 @@ pub struct AwsBackend {
     /// Ready clients, or `None` to build them from the environment (`AWS_REGION`,
     /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, credentials…).
     pub clients: Option<(aws_sdk_dynamodb::Client, aws_sdk_s3::Client)>,
+    /// For clients built here: S3 goes path-style (an endpoint override is set).
+    pub s3_force_path_style: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -98,53 +100,6 @@ impl StackConfig {
             webhook_secret: None,
         }
     }
-
-    /// Read `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
-    /// and `VIDGEN_BACKEND` (`embedded`, or `aws` with `TABLE_NAME`, `BUCKET_NAME` and
-    /// optionally `VIDGEN_AWS_CREATE_MISSING=1`).
-    pub fn apply_env(mut self) -> anyhow::Result<StackConfig> {
-        use vidgen_shared::config::{env, required};
-        self.backend = match env("VIDGEN_BACKEND").as_deref() {
-            None | Some("embedded") => Backend::Embedded,
-            Some("aws") => Backend::Aws(AwsBackend {
-                table: required("TABLE_NAME")?,
-                bucket: required("BUCKET_NAME")?,
-                create_missing: switch(
-                    "VIDGEN_AWS_CREATE_MISSING",
-                    env("VIDGEN_AWS_CREATE_MISSING").as_deref(),
-                )?,
-                clients: None,
-            }),
-            Some(other) => {
-                anyhow::bail!("VIDGEN_BACKEND: {other:?} is not one of embedded, aws")
-            }
-        };
-        if let Some(key) = env("OPENAI_API_KEY") {
-            let config = OpenAiConfig::from_env(Secret::new(key))?;
-            self.provider = ProviderChoice::OpenAi {
-                base_url: config.base_url,
-                api_key: config.api_key,
-            };
-        }
-        self.api.policy.default_model = vidgen_shared::config::default_model()?;
-        if let Some(secret) = env("VIDGEN_WEBHOOK_SECRET") {
-            self.webhook_secret = Some(Secret::new(secret));
-        }
-        if let Some(raw) = env("VIDGEN_LOCAL_TOKENS") {
-            self.tokens = parse_tokens(&raw)?;
-        }
-        Ok(self)
-    }
-}
-
-/// An on/off setting: unset, `0` or `false` is off; `1` or `true` is on; anything else
-/// is an error naming the variable rather than a silent "off".
-fn switch(name: &str, raw: Option<&str>) -> anyhow::Result<bool> {
-    match raw.map(str::trim) {
-        None | Some("0" | "false") => Ok(false),
-        Some("1" | "true") => Ok(true),
-        Some(other) => anyhow::bail!("{name}: {other:?} is not one of 1, true, 0, false"),
-    }
 }
 
 /// `alice:tok1,bob:tok2` → `[(tok1, alice), (tok2, bob)]`.
@@ -184,7 +139,7 @@ async fn stores(config: &StackConfig, base_url: &str) -> anyhow::Result<Stores> 
                     let sdk = vidgen_shared::aws::sdk_config().await;
                     (
                         aws_sdk_dynamodb::Client::new(&sdk),
-                        vidgen_shared::aws::s3_client(&sdk),
+                        vidgen_shared::aws::s3_client(&sdk, aws.s3_force_path_style),
                     )
                 }
             };
@@ -386,18 +341,5 @@ mod tests {
             let e = parse_tokens(bad).unwrap_err().to_string();
             assert!(e.contains("VIDGEN_LOCAL_TOKENS") && e.contains(bad), "{e}");
         }
-    }
-
-    #[test]
-    fn switches_are_strict() {
-        assert!(!switch("X", None).unwrap());
-        assert!(!switch("X", Some("0")).unwrap());
-        assert!(switch("X", Some("true")).unwrap());
-        assert!(switch("X", Some(" 1 ")).unwrap());
-        let e = switch("VIDGEN_AWS_CREATE_MISSING", Some("yes")).unwrap_err();
-        assert!(
-            e.to_string().starts_with("VIDGEN_AWS_CREATE_MISSING"),
-            "{e}"
-        );
     }
 }

@@ -19,7 +19,7 @@ use super::{
     Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo, Variant,
     VideoProvider,
 };
-use crate::config::{ConfigError, Secret, DEFAULT_OPENAI_BASE_URL};
+use crate::config::Secret;
 use crate::domain::ErrorCode;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -53,17 +53,6 @@ impl OpenAiConfig {
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
         }
-    }
-
-    /// `OPENAI_BASE_URL` (default the public API) with the given key.
-    pub fn from_env(api_key: Secret) -> Result<OpenAiConfig, ConfigError> {
-        let base =
-            crate::config::env("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into());
-        url::Url::parse(&base).map_err(|e| ConfigError {
-            var: "OPENAI_BASE_URL".into(),
-            message: format!("{base:?} is not a URL: {e}"),
-        })?;
-        Ok(OpenAiConfig::new(base, api_key))
     }
 }
 

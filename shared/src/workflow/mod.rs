@@ -81,24 +81,6 @@ impl WorkflowConfig {
             Model::Sora2Pro => self.budget_sora2_pro,
         }
     }
-
-    /// From `VIDGEN_BUDGET_SORA2_SECS`, `VIDGEN_BUDGET_SORA2_PRO_SECS`, `VIDGEN_MAX_POLLS`,
-    /// `VIDGEN_MIN_WAIT_SECS`, `VIDGEN_MAX_WAIT_SECS`.
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        use crate::config::{parsed, seconds};
-        let d = WorkflowConfig::default();
-        Ok(WorkflowConfig {
-            budget_sora2: seconds("VIDGEN_BUDGET_SORA2_SECS", d.budget_sora2.as_secs())?,
-            budget_sora2_pro: seconds(
-                "VIDGEN_BUDGET_SORA2_PRO_SECS",
-                d.budget_sora2_pro.as_secs(),
-            )?,
-            max_polls: parsed("VIDGEN_MAX_POLLS", d.max_polls)?,
-            min_wait: seconds("VIDGEN_MIN_WAIT_SECS", d.min_wait.as_secs())?,
-            max_wait: seconds("VIDGEN_MAX_WAIT_SECS", d.max_wait.as_secs())?,
-            callbacks: None,
-        })
-    }
 }
 
 /// Where the loop goes next; the definition's Choice state reads `$.next`.

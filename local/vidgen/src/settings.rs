@@ -1,0 +1,191 @@
+//! `vidgen`'s environment, read here and nowhere else in this crate. [`VARIABLES`] lists
+//! every variable, including the CLI arguments clap takes from the environment
+//! (`VIDGEN_API`, `VIDGEN_TOKEN`, `VIDGEN_DATA_DIR`); the README's local configuration
+//! table is checked against it.
+//!
+//! Parsing is a pure function of a lookup ([`StackConfig::apply_settings`]), so tests
+//! build a stack's settings from a map; [`StackConfig::apply_env`] reads the process
+//! environment.
+
+use crate::stack::{parse_tokens, AwsBackend, Backend, ProviderChoice, StackConfig};
+use vidgen_shared::config::{ConfigError, Secret, DEFAULT_OPENAI_BASE_URL};
+use vidgen_shared::domain::Model;
+use vidgen_shared::settings::{self as shared, Lookup};
+
+/// The process environment, as a [`Lookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// One environment variable of `vidgen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    pub name: &'static str,
+    /// The value used when unset, as the README shows it (`unset` is a word).
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+const UNSET: &str = shared::UNSET;
+
+/// `RUST_LOG` when unset: a server logs its work, a one-shot command shows a progress bar.
+pub const LOG_SERVE: &str = "info";
+pub const LOG_COMMAND: &str = "warn";
+
+/// Every variable `vidgen` reads, in the README's order.
+pub const VARIABLES: &[Variable] = &[
+    Variable {
+        name: "OPENAI_API_KEY",
+        default: UNSET,
+        meaning: "provider key; unset = the built-in simulator",
+    },
+    Variable {
+        name: "OPENAI_BASE_URL",
+        default: DEFAULT_OPENAI_BASE_URL,
+        meaning: "any compatible /v1/videos endpoint (with OPENAI_API_KEY)",
+    },
+    Variable {
+        name: "SORA_MODEL",
+        default: "sora-2",
+        meaning: "default model when a request names none",
+    },
+    Variable {
+        name: "VIDGEN_LOCAL_TOKENS",
+        default: UNSET,
+        meaning: "owner:token,…; unset = single-user",
+    },
+    Variable {
+        name: "VIDGEN_DATA_DIR",
+        default: ".vidgen",
+        meaning: "embedded store, files and kept secrets (a CLI argument, read by clap)",
+    },
+    Variable {
+        name: "VIDGEN_WEBHOOK_SECRET",
+        default: UNSET,
+        meaning: "signs callback_url deliveries; unset = one kept in the data dir",
+    },
+    Variable {
+        name: "VIDGEN_BACKEND",
+        default: "embedded",
+        meaning: "embedded, or aws: DynamoDB + S3",
+    },
+    Variable {
+        name: "VIDGEN_AWS_CREATE_MISSING",
+        default: "0",
+        meaning: "1 or true: create the table and bucket if missing",
+    },
+    Variable {
+        name: "TABLE_NAME",
+        default: UNSET,
+        meaning: "the DynamoDB table, required with VIDGEN_BACKEND=aws",
+    },
+    Variable {
+        name: "BUCKET_NAME",
+        default: UNSET,
+        meaning: "the S3 bucket, required with VIDGEN_BACKEND=aws",
+    },
+    Variable {
+        name: "AWS_ENDPOINT_URL",
+        default: UNSET,
+        meaning: "local AWS servers; S3 then goes path-style",
+    },
+    Variable {
+        name: "AWS_ENDPOINT_URL_S3",
+        default: UNSET,
+        meaning: "a local S3 server; S3 then goes path-style",
+    },
+    Variable {
+        name: "VIDGEN_API",
+        default: "http://127.0.0.1:8080",
+        meaning: "the API the client commands talk to (a CLI argument, read by clap)",
+    },
+    Variable {
+        name: "VIDGEN_TOKEN",
+        default: UNSET,
+        meaning: "bearer token for that API (a CLI argument, read by clap)",
+    },
+    Variable {
+        name: "RUST_LOG",
+        default: "info for serve, else warn",
+        meaning: "log filter",
+    },
+];
+
+fn default_of(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|v| v.name == name)
+        .map(|v| v.default)
+        .unwrap_or_else(|| panic!("{name} is not in settings::VARIABLES"))
+}
+
+/// The value, or the table's default.
+fn or_default(lookup: Lookup, name: &str) -> String {
+    shared::value(lookup, name).unwrap_or_else(|| default_of(name).to_string())
+}
+
+/// An on/off setting: unset, `0` or `false` is off; `1` or `true` is on; anything else
+/// is an error naming the variable rather than a silent "off".
+fn switch(lookup: Lookup, name: &str) -> Result<bool, ConfigError> {
+    match or_default(lookup, name).trim() {
+        "0" | "false" => Ok(false),
+        "1" | "true" => Ok(true),
+        other => Err(shared::invalid(name, other, "not one of 1, true, 0, false")),
+    }
+}
+
+/// The log filter: `RUST_LOG`, else [`LOG_SERVE`] for a server or [`LOG_COMMAND`].
+pub fn log_filter(lookup: Lookup, serving: bool) -> Result<String, ConfigError> {
+    match shared::value(lookup, "RUST_LOG") {
+        Some(raw) => shared::log_filter("RUST_LOG", &raw),
+        None if serving => Ok(LOG_SERVE.into()),
+        None => Ok(LOG_COMMAND.into()),
+    }
+}
+
+impl StackConfig {
+    /// Apply `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
+    /// `VIDGEN_WEBHOOK_SECRET`, and `VIDGEN_BACKEND` (`embedded`, or `aws` with
+    /// `TABLE_NAME`, `BUCKET_NAME`, `VIDGEN_AWS_CREATE_MISSING` and the endpoints).
+    pub fn apply_settings(mut self, lookup: Lookup) -> anyhow::Result<StackConfig> {
+        self.backend = match or_default(lookup, "VIDGEN_BACKEND").trim() {
+            "embedded" => Backend::Embedded,
+            "aws" => Backend::Aws(AwsBackend {
+                table: shared::required(lookup, "TABLE_NAME")?,
+                bucket: shared::required(lookup, "BUCKET_NAME")?,
+                create_missing: switch(lookup, "VIDGEN_AWS_CREATE_MISSING")?,
+                clients: None,
+                s3_force_path_style: shared::s3_force_path_style(lookup),
+            }),
+            other => {
+                return Err(
+                    shared::invalid("VIDGEN_BACKEND", other, "not one of embedded, aws").into(),
+                )
+            }
+        };
+        if let Some(key) = shared::value(lookup, "OPENAI_API_KEY") {
+            let base_url = or_default(lookup, "OPENAI_BASE_URL");
+            self.provider = ProviderChoice::OpenAi {
+                base_url: shared::url("OPENAI_BASE_URL", &base_url)?,
+                api_key: Secret::new(key.trim()),
+            };
+        }
+        self.api.policy.default_model =
+            shared::parse::<Model>("SORA_MODEL", &or_default(lookup, "SORA_MODEL"))?;
+        if let Some(secret) = shared::value(lookup, "VIDGEN_WEBHOOK_SECRET") {
+            self.webhook_secret = Some(Secret::new(secret.trim()));
+        }
+        if let Some(raw) = shared::value(lookup, "VIDGEN_LOCAL_TOKENS") {
+            self.tokens = parse_tokens(&raw)?;
+        }
+        Ok(self)
+    }
+
+    /// [`StackConfig::apply_settings`] from the process environment.
+    pub fn apply_env(self) -> anyhow::Result<StackConfig> {
+        self.apply_settings(&process_env)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,401 @@
+//! Each Lambda's settings, read from its environment once, at init — the only place in
+//! this crate that reads the environment.
+//!
+//! [`VARIABLES`] lists every variable: which functions read it, its default and what it
+//! means; the README's "Configuration" table is checked against it. Each function loads
+//! only what it uses ([`ApiSettings`], [`StepSettings`]): the submit step, which sends no
+//! webhooks, never reads `WEBHOOK_SECRET_ARN`, so it needs no permission on that secret.
+//!
+//! Parsing is a pure function of a lookup (`&dyn Fn(&str) -> Option<String>`), so tests
+//! build settings from a map; `from_env` reads the process environment. An unset or blank
+//! variable takes its default; a bad value is one [`ConfigError`] naming the variable.
+
+use crate::config::{ConfigError, DEFAULT_OPENAI_BASE_URL};
+use crate::domain::Model;
+use crate::workflow::{StepFunction, WorkflowConfig};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where settings come from: the value of a variable, `None` when unset.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, as a [`Lookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The four functions of the AWS deployment (`template.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Function {
+    Api,
+    Submit,
+    CheckStatus,
+    Download,
+}
+
+impl Function {
+    pub const ALL: [Function; 4] = [
+        Function::Api,
+        Function::Submit,
+        Function::CheckStatus,
+        Function::Download,
+    ];
+
+    /// The function's binary name, as in `template.yaml` and the README.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Api => "api",
+            Function::Submit => StepFunction::Submit.name(),
+            Function::CheckStatus => StepFunction::CheckStatus.name(),
+            Function::Download => StepFunction::Download.name(),
+        }
+    }
+}
+
+impl From<StepFunction> for Function {
+    fn from(f: StepFunction) -> Function {
+        match f {
+            StepFunction::Submit => Function::Submit,
+            StepFunction::CheckStatus => Function::CheckStatus,
+            StepFunction::Download => Function::Download,
+        }
+    }
+}
+
+/// One environment variable of the AWS deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    pub name: &'static str,
+    /// The functions that read it (`template.yaml` sets it on exactly these).
+    pub read_by: &'static [Function],
+    /// The value used when unset, as the README shows it; `required` and `unset` are words.
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Shown as the default of a variable that must be set.
+pub const REQUIRED: &str = "required";
+/// Shown as the default of an optional variable without a value.
+pub const UNSET: &str = "unset";
+
+const ALL: &[Function] = &Function::ALL;
+const API: &[Function] = &[Function::Api];
+const STEPS: &[Function] = &[Function::Submit, Function::CheckStatus, Function::Download];
+/// The functions that end jobs, and so send webhooks.
+const ENDERS: &[Function] = &[Function::Api, Function::CheckStatus, Function::Download];
+const PACED: &[Function] = &[Function::Submit, Function::CheckStatus];
+
+/// Every variable the AWS functions read, in the README's order.
+pub const VARIABLES: &[Variable] = &[
+    Variable {
+        name: "TABLE_NAME",
+        read_by: ALL,
+        default: REQUIRED,
+        meaning: "the DynamoDB table (set by the template)",
+    },
+    Variable {
+        name: "BUCKET_NAME",
+        read_by: ALL,
+        default: REQUIRED,
+        meaning: "the S3 bucket (set by the template)",
+    },
+    Variable {
+        name: "STATE_MACHINE_ARN",
+        read_by: API,
+        default: REQUIRED,
+        meaning: "the workflow (set by the template)",
+    },
+    Variable {
+        name: "SORA_MODEL",
+        read_by: API,
+        default: "sora-2",
+        meaning: "default model when a request names none",
+    },
+    Variable {
+        name: "URL_TTL_SECS",
+        read_by: API,
+        default: "3600",
+        meaning: "lifetime of presigned GET links",
+    },
+    Variable {
+        name: "WEBHOOK_SECRET_ARN",
+        read_by: ENDERS,
+        default: UNSET,
+        meaning: "secret that signs `callback_url` deliveries; unset = no webhooks",
+    },
+    Variable {
+        name: "OPENAI_SECRET_ARN",
+        read_by: STEPS,
+        default: REQUIRED,
+        meaning: "secret holding the provider key",
+    },
+    Variable {
+        name: "OPENAI_BASE_URL",
+        read_by: STEPS,
+        default: DEFAULT_OPENAI_BASE_URL,
+        meaning: "any compatible `/v1/videos` endpoint",
+    },
+    Variable {
+        name: "VIDGEN_BUDGET_SORA2_SECS",
+        read_by: &[Function::Submit],
+        default: "1200",
+        meaning: "time from submit until a sora-2 job ends `timed_out`",
+    },
+    Variable {
+        name: "VIDGEN_BUDGET_SORA2_PRO_SECS",
+        read_by: &[Function::Submit],
+        default: "2700",
+        meaning: "the same for sora-2-pro",
+    },
+    Variable {
+        name: "VIDGEN_MAX_POLLS",
+        read_by: &[Function::CheckStatus],
+        default: "240",
+        meaning: "status checks per job (then `timed_out`)",
+    },
+    Variable {
+        name: "VIDGEN_MIN_WAIT_SECS",
+        read_by: PACED,
+        default: "5",
+        meaning: "lower bound on the wait between checks",
+    },
+    Variable {
+        name: "VIDGEN_MAX_WAIT_SECS",
+        read_by: PACED,
+        default: "30",
+        meaning: "upper bound on the wait between checks",
+    },
+    Variable {
+        name: "AWS_ENDPOINT_URL",
+        read_by: ALL,
+        default: UNSET,
+        meaning: "endpoint of every AWS service (local servers); S3 then goes path-style",
+    },
+    Variable {
+        name: "AWS_ENDPOINT_URL_S3",
+        read_by: ALL,
+        default: UNSET,
+        meaning: "endpoint of S3 alone; S3 then goes path-style",
+    },
+    Variable {
+        name: "RUST_LOG",
+        read_by: ALL,
+        default: "info",
+        meaning: "log filter",
+    },
+];
+
+/// The table's entry for `name`. Every name the loaders read is in the table (the tests
+/// load every function), so a miss is a bug here.
+pub fn variable(name: &str) -> &'static Variable {
+    VARIABLES
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in settings::VARIABLES"))
+}
+
+/// A variable's value; unset and blank are both `None`.
+pub fn value(lookup: Lookup, name: &str) -> Option<String> {
+    lookup(name).filter(|v| !v.trim().is_empty())
+}
+
+/// A variable that must be set.
+pub fn required(lookup: Lookup, name: &str) -> Result<String, ConfigError> {
+    value(lookup, name).ok_or_else(|| ConfigError {
+        var: name.into(),
+        message: "is required".into(),
+    })
+}
+
+/// Parse a raw value, naming the variable when it is bad.
+pub fn parse<T: FromStr>(name: &str, raw: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    raw.trim()
+        .parse()
+        .map_err(|e: T::Err| invalid(name, raw, e))
+}
+
+/// `NAME: "raw" is not valid: why`.
+pub fn invalid(name: &str, raw: &str, why: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        var: name.into(),
+        message: format!("{raw:?} is not valid: {why}"),
+    }
+}
+
+/// An absolute http(s) URL.
+pub fn url(name: &str, raw: &str) -> Result<String, ConfigError> {
+    let parsed = ::url::Url::parse(raw.trim()).map_err(|e| invalid(name, raw, e))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid(name, raw, "not an http(s) URL"));
+    }
+    Ok(raw.trim().to_string())
+}
+
+/// A `tracing` filter (`info`, `vidgen_shared=debug,warn`, …).
+pub fn log_filter(name: &str, raw: &str) -> Result<String, ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(raw.trim()).map_err(|e| invalid(name, raw, e))?;
+    Ok(raw.trim().to_string())
+}
+
+/// Whether S3 needs path-style addressing: an endpoint override (for every service or for
+/// S3 alone) means a local server, which does not resolve bucket subdomains.
+pub fn s3_force_path_style(lookup: Lookup) -> bool {
+    let every_service = value(lookup, "AWS_ENDPOINT_URL");
+    let s3 = value(lookup, "AWS_ENDPOINT_URL_S3");
+    every_service.is_some() || s3.is_some()
+}
+
+/// Reads variables with their defaults from [`VARIABLES`].
+struct Reader<'a> {
+    lookup: Lookup<'a>,
+}
+
+impl Reader<'_> {
+    fn required(&self, name: &str) -> Result<String, ConfigError> {
+        debug_assert_eq!(variable(name).default, REQUIRED, "{name}");
+        required(self.lookup, name)
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        debug_assert_eq!(variable(name).default, UNSET, "{name}");
+        value(self.lookup, name)
+    }
+
+    /// The value, or the table's default, checked by `check`.
+    fn checked<T>(
+        &self,
+        name: &str,
+        check: impl Fn(&str, &str) -> Result<T, ConfigError>,
+    ) -> Result<T, ConfigError> {
+        match value(self.lookup, name) {
+            Some(raw) => check(name, &raw),
+            None => Ok(check(name, variable(name).default)
+                .unwrap_or_else(|e| panic!("the default of {name} is bad: {e}"))),
+        }
+    }
+
+    fn parsed<T: FromStr>(&self, name: &str) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.checked(name, parse)
+    }
+
+    fn seconds(&self, name: &str) -> Result<Duration, ConfigError> {
+        self.parsed(name).map(Duration::from_secs)
+    }
+
+    fn common(&self) -> Result<Common, ConfigError> {
+        Ok(Common {
+            table: self.required("TABLE_NAME")?,
+            bucket: self.required("BUCKET_NAME")?,
+            s3_force_path_style: s3_force_path_style(self.lookup),
+            log_filter: self.checked("RUST_LOG", log_filter)?,
+        })
+    }
+}
+
+/// What every function reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Common {
+    /// `TABLE_NAME`.
+    pub table: String,
+    /// `BUCKET_NAME`.
+    pub bucket: String,
+    /// `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3` is set.
+    pub s3_force_path_style: bool,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+}
+
+/// The api function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    pub common: Common,
+    /// `STATE_MACHINE_ARN`.
+    pub state_machine_arn: String,
+    /// `SORA_MODEL`.
+    pub default_model: Model,
+    /// `URL_TTL_SECS`.
+    pub url_ttl: Duration,
+    /// `WEBHOOK_SECRET_ARN`: cancel ends a job, so the api sends webhooks too.
+    pub webhook_secret_arn: Option<String>,
+}
+
+impl ApiSettings {
+    pub fn from_lookup(lookup: Lookup) -> Result<ApiSettings, ConfigError> {
+        let r = Reader { lookup };
+        Ok(ApiSettings {
+            common: r.common()?,
+            state_machine_arn: r.required("STATE_MACHINE_ARN")?,
+            default_model: r.parsed("SORA_MODEL")?,
+            url_ttl: r.seconds("URL_TTL_SECS")?,
+            webhook_secret_arn: r.optional("WEBHOOK_SECRET_ARN"),
+        })
+    }
+
+    pub fn from_env() -> Result<ApiSettings, ConfigError> {
+        ApiSettings::from_lookup(&process_env)
+    }
+}
+
+/// A step function's settings: only what that step uses.
+#[derive(Debug, Clone)]
+pub struct StepSettings {
+    pub function: StepFunction,
+    pub common: Common,
+    /// `OPENAI_SECRET_ARN`.
+    pub openai_secret_arn: String,
+    /// `OPENAI_BASE_URL`.
+    pub openai_base_url: String,
+    /// The `VIDGEN_*` budgets and pace this step reads; the rest keep their defaults.
+    /// `callbacks` is `None` here: wiring fills it from the webhook secret.
+    pub workflow: WorkflowConfig,
+    /// `WEBHOOK_SECRET_ARN`, read by the steps that end jobs (check-status records
+    /// failures, download-to-s3 completes); never by submit.
+    pub webhook_secret_arn: Option<String>,
+}
+
+impl StepSettings {
+    pub fn from_lookup(
+        function: StepFunction,
+        lookup: Lookup,
+    ) -> Result<StepSettings, ConfigError> {
+        let r = Reader { lookup };
+        let mut workflow = WorkflowConfig::default();
+        if function == StepFunction::Submit {
+            workflow.budget_sora2 = r.seconds("VIDGEN_BUDGET_SORA2_SECS")?;
+            workflow.budget_sora2_pro = r.seconds("VIDGEN_BUDGET_SORA2_PRO_SECS")?;
+        }
+        if function == StepFunction::CheckStatus {
+            workflow.max_polls = r.parsed("VIDGEN_MAX_POLLS")?;
+        }
+        if matches!(function, StepFunction::Submit | StepFunction::CheckStatus) {
+            workflow.min_wait = r.seconds("VIDGEN_MIN_WAIT_SECS")?;
+            workflow.max_wait = r.seconds("VIDGEN_MAX_WAIT_SECS")?;
+        }
+        let webhook_secret_arn = match function {
+            StepFunction::Submit => None,
+            StepFunction::CheckStatus | StepFunction::Download => r.optional("WEBHOOK_SECRET_ARN"),
+        };
+        Ok(StepSettings {
+            function,
+            common: r.common()?,
+            openai_secret_arn: r.required("OPENAI_SECRET_ARN")?,
+            openai_base_url: r.checked("OPENAI_BASE_URL", url)?,
+            workflow,
+            webhook_secret_arn,
+        })
+    }
+
+    pub fn from_env(function: StepFunction) -> Result<StepSettings, ConfigError> {
+        StepSettings::from_lookup(function, &process_env)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+use super::*;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+const STEPS_ALL: [StepFunction; 3] = [
+    StepFunction::Submit,
+    StepFunction::CheckStatus,
+    StepFunction::Download,
+];
+
+/// What every function requires, and nothing else.
+fn minimal() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        ("TABLE_NAME", "jobs"),
+        ("BUCKET_NAME", "videos"),
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:1:stateMachine:jobs",
+        ),
+        (
+            "OPENAI_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:1:secret:openai",
+        ),
+    ])
+}
+
+/// Every variable set to a good value.
+fn full() -> BTreeMap<&'static str, &'static str> {
+    let mut map = minimal();
+    map.extend([
+        ("SORA_MODEL", "sora-2-pro"),
+        ("URL_TTL_SECS", "600"),
+        (
+            "WEBHOOK_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:1:secret:hooks",
+        ),
+        ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1"),
+        ("VIDGEN_BUDGET_SORA2_SECS", "60"),
+        ("VIDGEN_BUDGET_SORA2_PRO_SECS", "120"),
+        ("VIDGEN_MAX_POLLS", "7"),
+        ("VIDGEN_MIN_WAIT_SECS", "2"),
+        ("VIDGEN_MAX_WAIT_SECS", "9"),
+        ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9001"),
+        ("RUST_LOG", "vidgen_shared=debug,warn"),
+    ]);
+    map
+}
+
+fn lookup<'a>(
+    map: &'a BTreeMap<&'static str, &'static str>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    |name| map.get(name).map(|v| v.to_string())
+}
+
+/// Load `function`'s settings from `map`, returning the result and every name looked up.
+fn load(
+    function: Function,
+    map: &BTreeMap<&'static str, &'static str>,
+) -> (Result<(), ConfigError>, BTreeSet<String>) {
+    let asked = RefCell::new(BTreeSet::new());
+    let recording = |name: &str| {
+        asked.borrow_mut().insert(name.to_string());
+        map.get(name).map(|v| v.to_string())
+    };
+    let result = match function {
+        Function::Api => ApiSettings::from_lookup(&recording).map(drop),
+        Function::Submit => StepSettings::from_lookup(StepFunction::Submit, &recording).map(drop),
+        Function::CheckStatus => {
+            StepSettings::from_lookup(StepFunction::CheckStatus, &recording).map(drop)
+        }
+        Function::Download => {
+            StepSettings::from_lookup(StepFunction::Download, &recording).map(drop)
+        }
+    };
+    (result, asked.into_inner())
+}
+
+#[test]
+fn defaults_apply_when_unset_or_blank() {
+    let mut map = minimal();
+    map.insert("URL_TTL_SECS", "  ");
+    map.insert("WEBHOOK_SECRET_ARN", "");
+    let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(
+        api,
+        ApiSettings {
+            common: Common {
+                table: "jobs".into(),
+                bucket: "videos".into(),
+                s3_force_path_style: false,
+                log_filter: "info".into(),
+            },
+            state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:jobs".into(),
+            default_model: Model::Sora2,
+            url_ttl: Duration::from_secs(3600),
+            webhook_secret_arn: None,
+        }
+    );
+    let d = WorkflowConfig::default();
+    for function in STEPS_ALL {
+        let step = StepSettings::from_lookup(function, &lookup(&map)).unwrap();
+        assert_eq!(step.openai_base_url, "https://api.openai.com/v1");
+        assert_eq!(step.webhook_secret_arn, None);
+        assert_eq!(step.common, api.common);
+        let w = &step.workflow;
+        assert_eq!(
+            (
+                w.budget_sora2,
+                w.budget_sora2_pro,
+                w.max_polls,
+                w.min_wait,
+                w.max_wait
+            ),
+            (
+                d.budget_sora2,
+                d.budget_sora2_pro,
+                d.max_polls,
+                d.min_wait,
+                d.max_wait
+            ),
+            "{function:?}"
+        );
+        assert!(w.callbacks.is_none());
+    }
+}
+
+#[test]
+fn the_table_defaults_are_the_code_defaults() {
+    let d = WorkflowConfig::default();
+    for (name, secs) in [
+        ("VIDGEN_BUDGET_SORA2_SECS", d.budget_sora2.as_secs()),
+        ("VIDGEN_BUDGET_SORA2_PRO_SECS", d.budget_sora2_pro.as_secs()),
+        ("VIDGEN_MAX_POLLS", u64::from(d.max_polls)),
+        ("VIDGEN_MIN_WAIT_SECS", d.min_wait.as_secs()),
+        ("VIDGEN_MAX_WAIT_SECS", d.max_wait.as_secs()),
+        (
+            "URL_TTL_SECS",
+            crate::api::ApiConfig::default().url_ttl.as_secs(),
+        ),
+    ] {
+        assert_eq!(variable(name).default, secs.to_string(), "{name}");
+    }
+    assert_eq!(
+        variable("SORA_MODEL").default,
+        crate::api::ValidationPolicy::default()
+            .default_model
+            .as_str()
+    );
+}
+
+#[test]
+fn set_values_are_read() {
+    let map = full();
+    let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(api.default_model, Model::Sora2Pro);
+    assert_eq!(api.url_ttl, Duration::from_secs(600));
+    assert_eq!(
+        api.webhook_secret_arn.as_deref(),
+        Some(map["WEBHOOK_SECRET_ARN"])
+    );
+    assert!(api.common.s3_force_path_style);
+    assert_eq!(api.common.log_filter, "vidgen_shared=debug,warn");
+
+    let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&map)).unwrap();
+    assert_eq!(submit.workflow.budget_sora2, Duration::from_secs(60));
+    assert_eq!(submit.workflow.budget_sora2_pro, Duration::from_secs(120));
+    assert_eq!(submit.workflow.min_wait, Duration::from_secs(2));
+    assert_eq!(submit.workflow.max_wait, Duration::from_secs(9));
+    assert_eq!(submit.openai_base_url, "http://127.0.0.1:9000/v1");
+
+    let check = StepSettings::from_lookup(StepFunction::CheckStatus, &lookup(&map)).unwrap();
+    assert_eq!(check.workflow.max_polls, 7);
+    assert_eq!(check.workflow.max_wait, Duration::from_secs(9));
+
+    let mut only_all = minimal();
+    only_all.insert("AWS_ENDPOINT_URL", "http://127.0.0.1:5000");
+    assert!(
+        StepSettings::from_lookup(StepFunction::Download, &lookup(&only_all))
+            .unwrap()
+            .common
+            .s3_force_path_style
+    );
+}
+
+#[test]
+fn submit_never_reads_the_webhook_secret() {
+    let map = full();
+    let (result, asked) = load(Function::Submit, &map);
+    result.unwrap();
+    assert!(!asked.contains("WEBHOOK_SECRET_ARN"), "{asked:?}");
+    let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&map)).unwrap();
+    assert_eq!(submit.webhook_secret_arn, None);
+    // The steps that end jobs do read it.
+    for function in [StepFunction::CheckStatus, StepFunction::Download] {
+        let step = StepSettings::from_lookup(function, &lookup(&map)).unwrap();
+        assert_eq!(
+            step.webhook_secret_arn.as_deref(),
+            Some(map["WEBHOOK_SECRET_ARN"]),
+            "{function:?}"
+        );
+    }
+}
+
+#[test]
+fn each_function_reads_exactly_what_the_table_says() {
+    for function in Function::ALL {
+        let (result, asked) = load(function, &full());
+        result.unwrap();
+        let listed: BTreeSet<String> = VARIABLES
+            .iter()
+            .filter(|v| v.read_by.contains(&function))
+            .map(|v| v.name.to_string())
+            .collect();
+        assert_eq!(asked, listed, "{}", function.name());
+    }
+}
+
+#[test]
+fn a_missing_required_variable_is_named() {
+    for v in VARIABLES.iter().filter(|v| v.default == REQUIRED) {
+        for &function in v.read_by {
+            let mut map = full();
+            map.remove(v.name);
+            let e = load(function, &map).0.unwrap_err();
+            assert_eq!(e.var, v.name);
+            assert_eq!(
+                e.to_string(),
+                format!("configuration: {} is required", v.name)
+            );
+        }
+    }
+}
+
+#[test]
+fn each_bad_value_is_one_error_naming_the_variable() {
+    let bad = [
+        ("SORA_MODEL", "sora-3"),
+        ("URL_TTL_SECS", "abc"),
+        ("URL_TTL_SECS", "-1"),
+        ("OPENAI_BASE_URL", "api.openai.com"),
+        ("OPENAI_BASE_URL", "ftp://example.com/v1"),
+        ("VIDGEN_BUDGET_SORA2_SECS", "20m"),
+        ("VIDGEN_BUDGET_SORA2_PRO_SECS", "1.5"),
+        ("VIDGEN_MAX_POLLS", "lots"),
+        ("VIDGEN_MIN_WAIT_SECS", "x"),
+        ("VIDGEN_MAX_WAIT_SECS", "99999999999999999999999"),
+        ("RUST_LOG", "vidgen=loud"),
+    ];
+    for (name, raw) in bad {
+        for &function in variable(name).read_by {
+            let mut map = full();
+            map.insert(name, raw);
+            let e = load(function, &map).0.unwrap_err();
+            assert_eq!(e.var, name, "{e}");
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("configuration: {name}: {raw:?} is not valid: ")),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// The rows of the README table under `heading`: cells of each `| `…` | … |` line.
+pub(crate) fn readme_rows(readme: &str, heading: &str) -> Vec<Vec<String>> {
+    let section = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README has no {heading:?}"))
+        .1;
+    let section = section.split("\n#").next().unwrap_or_default();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn unquote(cell: &str) -> String {
+    cell.replace('`', "")
+}
+
+#[test]
+fn the_readme_table_is_this_table() {
+    let rows = readme_rows(include_str!("../../../README.md"), "### In AWS");
+    let mut seen = Vec::new();
+    for row in &rows {
+        let [name, read_by, default, _meaning] = row.as_slice() else {
+            panic!("README row {row:?} is not variable | read by | default | meaning");
+        };
+        let name = unquote(name);
+        let v = VARIABLES
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("README lists {name}, settings::VARIABLES does not"));
+        let functions: Vec<&str> = v.read_by.iter().map(|f| f.name()).collect();
+        let expected = if v.read_by == ALL {
+            "all".to_string()
+        } else {
+            functions.join(", ")
+        };
+        assert_eq!(read_by, &expected, "read by, {name}");
+        assert_eq!(unquote(default), v.default, "default, {name}");
+        seen.push(name);
+    }
+    let listed: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+    assert_eq!(
+        seen, listed,
+        "the README lists the same variables in the same order"
+    );
+}

@@ -1,0 +1,79 @@
+//! The step Lambdas' init as it runs in AWS: settings (from a map, as the template sets
+//! them) through `wiring::step_deps`, secrets read from Secrets Manager on moto. Each step
+//! reads only its own secrets: submit starts even when the webhook secret cannot be read
+//! (its role may not read it), the steps that end jobs read it. Skipped without
+//! MOTO_ENDPOINT (scripts/test.sh starts moto).
+
+use std::collections::BTreeMap;
+use vidgen_shared::aws::static_sdk_config;
+use vidgen_shared::settings::StepSettings;
+use vidgen_shared::wiring::{step_deps, AwsClients};
+use vidgen_shared::workflow::StepFunction;
+
+fn moto() -> Option<String> {
+    match std::env::var("MOTO_ENDPOINT") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            eprintln!("MOTO_ENDPOINT is not set: skipping (scripts/test.sh starts moto)");
+            None
+        }
+    }
+}
+
+async fn secret(clients: &AwsClients, name: &str, value: &str) -> String {
+    let name = format!("{name}-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let created = clients
+        .secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto creates the secret");
+    created.arn().expect("an ARN").to_string()
+}
+
+fn settings(function: StepFunction, variables: &BTreeMap<&str, String>) -> StepSettings {
+    StepSettings::from_lookup(function, &|name| variables.get(name).cloned()).expect("settings")
+}
+
+#[tokio::test]
+async fn each_step_reads_only_its_own_secrets() {
+    let Some(endpoint) = moto() else { return };
+    let clients = AwsClients::new(&static_sdk_config(&endpoint, "testing", "testing"), true);
+    let openai = secret(
+        &clients,
+        "vidgen-openai",
+        r#"{"OPENAI_API_KEY": "sk-test"}"#,
+    )
+    .await;
+    // A secret the role cannot read; here, one that does not exist.
+    let unreadable = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vidgen-hooks-AbCdEf";
+    let mut variables = BTreeMap::from([
+        ("TABLE_NAME", "jobs".to_string()),
+        ("BUCKET_NAME", "videos".to_string()),
+        ("OPENAI_SECRET_ARN", openai),
+        ("WEBHOOK_SECRET_ARN", unreadable.to_string()),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+    ]);
+
+    let submit = step_deps(&settings(StepFunction::Submit, &variables), &clients)
+        .await
+        .expect("submit starts without the webhook secret");
+    assert!(submit.config.callbacks.is_none());
+    for function in [StepFunction::CheckStatus, StepFunction::Download] {
+        let Err(e) = step_deps(&settings(function, &variables), &clients).await else {
+            panic!("{function:?} started without reading its webhook secret");
+        };
+        assert_eq!(e.var, unreadable, "{e}");
+    }
+
+    let hooks = secret(&clients, "vidgen-hooks", "whsec_c2VjcmV0LWtleQ==").await;
+    variables.insert("WEBHOOK_SECRET_ARN", hooks);
+    for function in [StepFunction::CheckStatus, StepFunction::Download] {
+        let deps = step_deps(&settings(function, &variables), &clients)
+            .await
+            .expect("starts");
+        assert!(deps.config.callbacks.is_some(), "{function:?}");
+    }
+}
