@@ -22,5 +22,7 @@ set -a
 # shellcheck disable=SC1090
 . "$env_file"
 set +a
+# The servers are up: a test that cannot find them is a failure here, never a skip.
+export VIDGEN_REQUIRE_AWS_TESTS=1
 
 cargo test --workspace --locked

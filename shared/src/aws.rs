@@ -71,3 +71,85 @@ pub async fn secret_string(
     }
     Ok(Secret::new(value))
 }
+
+/// Set to `1` (scripts/test.sh does, so CI does) to make a test that needs the local AWS
+/// stand-ins fail when they are not configured, instead of skipping.
+#[doc(hidden)]
+pub const REQUIRE_AWS_TESTS: &str = "VIDGEN_REQUIRE_AWS_TESTS";
+
+/// Test support, not API: the values of `names`, the settings of the local AWS stand-ins
+/// that scripts/aws-test-servers.sh writes (`MOTO_ENDPOINT`, `S3S_ENDPOINT`,
+/// `S3S_ACCESS_KEY`, `S3S_SECRET_KEY`). When one is unset the test should return early:
+/// this prints that it is skipped and answers `None` — unless `VIDGEN_REQUIRE_AWS_TESTS=1`,
+/// when it panics naming the missing variables, so CI never passes by skipping.
+#[doc(hidden)]
+pub fn aws_test_env<const N: usize>(names: [&str; N]) -> Option<[String; N]> {
+    let env = |name: &str| crate::settings::process_env(name).filter(|v| !v.trim().is_empty());
+    aws_test_env_from(names, env).unwrap_or_else(|message| panic!("{message}"))
+}
+
+fn aws_test_env_from<const N: usize>(
+    names: [&str; N],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<[String; N]>, String> {
+    let values = names.map(&env);
+    let missing: Vec<&str> = names
+        .iter()
+        .zip(&values)
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(Some(values.map(|v| v.unwrap_or_default())));
+    }
+    let missing = missing.join(", ");
+    match env(REQUIRE_AWS_TESTS).as_deref().map(str::trim) {
+        None | Some("0" | "false") => {
+            eprintln!("skipping: {missing} not set (scripts/test.sh starts moto and s3s-fs)");
+            Ok(None)
+        }
+        Some("1" | "true") => Err(format!(
+            "{missing} not set, and {REQUIRE_AWS_TESTS}=1 forbids skipping: start moto and \
+             s3s-fs with `scripts/aws-test-servers.sh start FILE` and source FILE \
+             (scripts/test.sh does both)"
+        )),
+        Some(other) => Err(format!(
+            "{REQUIRE_AWS_TESTS}: {other:?} is not one of 1, true, 0, false"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn aws_test_env_skips_unless_required() {
+        let set = [("MOTO_ENDPOINT", "http://m"), ("S3S_ENDPOINT", "http://s")];
+        assert_eq!(
+            aws_test_env_from(["MOTO_ENDPOINT", "S3S_ENDPOINT"], env(&set)),
+            Ok(Some(["http://m".to_string(), "http://s".to_string()]))
+        );
+        let names = ["MOTO_ENDPOINT", "S3S_ACCESS_KEY", "S3S_SECRET_KEY"];
+        assert_eq!(aws_test_env_from(names, env(&set)), Ok(None));
+        assert_eq!(
+            aws_test_env_from(names, env(&[(REQUIRE_AWS_TESTS, "0")])),
+            Ok(None)
+        );
+        let required = aws_test_env_from(names, env(&[(REQUIRE_AWS_TESTS, "1")])).unwrap_err();
+        assert!(
+            required.starts_with("MOTO_ENDPOINT, S3S_ACCESS_KEY, S3S_SECRET_KEY not set"),
+            "{required}"
+        );
+        let bad = aws_test_env_from(names, env(&[(REQUIRE_AWS_TESTS, "yes")])).unwrap_err();
+        assert!(bad.starts_with(REQUIRE_AWS_TESTS), "{bad}");
+    }
+}

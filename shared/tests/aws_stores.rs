@@ -1,7 +1,8 @@
 //! The AWS adapters against local servers that speak the real wire protocols:
 //! moto (DynamoDB, S3, Step Functions) and s3s-fs (S3 that checks SigV4 and expiry).
 //! `scripts/test.sh` starts both and sets MOTO_ENDPOINT / S3S_ENDPOINT; without them
-//! these tests say so and pass, so `cargo test` works anywhere.
+//! these tests say so and pass, so `cargo test` works anywhere — unless
+//! `VIDGEN_REQUIRE_AWS_TESTS=1` (scripts/test.sh, CI), when they fail naming the variable.
 
 mod common {
     pub mod job_store_contract;
@@ -11,22 +12,12 @@ use bytes::Bytes;
 use futures::{stream, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use vidgen_shared::aws::{s3_client, static_sdk_config};
+use vidgen_shared::aws::{aws_test_env, s3_client, static_sdk_config};
 use vidgen_shared::engine::sfn::StepFunctionsEngine;
 use vidgen_shared::engine::WorkflowEngine;
 use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
 use vidgen_shared::store::s3::S3ObjectStore;
 use vidgen_shared::store::{ByteStream, ObjectStore, StoreError};
-
-fn endpoint(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            eprintln!("{var} is not set: skipping (scripts/test.sh starts the local AWS servers)");
-            None
-        }
-    }
-}
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
@@ -46,9 +37,7 @@ fn sfn(endpoint: &str) -> aws_sdk_sfn::Client {
 
 /// A client of s3s-fs, the signature-checking S3, when scripts/test.sh started it.
 fn s3s() -> Option<aws_sdk_s3::Client> {
-    let ep = endpoint("S3S_ENDPOINT")?;
-    let key = std::env::var("S3S_ACCESS_KEY").ok()?;
-    let secret = std::env::var("S3S_SECRET_KEY").ok()?;
+    let [ep, key, secret] = aws_test_env(["S3S_ENDPOINT", "S3S_ACCESS_KEY", "S3S_SECRET_KEY"])?;
     Some(s3(&ep, &key, &secret))
 }
 
@@ -74,7 +63,7 @@ fn chunks(total: usize, chunk: usize) -> (Vec<u8>, ByteStream) {
 
 #[tokio::test]
 async fn dynamodb_store_honours_the_job_store_contract() {
-    let Some(ep) = endpoint("MOTO_ENDPOINT") else {
+    let Some([ep]) = aws_test_env(["MOTO_ENDPOINT"]) else {
         return;
     };
     let client = dynamo(&ep);
@@ -120,7 +109,7 @@ async fn s3_put_stream_single_and_multipart_are_byte_exact() {
 
 #[tokio::test]
 async fn a_failed_multipart_upload_leaves_nothing_behind() {
-    let Some(ep) = endpoint("MOTO_ENDPOINT") else {
+    let Some([ep]) = aws_test_env(["MOTO_ENDPOINT"]) else {
         return;
     };
     let client = s3(&ep, "testing", "testing");
@@ -238,7 +227,7 @@ async fn presigned_links_are_checked_by_a_signature_verifying_server() {
 
 #[tokio::test]
 async fn step_functions_executions_are_named_after_the_job() {
-    let Some(ep) = endpoint("MOTO_ENDPOINT") else {
+    let Some([ep]) = aws_test_env(["MOTO_ENDPOINT"]) else {
         return;
     };
     let client = sfn(&ep);

@@ -6,6 +6,7 @@ use serde_json::Value;
 use sora_sim::SimConfig;
 use std::time::Duration;
 use vidgen::stack::{AwsBackend, Backend, ProviderChoice, RunningStack, StackConfig};
+use vidgen_shared::aws::aws_test_env;
 use vidgen_shared::workflow::WorkflowConfig;
 
 /// A running stack with its data dir, two users and a fast simulator.
@@ -29,6 +30,7 @@ pub enum Store {
     Aws,
 }
 
+/// What the AWS store needs: the settings scripts/aws-test-servers.sh writes.
 const AWS_VARS: [&str; 4] = [
     "MOTO_ENDPOINT",
     "S3S_ENDPOINT",
@@ -36,24 +38,15 @@ const AWS_VARS: [&str; 4] = [
     "S3S_SECRET_KEY",
 ];
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 impl Store {
-    /// Whether this backend's servers are reachable; says why not when they are not.
+    /// Whether this backend's servers are configured. When they are not, says the test is
+    /// skipped and answers false — or, with `VIDGEN_REQUIRE_AWS_TESTS=1` (scripts/test.sh,
+    /// CI), fails the test naming the missing variables.
     pub fn available(self) -> bool {
-        let missing: Vec<&str> = match self {
-            Store::Embedded => vec![],
-            Store::Aws => AWS_VARS.into_iter().filter(|v| var(v).is_none()).collect(),
-        };
-        if !missing.is_empty() {
-            eprintln!(
-                "skipping: {} not set (scripts/test.sh starts moto and s3s-fs)",
-                missing.join(", ")
-            );
+        match self {
+            Store::Embedded => true,
+            Store::Aws => aws_test_env(AWS_VARS).is_some(),
         }
-        missing.is_empty()
     }
 
     /// A fresh table and bucket (or data dir) per stack, so tests never share state.
@@ -82,31 +75,33 @@ pub fn unique_suffix() -> String {
     ulid::Ulid::new().to_string().to_lowercase()
 }
 
-/// SDK clients of the local AWS servers scripts/test.sh starts; `None` when not running.
+/// SDK clients of the local AWS servers scripts/test.sh starts; `None` when they are not
+/// configured (a failure instead with `VIDGEN_REQUIRE_AWS_TESTS=1`).
 pub mod aws {
-    use super::var;
-    use vidgen_shared::aws::{s3_client, static_sdk_config};
+    use vidgen_shared::aws::{aws_test_env, s3_client, static_sdk_config};
 
     /// DynamoDB on moto.
     pub fn dynamodb() -> Option<aws_sdk_dynamodb::Client> {
-        let sdk = static_sdk_config(&var("MOTO_ENDPOINT")?, "testing", "testing");
+        let [endpoint] = aws_test_env(["MOTO_ENDPOINT"])?;
+        let sdk = static_sdk_config(&endpoint, "testing", "testing");
         Some(aws_sdk_dynamodb::Client::new(&sdk))
     }
 
     /// Step Functions on moto.
     pub fn sfn() -> Option<aws_sdk_sfn::Client> {
-        let sdk = static_sdk_config(&var("MOTO_ENDPOINT")?, "testing", "testing");
+        let [endpoint] = aws_test_env(["MOTO_ENDPOINT"])?;
+        let sdk = static_sdk_config(&endpoint, "testing", "testing");
         Some(aws_sdk_sfn::Client::new(&sdk))
     }
 
     /// S3 on s3s-fs, which checks signatures and expiry.
     pub fn s3() -> Option<aws_sdk_s3::Client> {
-        let sdk = static_sdk_config(
-            &var("S3S_ENDPOINT")?,
-            &var("S3S_ACCESS_KEY")?,
-            &var("S3S_SECRET_KEY")?,
-        );
-        Some(s3_client(&sdk, true))
+        let [endpoint, key, secret] =
+            aws_test_env(["S3S_ENDPOINT", "S3S_ACCESS_KEY", "S3S_SECRET_KEY"])?;
+        Some(s3_client(
+            &static_sdk_config(&endpoint, &key, &secret),
+            true,
+        ))
     }
 }
 
