@@ -10,7 +10,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
-    allow: Option<&'static str>,
+    allow: Option<String>,
 }
 
 impl ApiError {
@@ -52,15 +52,16 @@ impl ApiError {
         )
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> ApiError {
-        ApiError {
-            allow: Some(allow),
-            ..ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
-                format!("this route accepts {allow}"),
-            )
-        }
+    /// A known path with the wrong method; `allow` lists the right ones (`GET, POST`).
+    pub fn method_not_allowed(allow: impl Into<String>) -> ApiError {
+        let allow = allow.into();
+        let mut e = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            format!("this route accepts {allow}"),
+        );
+        e.allow = Some(allow);
+        e
     }
 
     /// A 500 that says nothing of internals; the cause goes to the log with the request id.
@@ -78,9 +79,11 @@ impl ApiError {
             "error": {"code": self.code, "message": self.message, "field": self.field}
         });
         let mut r = super::json(self.status, &body);
-        if let Some(allow) = self.allow {
-            r.headers_mut()
-                .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+        if let Some(allow) = self
+            .allow
+            .and_then(|a| http::HeaderValue::from_str(&a).ok())
+        {
+            r.headers_mut().insert(http::header::ALLOW, allow);
         }
         r
     }
