@@ -11,7 +11,7 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
-    allow: Option<&'static str>,
+    allow: Option<String>,
     /// What really went wrong, for the log only (5xx): `api::handle` logs it with the
     /// request id when it answers.
     pub cause: Option<String>,
@@ -63,15 +63,20 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Unauthorized, message)
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> ApiError {
-        ApiError {
-            allow: Some(allow),
-            ..ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::InvalidRequest,
-                format!("this route accepts {allow}"),
-            )
-        }
+    /// A known path with the wrong method; `allow` lists the right ones (`GET, POST`).
+    pub fn method_not_allowed(allow: impl Into<String>) -> ApiError {
+        let allow = allow.into();
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::InvalidRequest,
+            format!("this route accepts {allow}"),
+        )
+        .with_allow(allow)
+    }
+
+    fn with_allow(mut self, allow: String) -> ApiError {
+        self.allow = Some(allow);
+        self
     }
 
     /// A 500 that says nothing of internals; the cause goes to the log with the request id.
@@ -91,9 +96,11 @@ impl ApiError {
             "error": {"code": self.code, "message": self.message, "field": self.field}
         });
         let mut r = super::json(self.status, &body);
-        if let Some(allow) = self.allow {
-            r.headers_mut()
-                .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+        if let Some(allow) = self
+            .allow
+            .and_then(|a| http::HeaderValue::from_str(&a).ok())
+        {
+            r.headers_mut().insert(http::header::ALLOW, allow);
         }
         r
     }

@@ -9,13 +9,16 @@ pub mod request;
 mod uploads;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use errors::ApiError;
 
 use crate::callback::CallbackSender;
 use crate::engine::WorkflowEngine;
 use crate::store::{JobStore, ObjectStore};
 use bytes::Bytes;
-use http::{header, Method, Response, StatusCode};
+use http::{header, Response, StatusCode};
 pub use request::ValidationPolicy;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,7 +99,8 @@ pub fn query_pairs(uri: &http::Uri) -> Vec<(String, String)> {
 }
 
 /// Serve one request. `owner` is the authenticated caller (JWT `sub` in AWS, the
-/// token's owner locally); `None` answers 401 on every route but `/v1/health`.
+/// token's owner locally); `None` answers 401 on every route of [`ROUTES`] that needs
+/// an owner (all but `/v1/health` and `/v1/openapi.json`).
 pub async fn handle(
     deps: &ApiDeps,
     owner: Option<&str>,
@@ -132,47 +136,159 @@ pub async fn handle(
     response
 }
 
+/// The contract as an OpenAPI 3.1 document (`openapi.json` at the repository root),
+/// embedded so `GET /v1/openapi.json` serves it byte for byte.
+pub const OPENAPI_JSON: &str = include_str!("../../../openapi.json");
+
+/// What answers a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// Anyone may call it (no owner needed).
+    Public(PublicOp),
+    /// Only an authenticated caller (owner); without one the answer is 401.
+    Owned(OwnedOp),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicOp {
+    Health,
+    OpenApi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnedOp {
+    CreateVideo,
+    ListVideos,
+    GetVideo,
+    DeleteVideo,
+    RemixVideo,
+    CancelVideo,
+    VideoContent,
+    CreateUpload,
+}
+
+/// One route the API serves: a method and a path template (`{name}` matches one segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub handler: Handler,
+}
+
+impl RouteSpec {
+    const fn public(method: &'static str, path: &'static str, op: PublicOp) -> RouteSpec {
+        RouteSpec {
+            method,
+            path,
+            handler: Handler::Public(op),
+        }
+    }
+
+    const fn owned(method: &'static str, path: &'static str, op: OwnedOp) -> RouteSpec {
+        RouteSpec {
+            method,
+            path,
+            handler: Handler::Owned(op),
+        }
+    }
+
+    /// Whether the route needs an authenticated caller.
+    pub fn needs_owner(&self) -> bool {
+        matches!(self.handler, Handler::Owned(_))
+    }
+
+    /// The path's parameter values, in order, when `path` fits this route's template.
+    pub fn fit<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let mut template = self.path.split('/');
+        let mut given = path.split('/');
+        let mut params = Vec::new();
+        loop {
+            match (template.next(), given.next()) {
+                (None, None) => return Some(params),
+                (Some(t), Some(g)) if t.starts_with('{') && t.ends_with('}') => params.push(g),
+                (Some(t), Some(g)) if t == g => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Every route the API serves: the router decides 404, 405 (and `Allow`) and 401 from
+/// this table alone, and `openapi.json` documents exactly these (a test holds them equal).
+/// For one path, list methods in the order `Allow` should name them.
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec::public("GET", "/v1/health", PublicOp::Health),
+    RouteSpec::public("GET", "/v1/openapi.json", PublicOp::OpenApi),
+    RouteSpec::owned("GET", "/v1/videos", OwnedOp::ListVideos),
+    RouteSpec::owned("POST", "/v1/videos", OwnedOp::CreateVideo),
+    RouteSpec::owned("GET", "/v1/videos/{id}", OwnedOp::GetVideo),
+    RouteSpec::owned("DELETE", "/v1/videos/{id}", OwnedOp::DeleteVideo),
+    RouteSpec::owned("POST", "/v1/videos/{id}/remix", OwnedOp::RemixVideo),
+    RouteSpec::owned("POST", "/v1/videos/{id}/cancel", OwnedOp::CancelVideo),
+    RouteSpec::owned("GET", "/v1/videos/{id}/content", OwnedOp::VideoContent),
+    RouteSpec::owned("POST", "/v1/uploads", OwnedOp::CreateUpload),
+];
+
 async fn route(
     deps: &ApiDeps,
     owner: Option<&str>,
     request: &http::Request<Bytes>,
 ) -> Result<Response<Bytes>, ApiError> {
     let path = request.uri().path().trim_end_matches('/');
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let method = request.method();
-    if segments == ["v1", "health"] {
-        return match *method {
-            Method::GET => Ok(json(
+    let on_path: Vec<(&RouteSpec, Vec<&str>)> = ROUTES
+        .iter()
+        .filter_map(|spec| spec.fit(path).map(|params| (spec, params)))
+        .collect();
+    if on_path.is_empty() {
+        return Err(ApiError::not_found("no such route"));
+    }
+    // A known path that needs a caller says 401 before it says 405.
+    if owner.is_none() && on_path.iter().any(|(spec, _)| spec.needs_owner()) {
+        return Err(ApiError::unauthorized());
+    }
+    let Some((spec, params)) = on_path
+        .iter()
+        .find(|(spec, _)| spec.method == request.method().as_str())
+    else {
+        let allow: Vec<&str> = on_path.iter().map(|(spec, _)| spec.method).collect();
+        return Err(ApiError::method_not_allowed(allow.join(", ")));
+    };
+    let op = match spec.handler {
+        Handler::Public(PublicOp::Health) => {
+            return Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({"status": "ok", "version": deps.config.version}),
-            )),
-            _ => Err(ApiError::method_not_allowed("GET")),
-        };
-    }
-    // Every other route needs a caller; check the route exists first so typos still 404.
-    let allowed = match segments.as_slice() {
-        ["v1", "videos"] => "GET, POST",
-        ["v1", "videos", _] => "GET, DELETE",
-        ["v1", "videos", _, "remix" | "cancel"] => "POST",
-        ["v1", "videos", _, "content"] => "GET",
-        ["v1", "uploads"] => "POST",
-        _ => return Err(ApiError::not_found("no such route")),
+            ))
+        }
+        Handler::Public(PublicOp::OpenApi) => return Ok(openapi()),
+        Handler::Owned(op) => op,
     };
     let Some(owner) = owner else {
         return Err(ApiError::unauthorized());
     };
     let call = Call { owner, request };
-    match (method.clone(), segments.as_slice()) {
-        (Method::POST, ["v1", "videos"]) => jobs::create(deps, &call).await,
-        (Method::GET, ["v1", "videos"]) => jobs::list(deps, &call).await,
-        (Method::GET, ["v1", "videos", id]) => jobs::get(deps, &call, id).await,
-        (Method::DELETE, ["v1", "videos", id]) => jobs::delete(deps, &call, id).await,
-        (Method::POST, ["v1", "videos", id, "remix"]) => jobs::remix(deps, &call, id).await,
-        (Method::POST, ["v1", "videos", id, "cancel"]) => jobs::cancel(deps, &call, id).await,
-        (Method::GET, ["v1", "videos", id, "content"]) => jobs::content(deps, &call, id).await,
-        (Method::POST, ["v1", "uploads"]) => uploads::create(deps, &call).await,
-        _ => Err(ApiError::method_not_allowed(allowed)),
+    // Every templated route has exactly one parameter, the job id.
+    let id = params.first().copied().unwrap_or_default();
+    match op {
+        OwnedOp::CreateVideo => jobs::create(deps, &call).await,
+        OwnedOp::ListVideos => jobs::list(deps, &call).await,
+        OwnedOp::GetVideo => jobs::get(deps, &call, id).await,
+        OwnedOp::DeleteVideo => jobs::delete(deps, &call, id).await,
+        OwnedOp::RemixVideo => jobs::remix(deps, &call, id).await,
+        OwnedOp::CancelVideo => jobs::cancel(deps, &call, id).await,
+        OwnedOp::VideoContent => jobs::content(deps, &call, id).await,
+        OwnedOp::CreateUpload => uploads::create(deps, &call).await,
     }
+}
+
+/// `GET /v1/openapi.json`: the embedded document, as it is in the repository.
+fn openapi() -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from_static(OPENAPI_JSON.as_bytes()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
 }
 
 /// A JSON response with the contract's content type.
