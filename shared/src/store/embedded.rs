@@ -28,14 +28,27 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Fixed-width timestamps sort lexically in time order.
+const OWNER_KEY_TIME: &str = "%Y%m%dT%H%M%S%.9f";
+
 fn owner_key(job: &Job) -> String {
-    // Fixed-width timestamps sort lexically in time order.
     format!(
         "{}/{}/{}",
         hex::encode(&job.owner),
-        job.created_at.format("%Y%m%dT%H%M%S%.9f"),
+        job.created_at.format(OWNER_KEY_TIME),
         job.id
     )
+}
+
+/// Whether `key` has the exact shape [`owner_key`] writes, under `prefix` (the owner's):
+/// a cursor is only ever such a key.
+fn is_index_key_of(key: &str, prefix: &str) -> bool {
+    let Some((time, id)) = key.strip_prefix(prefix).and_then(|r| r.split_once('/')) else {
+        return false;
+    };
+    chrono::NaiveDateTime::parse_from_str(time, OWNER_KEY_TIME)
+        .is_ok_and(|t| t.format(OWNER_KEY_TIME).to_string() == time)
+        && crate::domain::ids::is_job_id(id)
 }
 
 fn claim_key(owner: &str, key: &str) -> String {
@@ -175,7 +188,7 @@ impl JobStore for EmbeddedJobStore {
             Some(c) => hex::decode(c)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .filter(|k| k.starts_with(&prefix))
+                .filter(|k| is_index_key_of(k, &prefix))
                 .ok_or(StoreError::InvalidCursor)?,
             // '0' sorts right after '/', so this bounds every key of the owner.
             None => format!("{}0", hex::encode(owner)),
