@@ -24,6 +24,25 @@ pub struct EmbeddedJobStore {
     db: Arc<Database>,
 }
 
+/// Make sure the database file exists readable and writable by its owner only (on
+/// unix): created so when new (redb fills an empty file), tightened when it exists.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -69,6 +88,7 @@ impl EmbeddedJobStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
+        private_file(path).map_err(backend)?;
         let db = Database::create(path).map_err(backend)?;
         let tx = db.begin_write().map_err(backend)?;
         for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS] {
