@@ -6,7 +6,7 @@
 //! | `BUCKET_NAME` | all | the S3 bucket |
 //! | `STATE_MACHINE_ARN` | api | the workflow |
 //! | `SORA_MODEL` | api | default model (`sora-2`) |
-//! | `URL_TTL_SECS` | api | presigned GET lifetime (3600) |
+//! | `URL_TTL_SECS` | api | presigned GET lifetime (3600, at most 43200) |
 //! | `OPENAI_SECRET_ARN` | steps | Secrets Manager secret with the provider key |
 //! | `OPENAI_BASE_URL` | steps | provider base URL (the public API) |
 //! | `WEBHOOK_SECRET_ARN` | api, steps | optional secret that signs callbacks |
@@ -57,7 +57,7 @@ pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
             default_model: crate::config::default_model()?,
             allow_private_callbacks: false,
         },
-        url_ttl: seconds("URL_TTL_SECS", 3600)?,
+        url_ttl: crate::api::check_url_ttl(seconds("URL_TTL_SECS", 3600)?)?,
         callbacks: callbacks(&sdk).await?,
         ..ApiConfig::default()
     };
