@@ -61,15 +61,13 @@ impl Mp4DurationProbe {
                 // `take` is at most chunk.len(), so it fits in usize.
                 chunk = &chunk[take as usize..];
             } else {
-                let need = if self.header.len() >= 4 && self.header[..4] == [0, 0, 0, 1] {
-                    16
-                } else {
-                    8
-                };
-                let take = (need - self.header.len()).min(chunk.len());
+                // 8 bytes first; once they show a 32-bit size of 1, 8 more (the 64-bit
+                // size). Re-reading the need after each take matters when all 16 bytes
+                // arrive in one chunk: the first 8 alone are not a whole header.
+                let take = (header_len(&self.header) - self.header.len()).min(chunk.len());
                 self.header.extend_from_slice(&chunk[..take]);
                 chunk = &chunk[take..];
-                if self.header.len() == need {
+                if self.header.len() == header_len(&self.header) {
                     self.start_box();
                 }
             }
@@ -96,6 +94,16 @@ impl Mp4DurationProbe {
             // A box "to the end of the file" that is not moov: moov cannot follow.
             (_, None) => self.state = Outcome::GaveUp,
         }
+    }
+}
+
+/// How long the box header that starts with `header` is: 16 bytes when its 32-bit size
+/// is 1 (a 64-bit `largesize` follows the type), else 8.
+fn header_len(header: &[u8]) -> usize {
+    if header.get(..4) == Some(&[0, 0, 0, 1]) {
+        16
+    } else {
+        8
     }
 }
 
@@ -236,6 +244,93 @@ mod tests {
         mdat.extend_from_slice(&[9u8; 300]);
         let moov = boxed(b"moov", &mvhd_v0(1000, 8000));
         assert_eq!(probe_in_chunks(&[mdat, moov].concat(), 3), Some(8.0));
+    }
+
+    fn large_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut out = 1u32.to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(&(16 + payload.len() as u64).to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn a_64_bit_box_header_inside_one_big_chunk_is_read() {
+        let ftyp = boxed(b"ftyp", b"isom\0\0\x02\0isomiso2mp41");
+        let mdat = large_box(b"mdat", &[9u8; 300]);
+        let moov = boxed(b"moov", &mvhd_v0(1000, 8000));
+        let whole = [ftyp.clone(), mdat.clone(), moov.clone()].concat();
+        // The whole file at once, and cuts that put the 16-byte header in one chunk,
+        // or split it right after the 32-bit size, the type, or inside the largesize.
+        for chunk in [whole.len(), 4096, 64, 24, 16] {
+            assert_eq!(probe_in_chunks(&whole, chunk), Some(8.0), "chunk={chunk}");
+        }
+        let at = ftyp.len();
+        for cut in [at + 4, at + 8, at + 12, at + 15] {
+            let mut probe = Mp4DurationProbe::new();
+            probe.feed(&whole[..cut]);
+            probe.feed(&whole[cut..]);
+            assert_eq!(probe.duration_seconds(), Some(8.0), "cut at {cut}");
+        }
+        // A 64-bit moov, and a 64-bit box inside moov, in one chunk.
+        let inner = [large_box(b"udta", b"xx"), mvhd_v0(600, 1200)].concat();
+        let file = [ftyp, large_box(b"moov", &inner), mdat].concat();
+        assert_eq!(probe_in_chunks(&file, file.len()), Some(2.0));
+    }
+
+    /// Thousands of seeded random and mangled files, fed in random cuts: no panic, no
+    /// runaway buffering.
+    #[test]
+    fn no_bytes_panic_the_probe() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xb0c5);
+        let good = file(false, mvhd_v1(90_000, 1_080_000));
+        let edge_sizes: [u64; 8] = [0, 1, 7, 8, 15, 16, u64::MAX, u64::MAX - 7];
+        for round in 0..3000 {
+            let mut bytes = match round % 3 {
+                0 => (0..rng.random_range(0..200))
+                    .map(|_| rng.random())
+                    .collect(),
+                1 => {
+                    let mut b = good.clone();
+                    for _ in 0..rng.random_range(1..8) {
+                        let at = rng.random_range(0..b.len());
+                        b[at] = rng.random();
+                    }
+                    b
+                }
+                _ => {
+                    // Box headers with edge sizes, 32- and 64-bit, around an mvhd.
+                    let size = edge_sizes[rng.random_range(0..edge_sizes.len())];
+                    let kind: &[u8; 4] = [b"moov", b"mdat", b"mvhd", b"free"][round % 4];
+                    let mut b = 1u32.to_be_bytes().to_vec();
+                    b.extend_from_slice(kind);
+                    b.extend_from_slice(&size.to_be_bytes());
+                    b.extend_from_slice(&(size as u32).to_be_bytes());
+                    b.extend_from_slice(kind);
+                    b.extend_from_slice(&mvhd_v1(rng.random(), rng.random()));
+                    b.extend_from_slice(&mvhd_v0(rng.random(), rng.random()));
+                    b
+                }
+            };
+            bytes.truncate(rng.random_range(0..=bytes.len()));
+            let mut probe = Mp4DurationProbe::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = rng.random_range(1..=rest.len());
+                probe.feed(&rest[..n]);
+                rest = &rest[n..];
+                assert!(probe
+                    .moov
+                    .as_ref()
+                    .is_none_or(|(b, _)| b.len() as u64 <= MAX_MOOV));
+            }
+            if let Some(d) = probe.duration_seconds() {
+                assert!(d.is_finite() && d >= 0.0, "{d}");
+            }
+            // The moov parser on its own, too.
+            let _ = mvhd_duration(&bytes);
+        }
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "URL_TTL_SECS",
         read_by: API,
         default: "3600",
-        meaning: "lifetime of presigned GET links",
+        meaning: "lifetime of presigned GET links; at most 43200 (12 h), the life of the role credentials that sign them",
     },
     Variable {
         name: "WEBHOOK_SECRET_ARN",
@@ -333,7 +333,7 @@ impl ApiSettings {
             common: r.common()?,
             state_machine_arn: r.required("STATE_MACHINE_ARN")?,
             default_model: r.parsed("SORA_MODEL")?,
-            url_ttl: r.seconds("URL_TTL_SECS")?,
+            url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
             webhook_secret_arn: r.optional("WEBHOOK_SECRET_ARN"),
         })
     }

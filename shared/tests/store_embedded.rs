@@ -31,3 +31,41 @@ async fn jobs_survive_a_restart() {
     assert_eq!(unfinished.len(), 1);
     assert_eq!(unfinished[0].id, j.id);
 }
+
+/// Cursors that decode but were not made by the store: refused as invalid (a 400),
+/// never used as a scan bound.
+#[tokio::test]
+async fn forged_cursors_are_refused() {
+    use vidgen_shared::store::StoreError;
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedJobStore::open(&dir.path().join("jobs.redb")).unwrap();
+    for i in 0..3 {
+        store
+            .create(&job("carol", None, i * 10), None)
+            .await
+            .unwrap();
+    }
+    let page = store.list("carol", None, 1, None).await.unwrap();
+    let real = page.next_cursor.unwrap();
+    assert!(store.list("carol", None, 1, Some(&real)).await.is_ok());
+    let key = String::from_utf8(hex::decode(&real).unwrap()).unwrap();
+    let prefix = format!("{}/", hex::encode("carol"));
+    for forged in [
+        prefix.clone(),
+        format!("{prefix}~"),
+        format!("{prefix}zzzz/vid_x"),
+        format!("{key}/extra"),
+        key.replace("vid_", "up_"),
+        format!("{}/{}", hex::encode("dave"), &key[prefix.len()..]),
+    ] {
+        assert!(
+            matches!(
+                store
+                    .list("carol", None, 1, Some(&hex::encode(&forged)))
+                    .await,
+                Err(StoreError::InvalidCursor)
+            ),
+            "{forged:?}"
+        );
+    }
+}

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use vidgen_shared::api::request::{Rejection, MAX_BODY_BYTES};
 use vidgen_shared::api::{self, ApiDeps, ApiError};
-use vidgen_shared::store::local_files::{LinkError, LocalObjectStore, SignedRequest};
+use vidgen_shared::domain::MAX_UPLOAD_BYTES;
+use vidgen_shared::store::local_files::{LinkError, LocalObjectStore, PutError, SignedRequest};
 use vidgen_shared::store::{ObjectStore, StoreError};
 
 #[derive(Clone)]
@@ -194,30 +195,128 @@ async fn put_file(
             "the content type is not the one the link was made for",
         );
     }
-    let expected = signed.bytes.unwrap_or(0);
+    // The body may be exactly the signed length, which is at most the upload cap.
+    let expected = match signed.bytes {
+        Some(n) if n <= MAX_UPLOAD_BYTES => n,
+        _ => {
+            return link_error(
+                StatusCode::FORBIDDEN,
+                "the link does not pin an upload length within 10 MiB",
+            )
+        }
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n != expected) {
+        return link_error(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "the link is for {expected} bytes; the request declares {}",
+                declared.unwrap_or_default()
+            ),
+        );
+    }
     let body = request
         .into_body()
         .into_data_stream()
         .map_err(|e| StoreError::Source(e.to_string()));
-    let stored = files
-        .put_stream(
-            &key,
-            content_type.as_deref().unwrap_or_default(),
-            Box::pin(body),
-        )
-        .await;
-    match stored {
-        Ok(n) if n == expected => StatusCode::OK.into_response(),
-        Ok(n) => {
-            let _ = files.delete(&key).await;
-            link_error(
-                StatusCode::FORBIDDEN,
-                &format!("the link is for {expected} bytes; {n} were sent"),
-            )
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "upload failed");
+    // Checked before it replaces anything: a bad PUT leaves the previous upload.
+    match files.put_exact(&key, Box::pin(body), expected).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e @ PutError::WrongLength { .. }) => link_error(StatusCode::FORBIDDEN, &e.to_string()),
+        Err(PutError::Store(StoreError::Source(e))) => {
+            tracing::warn!(error = %e, "upload body failed");
             StatusCode::BAD_REQUEST.into_response()
         }
+        Err(PutError::Store(e)) => {
+            tracing::error!(error = %e, "storing an upload");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::{RunningStack, StackConfig};
+    use std::time::Duration;
+
+    /// A PUT link is for exactly its signed length; a bad PUT never touches the file a
+    /// good one left.
+    #[tokio::test]
+    async fn a_bad_put_leaves_the_previous_upload_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = RunningStack::start(StackConfig::local(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path().to_path_buf(),
+        ))
+        .await
+        .unwrap();
+        let key = "uploads/616c696365/up_01J9ZV6Q8W3X4Y5Z6A7B8C9D0E";
+        let good: Vec<u8> = (0..100u8).collect();
+        let link = stack
+            .objects
+            .presign_put(key, "image/png", 100, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let client = reqwest::Client::new();
+        let put = |body: Vec<u8>| {
+            client
+                .put(&link.url)
+                .header("content-type", "image/png")
+                .body(body)
+                .send()
+        };
+        assert_eq!(put(good.clone()).await.unwrap().status(), 200);
+        let stored = || async {
+            stack
+                .objects
+                .get_bytes(key, 1 << 30)
+                .await
+                .unwrap()
+                .map(|(b, _)| b.to_vec())
+        };
+        assert_eq!(stored().await.as_deref(), Some(&good[..]));
+
+        // Too short, too long, far too long (beyond the 10 MiB cap), and a body with
+        // no length that runs past the signed one: all refused, the good file stays.
+        for body in [vec![1u8; 50], vec![2u8; 101], vec![3u8; 11 * 1024 * 1024]] {
+            let n = body.len();
+            let status = put(body).await.unwrap().status();
+            assert!(status.is_client_error(), "{n} bytes: {status}");
+            assert_eq!(
+                stored().await.as_deref(),
+                Some(&good[..]),
+                "after {n} bytes"
+            );
+        }
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            vec![Ok(vec![4u8; 80]), Ok(vec![4u8; 80])];
+        let status = client
+            .put(&link.url)
+            .header("content-type", "image/png")
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_client_error(), "streamed: {status}");
+        assert_eq!(
+            stored().await.as_deref(),
+            Some(&good[..]),
+            "after a streamed body"
+        );
+        // No temporary files are left behind.
+        let tmp = dir.path().join("files").join(".tmp");
+        let left = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(left, 0);
+
+        // A new good PUT still replaces it.
+        let newer = vec![9u8; 100];
+        assert_eq!(put(newer.clone()).await.unwrap().status(), 200);
+        assert_eq!(stored().await.as_deref(), Some(&newer[..]));
+        stack.shutdown().await;
     }
 }

@@ -102,15 +102,25 @@ impl StackConfig {
     }
 }
 
-/// `alice:tok1,bob:tok2` → `[(tok1, alice), (tok2, bob)]`.
+/// `alice:tok1,bob:tok2` → `[(tok1, alice), (tok2, bob)]`. A bad entry is named by
+/// its position (1-based, counting every comma-separated entry) and its owner when it
+/// has one, never by its text: that may be a token.
 pub fn parse_tokens(raw: &str) -> anyhow::Result<Vec<(String, String)>> {
     raw.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|pair| match pair.trim().split_once(':') {
+        .enumerate()
+        .filter(|(_, p)| !p.trim().is_empty())
+        .map(|(i, pair)| match pair.trim().split_once(':') {
             Some((owner, token)) if !owner.is_empty() && !token.is_empty() => {
                 Ok((token.to_string(), owner.to_string()))
             }
-            _ => anyhow::bail!("VIDGEN_LOCAL_TOKENS: {pair:?} is not owner:token"),
+            Some((owner, _)) if !owner.is_empty() => anyhow::bail!(
+                "VIDGEN_LOCAL_TOKENS: entry {} (owner {owner:?}) has no token; entries are owner:token",
+                i + 1
+            ),
+            _ => anyhow::bail!(
+                "VIDGEN_LOCAL_TOKENS: entry {} is not owner:token (its text is not shown: it may hold a token)",
+                i + 1
+            ),
         })
         .collect()
 }
@@ -175,6 +185,8 @@ impl RunningStack {
         // Keys (and, for the embedded store, jobs and files) live here.
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+        // It holds the link-signing key, the webhook secret and every job: owner only.
+        restrict(&config.data_dir, 0o700)?;
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -315,12 +327,41 @@ fn kept_secret(
 ) -> anyhow::Result<Vec<u8>> {
     if let Ok(existing) = std::fs::read(path) {
         if valid(&existing) {
+            // Made readable by others by an earlier version: tighten it.
+            restrict(path, 0o600)?;
             return Ok(existing);
         }
     }
     let secret = make();
-    std::fs::write(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    write_private(path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
+}
+
+/// Write `bytes` to `path`, readable and writable by the owner only (on unix).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // `mode` applies only when the file is created.
+    restrict(path, 0o600).map_err(std::io::Error::other)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Set `path`'s permission bits to `mode` (unix; elsewhere a no-op).
+fn restrict(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("restricting {} to mode {mode:o}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -337,9 +378,67 @@ mod tests {
             ]
         );
         assert!(parse_tokens("").unwrap().is_empty());
-        for bad in ["alice", "alice:", ":tok"] {
-            let e = parse_tokens(bad).unwrap_err().to_string();
-            assert!(e.contains("VIDGEN_LOCAL_TOKENS") && e.contains(bad), "{e}");
+    }
+
+    #[test]
+    fn bad_token_entries_are_named_by_position_never_by_their_text() {
+        for (raw, position, owner) in [
+            ("s3cr3t-token-value", 1, None),
+            ("alice:", 1, Some("alice")),
+            (":s3cr3t-token-value", 1, None),
+            ("alice:tok1,s3cr3t-token-value", 2, None),
+            ("alice:tok1, ,bob:", 3, Some("bob")),
+        ] {
+            let e = parse_tokens(raw).unwrap_err().to_string();
+            assert!(e.starts_with("VIDGEN_LOCAL_TOKENS"), "{e}");
+            assert!(e.contains(&format!("entry {position}")), "{raw:?}: {e}");
+            if let Some(owner) = owner {
+                assert!(e.contains(&format!("{owner:?}")), "{raw:?}: {e}");
+            }
+            assert!(!e.contains("s3cr3t") && !e.contains("tok1"), "{raw:?}: {e}");
+        }
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn local_secrets_and_the_database_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let data_dir = root.path().join("data");
+        // First start: everything is created private.
+        let stack = RunningStack::start(StackConfig::local(
+            "127.0.0.1:0".parse().unwrap(),
+            data_dir.clone(),
+        ))
+        .await
+        .unwrap();
+        stack.shutdown().await;
+        assert_eq!(mode(&data_dir), 0o700);
+        for name in ["link-signing.key", "webhook-secret", "jobs.redb"] {
+            assert_eq!(mode(&data_dir.join(name)), 0o600, "{name}");
+        }
+        // Files left world-readable by an earlier version are tightened on start.
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for name in ["link-signing.key", "webhook-secret", "jobs.redb"] {
+            std::fs::set_permissions(data_dir.join(name), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        }
+        let stack = RunningStack::start(StackConfig::local(
+            "127.0.0.1:0".parse().unwrap(),
+            data_dir.clone(),
+        ))
+        .await
+        .unwrap();
+        stack.shutdown().await;
+        assert_eq!(mode(&data_dir), 0o700);
+        for name in ["link-signing.key", "webhook-secret", "jobs.redb"] {
+            assert_eq!(mode(&data_dir.join(name)), 0o600, "{name} after restart");
         }
     }
 }

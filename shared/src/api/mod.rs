@@ -23,6 +23,28 @@ pub use request::ValidationPolicy;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest `URL_TTL_SECS` honoured: 12 h. In AWS, links are signed with the API
+/// Lambda's temporary role credentials, and a presigned URL stops working when the
+/// credentials that signed it expire, whatever its own expiry says; role sessions last
+/// at most 12 h. template.yaml's `UrlTtlSeconds` has the same maximum.
+pub const MAX_URL_TTL_SECS: u64 = 12 * 3600;
+
+/// `URL_TTL_SECS`, refused (naming the variable) above [`MAX_URL_TTL_SECS`] rather than
+/// promising links that die early.
+pub fn check_url_ttl(ttl: Duration) -> Result<Duration, crate::config::ConfigError> {
+    if ttl.as_secs() > MAX_URL_TTL_SECS {
+        return Err(crate::config::ConfigError {
+            var: "URL_TTL_SECS".into(),
+            message: format!(
+                "{} s is longer than {MAX_URL_TTL_SECS} s (12 h): presigned links are signed \
+                 with temporary role credentials and stop working when those expire",
+                ttl.as_secs()
+            ),
+        });
+    }
+    Ok(ttl)
+}
+
 /// Knobs of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {

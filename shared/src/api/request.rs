@@ -22,6 +22,7 @@ pub const MAX_METADATA_KEYS: usize = 16;
 pub const MAX_METADATA_KEY_CHARS: usize = 40;
 pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+pub const MAX_CALLBACK_URL_CHARS: usize = 2048;
 pub const DEFAULT_SECONDS: u32 = 4;
 pub const DEFAULT_LIST_LIMIT: u32 = 20;
 pub const MAX_LIST_LIMIT: u32 = 100;
@@ -219,7 +220,7 @@ pub fn create_request(
                 ));
             }
             match obj.get("upload_id") {
-                Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+                Some(Value::String(id)) if crate::domain::ids::is_upload_id(id) => Some(id.clone()),
                 _ => {
                     return Err(Rejection::field(
                         "input_reference",
@@ -501,6 +502,12 @@ impl Fields {
                 ))
             }
         };
+        if raw.chars().count() > MAX_CALLBACK_URL_CHARS {
+            return Err(Rejection::field(
+                "callback_url",
+                format!("callback_url must be at most {MAX_CALLBACK_URL_CHARS} characters"),
+            ));
+        }
         let url = url::Url::parse(raw).map_err(|e| {
             Rejection::field("callback_url", format!("callback_url is not a URL: {e}"))
         })?;
@@ -542,32 +549,69 @@ fn is_private_host(host: &url::Host<&str>) -> bool {
     }
 }
 
-/// Addresses a callback must never reach in AWS: private, loopback, link-local (the
-/// instance metadata service), CGNAT, unspecified, broadcast, unique-local.
+/// Addresses a callback must never reach in AWS: every IANA special-purpose range that
+/// is not the public internet (private, loopback, link-local — the instance metadata
+/// service —, CGNAT, "this network", benchmarking, documentation, multicast, reserved,
+/// unique-local). An IPv6 address that carries an IPv4 one (mapped, translated,
+/// compatible, NAT64, 6to4) is judged by the IPv4 address it leads to.
 pub fn is_private_ip(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    };
     match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-        }
+        IpAddr::V4(v4) => is_private_v4(v4),
+        IpAddr::V6(v6) => embedded_v4(v6).map_or_else(|| is_private_v6(v6), is_private_v4),
     }
+}
+
+fn is_private_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    a == 0 // "this network" 0.0.0.0/8
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
+        || (a == 169 && b == 254) // link-local
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && (c == 0 || c == 2)) // IETF protocol assignments, TEST-NET-1
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || (a == 192 && b == 168)
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18.0.0/15
+        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113) // TEST-NET-3
+        || a >= 224 // multicast 224/4, reserved 240/4, broadcast
+}
+
+/// The IPv4 address an IPv6 address stands for, when it embeds one.
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    match s {
+        // IPv4-compatible ::a.b.c.d (deprecated; also covers :: and ::1), IPv4-mapped
+        // ::ffff:a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d, NAT64 64:ff9b::a.b.c.d.
+        [0, 0, 0, 0, 0, 0, hi, lo]
+        | [0, 0, 0, 0, 0, 0xffff, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo]
+        | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        // 6to4 2002:aabb:ccdd::/48.
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
+    }
+}
+
+fn is_private_v6(v6: std::net::Ipv6Addr) -> bool {
+    let s = v6.segments();
+    v6.is_unspecified()
+        || v6.is_loopback()
+        || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+        || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated) fec0::/10
+        || (s[0] & 0xff00) == 0xff00 // multicast ff00::/8
+        || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo, ORCHID…)
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
+        || (s[0] == 0x3fff && s[1] < 0x1000) // documentation 3fff::/20
+        || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard 100::/64
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 64:ff9b:1::/48
 }
 
 #[cfg(test)]

@@ -26,9 +26,17 @@ pub fn is_upload_id(id: &str) -> bool {
     has_ulid_suffix(id, "up_")
 }
 
+/// `prefix` + a ULID exactly as minted: 26 upper-case Crockford base32 characters.
 fn has_ulid_suffix(id: &str, prefix: &str) -> bool {
-    id.strip_prefix(prefix)
-        .is_some_and(|rest| ulid::Ulid::from_string(rest).is_ok())
+    id.strip_prefix(prefix).is_some_and(|rest| {
+        // At most 7 first: 26 base32 digits hold 130 bits, a ULID 128.
+        rest.len() == ulid::ULID_LEN
+            && rest.as_bytes()[0] <= b'7'
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b)))
+            && ulid::Ulid::from_string(rest).is_ok()
+    })
 }
 
 #[cfg(test)]
@@ -42,6 +50,13 @@ mod tests {
         assert!(!is_job_id(&new_upload_id()));
         assert!(!is_job_id("vid_../../etc"));
         assert!(!is_job_id(""));
+        let id = new_upload_id();
+        assert!(!is_upload_id(&id.to_lowercase()));
+        assert!(!is_upload_id(&format!("{id}0")));
+        assert!(
+            !is_upload_id(&format!("up_{}", "Z".repeat(26))),
+            "overflows 128 bits"
+        );
     }
 
     #[test]

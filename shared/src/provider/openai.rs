@@ -30,6 +30,9 @@ use serde::Deserialize;
 use std::time::Duration;
 use tracing::warn;
 
+/// The most bytes of a JSON answer (a video object or an error) read from the provider.
+pub const MAX_JSON_BODY: u64 = 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     /// Includes `/v1`, e.g. `https://api.openai.com/v1`.
@@ -153,15 +156,15 @@ impl OpenAiProvider {
         build: impl Fn() -> RequestBuilder,
     ) -> Result<ProviderVideo, ProviderError> {
         let response = self.send(what, idempotent, build).await?;
-        let poll_after = header_str(response.headers(), "openai-poll-after-ms")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_millis);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Transport {
+        let poll_after = poll_hint(response.headers());
+        let body = read_capped(response).await.map_err(|e| match e {
+            BodyError::TooLarge => ProviderError::Protocol {
+                message: format!("the {what} answer is larger than {MAX_JSON_BODY} bytes"),
+            },
+            BodyError::Transport(e) => ProviderError::Transport {
                 message: describe(&e),
-            })?;
+            },
+        })?;
         let wire: WireVideo =
             serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
                 message: format!("unexpected video object: {e}"),
@@ -261,7 +264,7 @@ fn checked_body(
             }
             match inner.next().await {
                 Some(Ok(chunk)) => {
-                    let received = received + chunk.len() as u64;
+                    let received = received.saturating_add(chunk.len() as u64);
                     Some((Ok(chunk), (inner, received, false)))
                 }
                 Some(Err(e)) => Some((
@@ -299,18 +302,28 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-/// `retry-after-ms`, else `retry-after` in seconds or as an HTTP date.
+/// `retry-after-ms`, else `retry-after` in seconds or as an HTTP date. Any bytes are
+/// safe here: odd numbers (negative, NaN, infinite, huge) never panic, and huge ones
+/// are clamped (see [`super::retry::hint_from_secs`]).
 fn retry_hint(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = header_str(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return (ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+        return super::retry::hint_from_secs(ms / 1000.0);
     }
     let raw = header_str(headers, "retry-after")?;
     if let Ok(secs) = raw.parse::<f64>() {
-        return (secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return super::retry::hint_from_secs(secs);
     }
     let when = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
     let wait = when.signed_duration_since(chrono::Utc::now());
-    wait.to_std().ok().or(Some(Duration::ZERO))
+    Some(
+        wait.to_std()
+            .map_or(Duration::ZERO, |w| w.min(super::retry::MAX_HINT)),
+    )
+}
+
+/// `openai-poll-after-ms`: when to poll again, read like the retry hints.
+fn poll_hint(headers: &HeaderMap) -> Option<Duration> {
+    super::retry::parse_hint(header_str(headers, "openai-poll-after-ms")?, true)
 }
 
 /// Strip anything that could echo the key; reqwest errors carry the URL only.
@@ -344,17 +357,51 @@ struct WireErrorBody {
     error: WireError,
 }
 
+/// Why a JSON answer was not read.
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+/// A JSON answer of at most [`MAX_JSON_BODY`] bytes, refused as soon as it is known to
+/// be larger: by its `content-length`, or while it streams (no length, or a lying one).
+async fn read_capped(mut response: Response) -> Result<Bytes, BodyError> {
+    if response.content_length().is_some_and(|n| n > MAX_JSON_BODY) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if (body.len() as u64).saturating_add(chunk.len() as u64) > MAX_JSON_BODY {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The error for a non-2xx answer. The status decides what the caller does; the body
+/// (read up to [`MAX_JSON_BODY`]) only adds the provider's code and message.
 async fn error_from_response(response: Response) -> ProviderError {
     let status = response.status();
     let retry_after = retry_hint(response.headers());
-    let body = response.bytes().await.unwrap_or_default();
+    let (body, too_large) = match read_capped(response).await {
+        Ok(body) => (body, false),
+        Err(BodyError::TooLarge) => (Bytes::new(), true),
+        Err(BodyError::Transport(_)) => (Bytes::new(), false),
+    };
     let error = serde_json::from_slice::<WireErrorBody>(&body)
         .map(|b| b.error)
         .unwrap_or_default();
-    let message = error
-        .message
-        .clone()
-        .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+    let message = error.message.clone().unwrap_or_else(|| {
+        if too_large {
+            format!(
+                "HTTP {} (the error body was too large to read)",
+                status.as_u16()
+            )
+        } else {
+            format!("HTTP {}", status.as_u16())
+        }
+    });
     match status {
         StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
             retry_after,
@@ -484,6 +531,203 @@ mod tests {
             Some(Duration::ZERO),
             "a past date means now"
         );
+    }
+
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_seconds_that_overflow_a_duration_are_clamped() {
+        for v in ["1e30", "inf", "1.8446744073709552e19", "1e308"] {
+            assert_eq!(
+                retry_hint(&headers("retry-after", v)),
+                Some(crate::provider::retry::MAX_HINT),
+                "{v}"
+            );
+        }
+        for v in ["-1", "NaN", "-inf"] {
+            assert_eq!(retry_hint(&headers("retry-after", v)), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn retry_after_ms_that_overflow_a_duration_are_clamped() {
+        for v in ["inf", "1e30", "1e300"] {
+            assert_eq!(
+                retry_hint(&headers("retry-after-ms", v)),
+                Some(crate::provider::retry::MAX_HINT),
+                "{v}"
+            );
+        }
+        for v in ["-5", "NaN", "-Infinity"] {
+            assert_eq!(retry_hint(&headers("retry-after-ms", v)), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_far_future_retry_after_date_is_clamped() {
+        let h = headers("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(retry_hint(&h), Some(crate::provider::retry::MAX_HINT));
+    }
+
+    #[test]
+    fn poll_after_ms_hints_are_read_safely() {
+        let max = Some(crate::provider::retry::MAX_HINT);
+        for (v, want) in [
+            ("1500", Some(Duration::from_millis(1500))),
+            ("2.5e3", Some(Duration::from_millis(2500))),
+            ("inf", max),
+            ("1e30", max),
+            ("18446744073709551615", max),
+            ("-1", None),
+            ("NaN", None),
+            ("soon", None),
+        ] {
+            assert_eq!(poll_hint(&headers("openai-poll-after-ms", v)), want, "{v}");
+        }
+    }
+
+    /// A few thousand seeded random and edge-case header values: none may panic.
+    #[test]
+    fn no_header_bytes_panic_the_hint_parsers() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let edges = [
+            "0",
+            "-0",
+            "1e30",
+            "1e-30",
+            "inf",
+            "-inf",
+            "NaN",
+            "1e309",
+            "-1e309",
+            "4e18",
+            "1.8446744073709552e19",
+            "9223372036854775807",
+            "99999999999999999999999",
+            "0x10",
+            "1_000",
+            " 7 ",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+            "Fri, 31 Dec 9999 23:59:59 +2359",
+            "Sat, 01 Jan 2000 00:00:00 -9999",
+        ];
+        let alphabet = b"0123456789.eE+-infatyINFATYN xGMT,:";
+        let mut values: Vec<String> = edges.iter().map(|s| s.to_string()).collect();
+        for _ in 0..4000 {
+            let len = rng.random_range(0..24);
+            let v: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+                .collect();
+            values.push(v);
+        }
+        for v in &values {
+            let Ok(value) = http::HeaderValue::from_str(v) else {
+                continue;
+            };
+            for name in ["retry-after", "retry-after-ms", "openai-poll-after-ms"] {
+                let mut h = HeaderMap::new();
+                h.insert(name, value.clone());
+                for hint in [retry_hint(&h), poll_hint(&h)].into_iter().flatten() {
+                    assert!(hint <= crate::provider::retry::MAX_HINT, "{name}: {v:?}");
+                }
+            }
+        }
+    }
+
+    /// A one-request-per-connection HTTP server answering every request with `status`,
+    /// a JSON-looking body of `len` bytes (`None`: endless, no content-length).
+    async fn huge_body_server(status: u16, len: Option<usize>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let length = len.map(|n| format!("content-length: {}\r\n", n + 9));
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{}connection: close\r\n\r\n{{\"id\":\"",
+                        length.unwrap_or_default()
+                    );
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b'a'; 64 * 1024];
+                    let mut sent = 0;
+                    while len.is_none_or(|n| sent < n) {
+                        let n = len.map_or(chunk.len(), |n| (n - sent).min(chunk.len()));
+                        if socket.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                    let _ = socket.write_all(b"\"}").await;
+                });
+            }
+        });
+        format!("http://{addr}/v1")
+    }
+
+    fn provider_at(base: String) -> OpenAiProvider {
+        let mut config = OpenAiConfig::new(base, Secret::new("sk-test"));
+        config.retry = RetryPolicy::none();
+        config.request_timeout = Duration::from_secs(20);
+        OpenAiProvider::new(config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_oversized_json_body_is_a_protocol_error() {
+        // With a content-length over the cap, and an endless body with none.
+        for len in [Some(2 * MAX_JSON_BODY as usize), None] {
+            let p = provider_at(huge_body_server(200, len).await);
+            let started = std::time::Instant::now();
+            let e = p.retrieve("video_1").await.unwrap_err();
+            assert!(
+                matches!(e, ProviderError::Protocol { .. }),
+                "len={len:?}: {e:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10), "{len:?}");
+        }
+        // Just under the cap is still read.
+        let p = provider_at(huge_body_server(200, Some(MAX_JSON_BODY as usize - 100)).await);
+        assert_eq!(
+            p.retrieve("v").await.unwrap().id.len(),
+            MAX_JSON_BODY as usize - 100
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_error_body_is_not_read_whole() {
+        // The status still decides what the caller does; the body is not buffered.
+        for len in [Some(2 * MAX_JSON_BODY as usize), None] {
+            let p = provider_at(huge_body_server(400, len).await);
+            let started = std::time::Instant::now();
+            let e = p.retrieve("video_1").await.unwrap_err();
+            assert_eq!(
+                e,
+                ProviderError::Rejected {
+                    status: 400,
+                    code: "http_400".into(),
+                    reason: ErrorCode::ProviderRejected,
+                    message: "HTTP 400 (the error body was too large to read)".into(),
+                    param: None,
+                },
+                "len={len:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10), "{len:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,34 @@
 use rand::Rng;
 use std::time::Duration;
 
+/// The longest wait a provider hint can ask for; larger (and infinite) hints are
+/// clamped to it. A day is far beyond every wait this code honours (see
+/// [`RetryPolicy::max_retry_after`] and the workflow's `max_wait`), so clamping never
+/// shortens a wait that would have been kept.
+pub const MAX_HINT: Duration = Duration::from_secs(24 * 3600);
+
+/// A provider's wait hint in seconds (any float the header held) as a [`Duration`]:
+/// `None` for NaN and negative values, clamped to [`MAX_HINT`]. Never panics, unlike
+/// `Duration::from_secs_f64`, whatever bytes the provider sent.
+pub fn hint_from_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    if secs >= MAX_HINT.as_secs_f64() {
+        return Some(MAX_HINT);
+    }
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .map(|d| d.min(MAX_HINT))
+}
+
+/// A header value in (possibly fractional) seconds or milliseconds, read with
+/// [`hint_from_secs`]; `None` when it is not a number.
+pub fn parse_hint(raw: &str, unit_ms: bool) -> Option<Duration> {
+    let value = raw.trim().parse::<f64>().ok()?;
+    hint_from_secs(if unit_ms { value / 1000.0 } else { value })
+}
+
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
@@ -85,6 +113,34 @@ mod tests {
             Some(Duration::from_secs(3))
         );
         assert_eq!(p.delay(0, Some(Duration::from_secs(121))), None);
+    }
+
+    #[test]
+    fn odd_hints_never_panic_and_are_clamped() {
+        // Each of these panicked in `Duration::from_secs_f64` or was read as-is.
+        for (raw, ms, want) in [
+            ("1e30", false, Some(MAX_HINT)),
+            ("inf", false, Some(MAX_HINT)),
+            ("+Infinity", true, Some(MAX_HINT)),
+            ("1.8e19", false, Some(MAX_HINT)),
+            ("1e308", true, Some(MAX_HINT)),
+            ("NaN", false, None),
+            ("-1", false, None),
+            ("-inf", true, None),
+            ("-0", false, Some(Duration::ZERO)),
+            ("1e-300", true, Some(Duration::ZERO)),
+            ("abc", false, None),
+            ("", true, None),
+            ("2.5", false, Some(Duration::from_millis(2500))),
+            ("150", true, Some(Duration::from_millis(150))),
+        ] {
+            assert_eq!(parse_hint(raw, ms), want, "{raw:?} ms={ms}");
+        }
+        // A clamped hint is still "not soon": the call gives up rather than sleep a day.
+        assert_eq!(
+            RetryPolicy::default().delay(0, parse_hint("1e30", false)),
+            None
+        );
     }
 
     #[test]

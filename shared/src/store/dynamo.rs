@@ -91,26 +91,42 @@ fn encode_cursor(item_key: &Item) -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string()))
 }
 
+/// The longest cursor we make is well under this; longer ones are not decoded.
+const MAX_CURSOR_CHARS: usize = 1024;
+
+/// A cursor as [`encode_cursor`] writes it, and nothing else.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CursorKey {
+    pk: String,
+    o: String,
+    c: String,
+}
+
+/// Read a cursor back into the GSI key DynamoDB resumes from. Only a key of the exact
+/// shape this store writes, for `owner`, is accepted: anything else (another owner's
+/// key, a forged id or time that DynamoDB would refuse with a 500) is `InvalidCursor`.
 fn decode_cursor(cursor: &str, owner: &str) -> Result<Item, StoreError> {
+    if cursor.len() > MAX_CURSOR_CHARS {
+        return Err(StoreError::InvalidCursor);
+    }
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::InvalidCursor)?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
-    let field = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .map(str::to_string)
-            .ok_or(StoreError::InvalidCursor)
-    };
-    let (pk, o, c) = (field("pk")?, field("o")?, field("c")?);
-    if o != owner || !pk.starts_with("job#") {
+    let key: CursorKey = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    let id_ok = key
+        .pk
+        .strip_prefix("job#")
+        .is_some_and(crate::domain::ids::is_job_id);
+    let created_ok = chrono::NaiveDateTime::parse_from_str(&key.c, "%Y-%m-%dT%H:%M:%S%.9fZ")
+        .is_ok_and(|t| sort_time(&t.and_utc()) == key.c);
+    if key.o != owner || !id_ok || !created_ok {
         return Err(StoreError::InvalidCursor);
     }
     Ok(HashMap::from([
-        ("pk".into(), s(pk)),
-        ("gsi_owner".into(), s(o)),
-        ("gsi_created".into(), s(c)),
+        ("pk".into(), s(key.pk)),
+        ("gsi_owner".into(), s(key.o)),
+        ("gsi_created".into(), s(key.c)),
     ]))
 }
 
@@ -464,4 +480,61 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .await
         .map_err(backend)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    fn cursor(pk: &str, owner: &str, created: &str) -> String {
+        let json = serde_json::json!({"pk": pk, "o": owner, "c": created});
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+    }
+
+    #[test]
+    fn real_cursors_round_trip() {
+        let id = crate::domain::ids::new_job_id();
+        let created = sort_time(&chrono::Utc::now());
+        let key: Item = HashMap::from([
+            ("pk".into(), s(job_pk(&id))),
+            ("gsi_owner".into(), s("alice")),
+            ("gsi_created".into(), s(&created)),
+        ]);
+        let c = encode_cursor(&key).unwrap();
+        assert_eq!(decode_cursor(&c, "alice").unwrap(), key);
+        assert!(matches!(
+            decode_cursor(&c, "bob"),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    /// Decodable cursors whose key DynamoDB would refuse (a 500) or that were never ours.
+    #[test]
+    fn forged_cursors_are_refused_before_dynamodb_sees_them() {
+        let id = crate::domain::ids::new_job_id();
+        let created = sort_time(&chrono::Utc::now());
+        let pk = job_pk(&id);
+        for forged in [
+            cursor("job#", "alice", &created),
+            cursor(&format!("job#{}", "x".repeat(3000)), "alice", &created),
+            cursor("job#vid_not-a-ulid", "alice", &created),
+            cursor(&pk, "alice", ""),
+            cursor(&pk, "alice", &"9".repeat(2000)),
+            cursor(&pk, "alice", "yesterday"),
+            cursor(&pk, "bob", &created),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("[1,2]"),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+                serde_json::json!({"pk": pk, "o": "alice", "c": created, "x": 1}).to_string(),
+            ),
+        ] {
+            assert!(
+                matches!(
+                    decode_cursor(&forged, "alice"),
+                    Err(StoreError::InvalidCursor)
+                ),
+                "{forged}"
+            );
+        }
+        assert!(decode_cursor(&cursor(&pk, "alice", &created), "alice").is_ok());
+    }
 }

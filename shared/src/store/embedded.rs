@@ -24,18 +24,50 @@ pub struct EmbeddedJobStore {
     db: Arc<Database>,
 }
 
+/// Make sure the database file exists readable and writable by its owner only (on
+/// unix): created so when new (redb fills an empty file), tightened when it exists.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Fixed-width timestamps sort lexically in time order.
+const OWNER_KEY_TIME: &str = "%Y%m%dT%H%M%S%.9f";
+
 fn owner_key(job: &Job) -> String {
-    // Fixed-width timestamps sort lexically in time order.
     format!(
         "{}/{}/{}",
         hex::encode(&job.owner),
-        job.created_at.format("%Y%m%dT%H%M%S%.9f"),
+        job.created_at.format(OWNER_KEY_TIME),
         job.id
     )
+}
+
+/// Whether `key` has the exact shape [`owner_key`] writes, under `prefix` (the owner's):
+/// a cursor is only ever such a key.
+fn is_index_key_of(key: &str, prefix: &str) -> bool {
+    let Some((time, id)) = key.strip_prefix(prefix).and_then(|r| r.split_once('/')) else {
+        return false;
+    };
+    chrono::NaiveDateTime::parse_from_str(time, OWNER_KEY_TIME)
+        .is_ok_and(|t| t.format(OWNER_KEY_TIME).to_string() == time)
+        && crate::domain::ids::is_job_id(id)
 }
 
 fn claim_key(owner: &str, key: &str) -> String {
@@ -56,6 +88,7 @@ impl EmbeddedJobStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
+        private_file(path).map_err(backend)?;
         let db = Database::create(path).map_err(backend)?;
         let tx = db.begin_write().map_err(backend)?;
         for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS] {
@@ -175,7 +208,7 @@ impl JobStore for EmbeddedJobStore {
             Some(c) => hex::decode(c)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .filter(|k| k.starts_with(&prefix))
+                .filter(|k| is_index_key_of(k, &prefix))
                 .ok_or(StoreError::InvalidCursor)?,
             // '0' sorts right after '/', so this bounds every key of the owner.
             None => format!("{}0", hex::encode(owner)),

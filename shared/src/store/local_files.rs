@@ -194,14 +194,38 @@ async fn remove_quietly(path: &Path) {
     let _ = tokio::fs::remove_file(path).await;
 }
 
-#[async_trait]
-impl ObjectStore for LocalObjectStore {
-    async fn put_stream(
+/// Why a PUT through a link stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// The body was not the length the link was signed for.
+    #[error("the link is for {expected} bytes; {sent} were sent")]
+    WrongLength { expected: u64, sent: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl LocalObjectStore {
+    /// Store a PUT through a link pinned to `expected` bytes: exactly that many, or
+    /// nothing changes. The body streams to a temporary file, is cut off as soon as it
+    /// runs past `expected`, and is renamed over `key` only once its length is checked,
+    /// so a short, long or broken PUT leaves the previous upload as it was.
+    pub async fn put_exact(
         &self,
         key: &str,
-        _content_type: &str,
+        body: ByteStream,
+        expected: u64,
+    ) -> Result<u64, PutError> {
+        self.write(key, body, Some(expected)).await
+    }
+
+    /// Stream `body` to a temporary file, then rename it over `key`; with `exact`, only
+    /// when the body is exactly that long.
+    async fn write(
+        &self,
+        key: &str,
         mut body: ByteStream,
-    ) -> Result<u64, StoreError> {
+        exact: Option<u64>,
+    ) -> Result<u64, PutError> {
         let target = self.path(key)?;
         let tmp_dir = self.root.join(".tmp");
         tokio::fs::create_dir_all(&tmp_dir).await.map_err(backend)?;
@@ -217,15 +241,32 @@ impl ObjectStore for LocalObjectStore {
                 Err(e) => {
                     drop(file);
                     remove_quietly(&tmp).await;
-                    return Err(e);
+                    return Err(e.into());
                 }
             };
+            let total = written.saturating_add(chunk.len() as u64);
+            if let Some(expected) = exact.filter(|&n| total > n) {
+                drop(file);
+                remove_quietly(&tmp).await;
+                return Err(PutError::WrongLength {
+                    expected,
+                    sent: format!("more than {expected}"),
+                });
+            }
             if let Err(e) = file.write_all(&chunk).await {
                 drop(file);
                 remove_quietly(&tmp).await;
-                return Err(backend(e));
+                return Err(backend(e).into());
             }
-            written += chunk.len() as u64;
+            written = total;
+        }
+        if let Some(expected) = exact.filter(|&n| n != written) {
+            drop(file);
+            remove_quietly(&tmp).await;
+            return Err(PutError::WrongLength {
+                expected,
+                sent: written.to_string(),
+            });
         }
         let finished = async {
             file.flush().await?;
@@ -235,9 +276,25 @@ impl ObjectStore for LocalObjectStore {
         };
         if let Err(e) = finished.await {
             remove_quietly(&tmp).await;
-            return Err(backend(e));
+            return Err(backend(e).into());
         }
         Ok(written)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjectStore {
+    async fn put_stream(
+        &self,
+        key: &str,
+        _content_type: &str,
+        body: ByteStream,
+    ) -> Result<u64, StoreError> {
+        match self.write(key, body, None).await {
+            Ok(n) => Ok(n),
+            Err(PutError::Store(e)) => Err(e),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn get_bytes(

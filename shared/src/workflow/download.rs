@@ -60,10 +60,14 @@ pub async fn download_to_store(
             .put_stream(&key, kind.content_type(), body)
             .await
             .map_err(|e| match e {
-                StoreError::Source(message) => StepError::Retryable {
-                    code: ErrorCode::ProviderUnavailable,
-                    message,
-                },
+                StoreError::Source(detail) => {
+                    // The detail can name the provider's host: logs only.
+                    tracing::warn!(error = %detail, "download from the provider interrupted");
+                    StepError::Retryable {
+                        code: ErrorCode::ProviderUnavailable,
+                        message: "the download from the provider was interrupted".into(),
+                    }
+                }
                 other => other.into(),
             })?;
         info!(variant = kind.as_str(), bytes, "stored");

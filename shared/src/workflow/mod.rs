@@ -197,9 +197,20 @@ async fn load_job(deps: &StepDeps, job_id: &str) -> Result<crate::domain::Job, S
         .ok_or_else(|| StepError::no_such_job(job_id))
 }
 
+/// What a job record says when the provider could not be reached. The transport
+/// error's own text names hosts, ports and URLs: it goes to the logs only.
+pub const PROVIDER_UNREACHABLE_MESSAGE: &str = "could not reach the provider";
+
 impl From<ProviderError> for StepError {
     fn from(e: ProviderError) -> Self {
-        let (code, message) = (e.code(), e.message().to_string());
+        let code = e.code();
+        let message = match &e {
+            ProviderError::Transport { message } => {
+                tracing::warn!(error = %message, "provider transport error");
+                PROVIDER_UNREACHABLE_MESSAGE.to_string()
+            }
+            other => other.message().to_string(),
+        };
         if e.is_retryable() {
             StepError::Retryable { code, message }
         } else {

@@ -125,6 +125,16 @@ fn waits_follow_the_hint_within_bounds() {
         5
     );
     assert_eq!(next_wait_seconds(Some(secs(600)), 0, &cfg), 30);
+    // The largest hints a provider header can produce stay within bounds, no panic.
+    assert_eq!(
+        next_wait_seconds(Some(crate::provider::retry::MAX_HINT), 0, &cfg),
+        30
+    );
+    assert_eq!(
+        next_wait_seconds(Some(std::time::Duration::MAX), u32::MAX, &cfg),
+        30
+    );
+    assert_eq!(next_wait_seconds(None, u32::MAX, &cfg), 30);
 }
 
 #[test]
@@ -162,4 +172,48 @@ fn a_step_error_of_every_name_round_trips_through_record_failure() {
         let (_, reason) = classify_failure(&lambda_failure(&e));
         assert_eq!(reason.message, "m", "{e:?}");
     }
+}
+
+#[tokio::test]
+async fn transport_failures_reach_the_record_without_host_or_port() {
+    use crate::config::Secret;
+    use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
+    use crate::provider::retry::RetryPolicy;
+    use crate::provider::VideoProvider;
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = OpenAiConfig::new(
+        format!("http://127.0.0.1:{port}/v1"),
+        Secret::new("sk-test"),
+    );
+    config.retry = RetryPolicy::none();
+    let provider = OpenAiProvider::new(config).unwrap();
+    let e = provider.retrieve("video_1").await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ProviderUnavailable);
+    let step = StepError::from(e);
+    assert_eq!(step.error_type(), StepErrorName::Retryable);
+    let cause = step.lambda_cause();
+    let (status, reason) = classify_failure(&lambda_failure(&step));
+    assert_eq!(status, Status::Failed);
+    assert_eq!(reason.code, ErrorCode::ProviderUnavailable);
+    assert_eq!(reason.message, "could not reach the provider");
+    for text in [reason.message.as_str(), cause.as_str()] {
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains(&port.to_string()),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn transport_details_never_reach_the_record() {
+    use crate::provider::ProviderError;
+    let e = ProviderError::Transport {
+        message: "connection failed: dns error for api.internal.example:8443".into(),
+    };
+    let (_, reason) = classify_failure(&lambda_failure(&StepError::from(e)));
+    assert_eq!(reason.message, "could not reach the provider");
 }

@@ -210,6 +210,29 @@ async fn listing(store: &dyn JobStore) {
         store.list(&o, None, 2, Some("not-a-cursor")).await,
         Err(StoreError::InvalidCursor)
     ));
+    // A cursor is refused for any other owner, and mangled ones never reach the backend.
+    let mut mangled = cursor.clone();
+    mangled.pop();
+    for bad in [
+        String::new(),
+        "x".repeat(10_000),
+        format!("{cursor}{cursor}"),
+        mangled,
+    ] {
+        assert!(
+            matches!(
+                store.list(&o, None, 2, Some(&bad)).await,
+                Err(StoreError::InvalidCursor)
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        store
+            .list(&owner("list-other"), None, 2, Some(&cursor))
+            .await,
+        Err(StoreError::InvalidCursor)
+    ));
 }
 
 async fn deletion(store: &dyn JobStore) {

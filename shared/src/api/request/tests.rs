@@ -42,13 +42,16 @@ fn a_full_body_is_kept() {
     let req = create(json!({
         "script": "s", "style": "anime", "prompt": null, "keywords": ["a"],
         "negative_keywords": ["b"], "model": "sora-2-pro", "seconds": 12,
-        "size": "1792x1024", "input_reference": {"upload_id": "up_1"},
+        "size": "1792x1024", "input_reference": {"upload_id": "up_01J9ZV6Q8W3X4Y5Z6A7B8C9D0E"},
         "callback_url": "https://example.com/hook", "metadata": {"k": "v"}
     }))
     .unwrap();
     assert_eq!(req.seconds, 12);
     assert_eq!(req.size, Size::LandscapeWide);
-    assert_eq!(req.input_reference.as_deref(), Some("up_1"));
+    assert_eq!(
+        req.input_reference.as_deref(),
+        Some("up_01J9ZV6Q8W3X4Y5Z6A7B8C9D0E")
+    );
     assert_eq!(req.metadata.get("k").map(String::as_str), Some("v"));
     assert_eq!(req.prompt, None, "null reads as absent");
 }
@@ -269,5 +272,133 @@ fn idempotency_keys() {
             field_of(idempotency_key(bad)).as_deref(),
             Some("Idempotency-Key")
         );
+    }
+}
+
+#[test]
+fn upload_ids_must_have_the_minted_shape() {
+    let minted = crate::domain::ids::new_upload_id();
+    let ok = create(json!({"script": "s", "input_reference": {"upload_id": minted}})).unwrap();
+    assert_eq!(ok.input_reference, Some(minted.clone()));
+    for bad in [
+        "up_1".to_string(),
+        "up_".to_string(),
+        format!("up_{}", "0".repeat(5000)),
+        format!("{minted}x"),
+        minted.replace("up_", "vid_"),
+        minted.to_lowercase().replace("up_", "UP_"),
+        "up_01J9ZV6Q8W3X4Y5Z6A7B8C9D0\u{e9}".to_string(),
+        "up_../../etc/passwd".to_string(),
+        "up_01J9ZV6Q8W3X4Y5Z6A7B8C9D0E\n".to_string(),
+    ] {
+        let r = create(json!({"script": "s", "input_reference": {"upload_id": bad}}));
+        assert_eq!(field_of(r).as_deref(), Some("input_reference"), "{bad:?}");
+    }
+}
+
+#[test]
+fn callback_urls_are_at_most_2048_characters() {
+    let at = |n: usize| {
+        let base = "https://example.com/";
+        format!("{base}{}", "a".repeat(n - base.len()))
+    };
+    assert_eq!(at(MAX_CALLBACK_URL_CHARS).len(), 2048);
+    let ok = create(json!({"script": "s", "callback_url": at(2048)})).unwrap();
+    assert_eq!(ok.callback_url.map(|u| u.len()), Some(2048));
+    for n in [2049, 20_000] {
+        let r = create(json!({"script": "s", "callback_url": at(n)}));
+        assert_eq!(field_of(r).as_deref(), Some("callback_url"), "{n}");
+        let r = remix_request(
+            JSON,
+            json!({"prompt": "p", "callback_url": at(n)})
+                .to_string()
+                .as_bytes(),
+            &ValidationPolicy::default(),
+        );
+        assert_eq!(field_of(r).as_deref(), Some("callback_url"), "remix {n}");
+    }
+}
+
+#[test]
+fn private_address_table() {
+    use std::net::IpAddr;
+    let cases: &[(&str, bool)] = &[
+        // IPv4 special-purpose ranges.
+        ("0.0.0.0", true),
+        ("0.1.2.3", true),
+        ("10.0.0.1", true),
+        ("100.64.0.1", true),
+        ("100.127.255.255", true),
+        ("100.128.0.1", false),
+        ("127.0.0.1", true),
+        ("169.254.169.254", true),
+        ("172.16.0.1", true),
+        ("172.32.0.1", false),
+        ("192.0.0.8", true),
+        ("192.0.2.1", true),
+        ("192.88.99.1", true),
+        ("192.168.1.1", true),
+        ("198.18.0.1", true),
+        ("198.19.255.255", true),
+        ("198.20.0.1", false),
+        ("198.51.100.7", true),
+        ("203.0.113.9", true),
+        ("224.0.0.1", true),
+        ("239.255.255.250", true),
+        ("240.0.0.1", true),
+        ("255.255.255.254", true),
+        ("255.255.255.255", true),
+        ("8.8.8.8", false),
+        ("93.184.216.34", false),
+        ("1.1.1.1", false),
+        // IPv6.
+        ("::", true),
+        ("::1", true),
+        ("fe80::1", true),
+        ("febf::1", true),
+        ("fec0::1", true),
+        ("fc00::1", true),
+        ("fd12:3456::1", true),
+        ("ff02::1", true),
+        ("ff0e::1", true),
+        ("2001:db8::1", true),
+        ("3fff::1", true),
+        ("100::1", true),
+        ("2001::1", true),
+        ("2001:10::1", true),
+        ("2606:4700:4700::1111", false),
+        ("2a00:1450:4001:82a::200e", false),
+        // IPv4 inside IPv6: judged by the embedded address.
+        ("::ffff:127.0.0.1", true),
+        ("::ffff:10.1.2.3", true),
+        ("::ffff:8.8.8.8", false),
+        ("::127.0.0.1", true),
+        ("::169.254.169.254", true),
+        ("::8.8.8.8", false),
+        ("64:ff9b::127.0.0.1", true),
+        ("64:ff9b::a9fe:a9fe", true),
+        ("64:ff9b::808:808", false),
+        ("64:ff9b:1::10.0.0.1", true),
+        ("2002:7f00:1::", true),
+        ("2002:a9fe:a9fe::1", true),
+        ("2002:c0a8:101::", true),
+        ("2002:808:808::1", false),
+        ("::ffff:0:10.0.0.1", true),
+    ];
+    for (text, private) in cases {
+        let ip: IpAddr = text.parse().unwrap();
+        assert_eq!(is_private_ip(ip), *private, "{text}");
+    }
+    // And through callback_url validation, brackets and all.
+    for host in [
+        "[64:ff9b::a9fe:a9fe]",
+        "[2002:7f00:1::]",
+        "[::127.0.0.1]",
+        "198.18.0.1",
+        "240.0.0.1",
+        "224.0.0.1",
+    ] {
+        let r = create(json!({"script": "s", "callback_url": format!("https://{host}/hook")}));
+        assert_eq!(field_of(r).as_deref(), Some("callback_url"), "{host}");
     }
 }

@@ -1,0 +1,104 @@
+//! template.yaml against what the code needs and promises.
+//!
+//! CloudFormation's short-form functions (`!Ref`, `!Sub`, `!GetAtt`, …) are YAML tags;
+//! the parser keeps them as tagged values, and [`text`] reads through them.
+
+use serde_yaml_ng::Value;
+use std::collections::BTreeMap;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let raw = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::from_str(&raw).unwrap()
+}
+
+/// A plain string, or the string inside a `!Sub`/`!Ref`/`Fn::Sub` form.
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Tagged(t) => text(&t.value),
+        Value::Mapping(m) if m.len() == 1 => {
+            m.get("Fn::Sub").or_else(|| m.get("Ref")).and_then(text)
+        }
+        _ => None,
+    }
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Sequence(s) => s.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// Every S3 statement of a function's inline policies: resource → actions.
+fn s3_statements(function: &str) -> BTreeMap<String, Vec<String>> {
+    let t = template();
+    let policies = &t["Resources"][function]["Properties"]["Policies"];
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for policy in list(policies) {
+        for statement in list(&policy["Statement"]) {
+            let actions: Vec<String> = list(&statement["Action"]).iter().filter_map(text).collect();
+            if !actions.iter().any(|a| a.starts_with("s3:")) {
+                continue;
+            }
+            assert_eq!(text(&statement["Effect"]).as_deref(), Some("Allow"));
+            for resource in list(&statement["Resource"]) {
+                let resource = text(&resource).expect("a resource we can read");
+                out.entry(resource).or_default().extend(actions.clone());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_api_role_touches_only_uploads_and_videos_with_the_actions_each_needs() {
+    let statements = s3_statements("ApiFunction");
+    assert!(!statements.is_empty(), "the API needs S3 to sign links");
+    // Presigned PUT and HEAD for uploads; presigned GET and DELETE for videos.
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        (
+            "${VideosBucket.Arn}/uploads/*",
+            &["s3:PutObject", "s3:GetObject"][..],
+        ),
+        (
+            "${VideosBucket.Arn}/videos/*",
+            &["s3:GetObject", "s3:DeleteObject"][..],
+        ),
+    ]);
+    for (resource, actions) in &statements {
+        let Some(ok) = allowed.get(resource.as_str()) else {
+            panic!("ApiFunction's S3 statement names {resource:?}; only uploads/* and videos/* are allowed");
+        };
+        for action in actions {
+            assert!(ok.contains(&action.as_str()), "{action} on {resource}");
+        }
+    }
+    // And each prefix gets what the code uses.
+    let has = |r: &str, a: &str| statements.get(r).is_some_and(|v| v.iter().any(|x| x == a));
+    assert!(has("${VideosBucket.Arn}/uploads/*", "s3:PutObject"));
+    assert!(has("${VideosBucket.Arn}/uploads/*", "s3:GetObject"));
+    assert!(has("${VideosBucket.Arn}/videos/*", "s3:GetObject"));
+    assert!(has("${VideosBucket.Arn}/videos/*", "s3:DeleteObject"));
+}
+
+#[test]
+fn url_ttl_seconds_is_capped_where_the_code_caps_it() {
+    let t = template();
+    let p = &t["Parameters"]["UrlTtlSeconds"];
+    let max = p["MaxValue"]
+        .as_u64()
+        .expect("UrlTtlSeconds has a MaxValue");
+    let default = p["Default"].as_u64().unwrap();
+    let cap = vidgen_shared::api::MAX_URL_TTL_SECS;
+    assert!(max <= cap, "MaxValue {max} > the code's cap {cap}");
+    assert!(default <= max);
+    // The code refuses what the template refuses, naming the variable.
+    let ok = std::time::Duration::from_secs(max);
+    assert_eq!(vidgen_shared::api::check_url_ttl(ok).unwrap(), ok);
+    let e = vidgen_shared::api::check_url_ttl(std::time::Duration::from_secs(cap + 1)).unwrap_err();
+    assert_eq!(e.var, "URL_TTL_SECS");
+    assert!(e.message.contains(&cap.to_string()), "{}", e.message);
+}
