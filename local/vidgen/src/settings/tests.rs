@@ -102,10 +102,13 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         let mut pairs = others.to_vec();
         pairs.push((name, raw));
         let e = apply(&pairs).unwrap_err().to_string();
-        assert!(
-            e.contains(&format!("{name}: ")) && e.contains(&format!("{raw:?}")),
-            "{e}"
-        );
+        assert!(e.contains(&format!("{name}: ")), "{e}");
+        if name == "VIDGEN_LOCAL_TOKENS" {
+            // An entry may hold a token: it is named by position, never echoed.
+            assert!(!e.contains(raw) && e.contains("entry 1"), "{e}");
+        } else {
+            assert!(e.contains(&format!("{raw:?}")), "{e}");
+        }
     }
     let e = log_filter(&|_| Some("vidgen=loud".into()), true).unwrap_err();
     assert_eq!(e.var, "RUST_LOG");
