@@ -16,9 +16,9 @@
 //! (SSRF), and the connection is pinned to the checked address (no DNS rebinding).
 //! A failed delivery is logged and never fails the job.
 
-use crate::api::request::is_private_ip;
 use crate::config::{ConfigError, Secret};
 use crate::domain::{Job, JobError, Status};
+use crate::private_address::is_private_ip;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod engine;
 pub mod lambda_glue;
 pub mod mp4_duration;
+pub mod private_address;
 pub mod provider;
 pub mod settings;
 pub mod store;

@@ -397,5 +397,28 @@ impl StepSettings {
     }
 }
 
+/// Test support: the rows of the README table under `heading`, cells of each
+/// `| `…` | … |` line. The README's configuration tables are checked against
+/// [`VARIABLES`] (and `vidgen serve`'s own table) with it.
+#[doc(hidden)]
+pub fn readme_table_rows(readme: &str, heading: &str) -> Vec<Vec<String>> {
+    let section = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README has no {heading:?}"))
+        .1;
+    let section = section.split("\n#").next().unwrap_or_default();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 use crate::domain::status::Status;
 pub use crate::domain::MAX_UPLOAD_BYTES;
 use crate::domain::{Model, Size};
+use crate::private_address::is_private_ip;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -547,71 +548,6 @@ fn is_private_host(host: &url::Host<&str>) -> bool {
         url::Host::Ipv4(v4) => is_private_ip(IpAddr::V4(*v4)),
         url::Host::Ipv6(v6) => is_private_ip(IpAddr::V6(*v6)),
     }
-}
-
-/// Addresses a callback must never reach in AWS: every IANA special-purpose range that
-/// is not the public internet (private, loopback, link-local — the instance metadata
-/// service —, CGNAT, "this network", benchmarking, documentation, multicast, reserved,
-/// unique-local). An IPv6 address that carries an IPv4 one (mapped, translated,
-/// compatible, NAT64, 6to4) is judged by the IPv4 address it leads to.
-pub fn is_private_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_private_v4(v4),
-        IpAddr::V6(v6) => embedded_v4(v6).map_or_else(|| is_private_v6(v6), is_private_v4),
-    }
-}
-
-fn is_private_v4(v4: std::net::Ipv4Addr) -> bool {
-    let [a, b, c, _] = v4.octets();
-    a == 0 // "this network" 0.0.0.0/8
-        || a == 10
-        || a == 127
-        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
-        || (a == 169 && b == 254) // link-local
-        || (a == 172 && (16..32).contains(&b))
-        || (a == 192 && b == 0 && (c == 0 || c == 2)) // IETF protocol assignments, TEST-NET-1
-        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
-        || (a == 192 && b == 168)
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18.0.0/15
-        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
-        || (a == 203 && b == 0 && c == 113) // TEST-NET-3
-        || a >= 224 // multicast 224/4, reserved 240/4, broadcast
-}
-
-/// The IPv4 address an IPv6 address stands for, when it embeds one.
-fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
-    let s = v6.segments();
-    let v4 = |hi: u16, lo: u16| {
-        let [a, b] = hi.to_be_bytes();
-        let [c, d] = lo.to_be_bytes();
-        std::net::Ipv4Addr::new(a, b, c, d)
-    };
-    match s {
-        // IPv4-compatible ::a.b.c.d (deprecated; also covers :: and ::1), IPv4-mapped
-        // ::ffff:a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d, NAT64 64:ff9b::a.b.c.d.
-        [0, 0, 0, 0, 0, 0, hi, lo]
-        | [0, 0, 0, 0, 0, 0xffff, hi, lo]
-        | [0, 0, 0, 0, 0xffff, 0, hi, lo]
-        | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
-        // 6to4 2002:aabb:ccdd::/48.
-        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
-        _ => None,
-    }
-}
-
-fn is_private_v6(v6: std::net::Ipv6Addr) -> bool {
-    let s = v6.segments();
-    v6.is_unspecified()
-        || v6.is_loopback()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
-        || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated) fec0::/10
-        || (s[0] & 0xff00) == 0xff00 // multicast ff00::/8
-        || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo, ORCHID…)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
-        || (s[0] == 0x3fff && s[1] < 0x1000) // documentation 3fff::/20
-        || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard 100::/64
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 64:ff9b:1::/48
 }
 
 #[cfg(test)]

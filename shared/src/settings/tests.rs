@@ -261,33 +261,13 @@ fn each_bad_value_is_one_error_naming_the_variable() {
     }
 }
 
-/// The rows of the README table under `heading`: cells of each `| `…` | … |` line.
-pub(crate) fn readme_rows(readme: &str, heading: &str) -> Vec<Vec<String>> {
-    let section = readme
-        .split_once(&format!("\n{heading}\n"))
-        .unwrap_or_else(|| panic!("README has no {heading:?}"))
-        .1;
-    let section = section.split("\n#").next().unwrap_or_default();
-    section
-        .lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(|l| {
-            l.trim()
-                .trim_matches('|')
-                .split(" | ")
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
-}
-
 fn unquote(cell: &str) -> String {
     cell.replace('`', "")
 }
 
 #[test]
 fn the_readme_table_is_this_table() {
-    let rows = readme_rows(include_str!("../../../README.md"), "### In AWS");
+    let rows = super::readme_table_rows(include_str!("../../../README.md"), "### In AWS");
     let mut seen = Vec::new();
     for row in &rows {
         let [name, read_by, default, _meaning] = row.as_slice() else {

@@ -129,24 +129,12 @@ fn switches_are_strict() {
     );
 }
 
-/// The rows of the README's local configuration table.
+/// The rows of the README's local configuration table, backticks removed.
 fn readme_rows() -> Vec<Vec<String>> {
     let readme = include_str!("../../../../README.md");
-    let section = readme
-        .split_once("\n### Locally\n")
-        .expect("README has a local configuration table")
-        .1;
-    let section = section.split("\n#").next().unwrap_or_default();
-    section
-        .lines()
-        .filter(|l| l.starts_with("| `"))
-        .map(|l| {
-            l.trim()
-                .trim_matches('|')
-                .split(" | ")
-                .map(|c| c.trim().replace('`', ""))
-                .collect()
-        })
+    vidgen_shared::settings::readme_table_rows(readme, "### Locally")
+        .into_iter()
+        .map(|row| row.iter().map(|c| c.replace('`', "")).collect())
         .collect()
 }
 
