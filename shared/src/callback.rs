@@ -139,7 +139,7 @@ pub fn event_for(job: &Job, now: DateTime<Utc>) -> Option<Event> {
         created_at: now.timestamp(),
         kind: format!("video.{}", job.status.as_str()),
         data: EventData {
-            id: job.id.clone(),
+            id: job.id.to_string(),
             status: job.status,
             error: job.error.clone(),
         },

@@ -45,9 +45,10 @@ async fn forged_cursors_are_refused() {
             .await
             .unwrap();
     }
-    let page = store.list("carol", None, 1, None).await.unwrap();
+    let carol = vidgen_shared::domain::ids::Owner::new("carol");
+    let page = store.list(&carol, None, 1, None).await.unwrap();
     let real = page.next_cursor.unwrap();
-    assert!(store.list("carol", None, 1, Some(&real)).await.is_ok());
+    assert!(store.list(&carol, None, 1, Some(&real)).await.is_ok());
     let key = String::from_utf8(hex::decode(&real).unwrap()).unwrap();
     let prefix = format!("{}/", hex::encode("carol"));
     for forged in [
@@ -61,7 +62,7 @@ async fn forged_cursors_are_refused() {
         assert!(
             matches!(
                 store
-                    .list("carol", None, 1, Some(&hex::encode(&forged)))
+                    .list(&carol, None, 1, Some(&hex::encode(&forged)))
                     .await,
                 Err(StoreError::InvalidCursor)
             ),

@@ -12,9 +12,13 @@ use common::template::{tagged, Template};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::workflow::{
     local_substitutions, CheckStatusInput, StepErrorName, StepFunction, WorkflowState,
 };
+
+/// A well-formed job id.
+const ID: &str = "vid_01ARZ3NDEKTSV4RRFFQ69G5FAV";
 
 const DEFINITION: &str = include_str!("../../infra/state-machine.asl.json");
 
@@ -186,12 +190,12 @@ impl TaskHandler for TypedSteps {
             .expect("a step function");
         let payload = input["Payload"].clone();
         self.calls.lock().unwrap().push((function, payload.clone()));
-        let state = |next: &str| json!({"job_id": "vid_1", "provider_video_id": "video_1", "next": next, "wait_seconds": 1});
+        let state = |next: &str| json!({"job_id": ID, "provider_video_id": "video_1", "next": next, "wait_seconds": 1});
         let out = match function {
             StepFunction::Submit | StepFunction::Download => {
                 let parsed: WorkflowState = serde_json::from_value(payload)
                     .unwrap_or_else(|e| panic!("{} input: {e}", function.name()));
-                assert_eq!(parsed.job_id, "vid_1");
+                assert_eq!(parsed.job_id, ID);
                 if function == StepFunction::Download && self.fail_download {
                     return Err(TaskFailure {
                         error: StepErrorName::Failed.as_str().into(),
@@ -213,10 +217,7 @@ impl TaskHandler for TypedSteps {
                         state("download")
                     }
                     CheckStatusInput::RecordFailure { job_id, failure } => {
-                        assert_eq!(
-                            (job_id.as_str(), failure.error.as_str()),
-                            ("vid_1", "Failed")
-                        );
+                        assert_eq!((job_id.as_str(), failure.error.as_str()), (ID, "Failed"));
                         json!({"job_id": job_id, "status": "failed"})
                     }
                     CheckStatusInput::ExecutionEnded { .. } => {
@@ -239,7 +240,7 @@ async fn every_task_sends_its_function_the_input_it_reads() {
         };
         let report = machine
             .execute(
-                WorkflowState::start("vid_1"),
+                WorkflowState::start(&JobId::parse(ID).unwrap()),
                 &steps,
                 ExecutionOptions::default(),
             )
@@ -271,13 +272,13 @@ fn the_eventbridge_rule_sends_check_status_its_execution_ended_input() {
     let event = json!({
         "detail-type": "Step Functions Execution Status Change",
         "source": "aws.states",
-        "detail": {"name": "vid_01JX", "status": "TIMED_OUT", "executionArn": "arn:x"}
+        "detail": {"name": ID, "status": "TIMED_OUT", "executionArn": "arn:x"}
     });
     let input = Template::load().transform_execution_event(&event);
     assert_eq!(
         serde_json::from_value::<CheckStatusInput>(input).unwrap(),
         CheckStatusInput::ExecutionEnded {
-            job_id: "vid_01JX".into(),
+            job_id: JobId::parse(ID).unwrap(),
             status: "TIMED_OUT".into()
         }
     );

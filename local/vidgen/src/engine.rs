@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::engine::{EngineError, WorkflowEngine};
 use vidgen_shared::workflow::{
     local_substitutions, record_execution_end, run_step, ExecutionEnd, StepDeps, StepFunction,
@@ -128,7 +129,7 @@ impl LocalEngine {
 
     /// Restart executions of jobs that had not ended when the server stopped. Submit
     /// reuses a recorded provider video, so nothing is created twice.
-    pub async fn resume(&self, job_ids: &[String]) {
+    pub async fn resume(&self, job_ids: &[JobId]) {
         for id in job_ids {
             info!(job_id = %id, "resuming the workflow of an unfinished job");
             if let Err(e) = self.start(id, &WorkflowState::start(id)).await {
@@ -164,13 +165,17 @@ impl LocalEngine {
     /// runtime error) must still leave the record saying why: the same backstop the
     /// EventBridge rule runs in AWS. Aborted runs are cancels or shutdowns (which resume).
     async fn backstop(&self, job_id: &str, outcome: &ExecutionOutcome) {
+        // Executions are named after their job; any other name has no record to end.
+        let Some(job_id) = JobId::parse(job_id) else {
+            return;
+        };
         let end = match outcome {
             ExecutionOutcome::Succeeded(_) | ExecutionOutcome::Aborted => return,
             ExecutionOutcome::TimedOut => ExecutionEnd::TimedOut,
             ExecutionOutcome::Failed { .. } => ExecutionEnd::Failed,
         };
-        if let Err(e) = record_execution_end(&self.inner.deps, job_id, end).await {
-            warn!(job_id, error = %e, "could not record the end of the execution");
+        if let Err(e) = record_execution_end(&self.inner.deps, &job_id, end).await {
+            warn!(job_id = %job_id, error = %e, "could not record the end of the execution");
         }
     }
 }

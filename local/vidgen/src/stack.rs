@@ -239,7 +239,7 @@ impl RunningStack {
         let server = tokio::spawn(server::serve(listener, state, async {
             let _ = rx.await;
         }));
-        let unfinished: Vec<String> = jobs.unfinished().await?.into_iter().map(|j| j.id).collect();
+        let unfinished: Vec<_> = jobs.unfinished().await?.into_iter().map(|j| j.id).collect();
         engine.resume(&unfinished).await;
         let provider_name = match (&config.provider, &simulator) {
             (ProviderChoice::OpenAi { base_url, .. }, _) => {

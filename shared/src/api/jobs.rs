@@ -2,7 +2,7 @@
 
 use super::request::{self as validation, Rejection};
 use super::{json, view, ApiDeps, ApiError, Call};
-use crate::domain::ids::is_job_id;
+use crate::domain::ids::{JobId, Owner};
 use crate::domain::{prompt, AssetKind, ErrorCode, Job, JobError, NewJob, Status};
 use crate::engine::EngineError;
 use crate::store::update::UpdateError;
@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 /// The caller's job, or the same 404 for unknown and foreign ids.
-async fn owned(deps: &ApiDeps, owner: &str, id: &str) -> Result<Job, ApiError> {
-    if !is_job_id(id) {
+async fn owned(deps: &ApiDeps, owner: &Owner, id: &str) -> Result<Job, ApiError> {
+    let Some(id) = JobId::parse(id) else {
         return Err(ApiError::no_such_job());
-    }
-    match deps.jobs.get(id).await? {
-        Some(job) if job.owner == owner => Ok(job),
+    };
+    match deps.jobs.get(&id).await? {
+        Some(job) if &job.owner == owner => Ok(job),
         _ => Err(ApiError::no_such_job()),
     }
 }
@@ -63,7 +63,7 @@ async fn create_and_start(
     let claim = match &job.idempotency_key {
         None => None,
         Some(key) => Some(IdempotencyRecord {
-            owner: call.owner.to_string(),
+            owner: call.owner.clone(),
             key: key.clone(),
             request_hash: request_hash(route, call.body()),
             job_id: job.id.clone(),
@@ -125,7 +125,7 @@ pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, 
     let key = idempotency_key(call)?;
     if let Some(upload_id) = &req.input_reference {
         let usable = match deps.jobs.get_upload(upload_id).await? {
-            Some(up) if up.owner == call.owner && up.expires_at > Utc::now() => {
+            Some(up) if &up.owner == call.owner && up.expires_at > Utc::now() => {
                 deps.objects.head(&up.key).await?.is_some()
             }
             _ => false,
@@ -235,7 +235,7 @@ pub async fn cancel(
         None => {
             let now = deps
                 .jobs
-                .get(id)
+                .get(&job.id)
                 .await?
                 .map(|j| j.status)
                 .unwrap_or(job.status);
@@ -254,13 +254,13 @@ pub async fn delete(
     let job = owned(deps, call.owner, id).await?;
     stop(deps, &job).await?;
     // Read again: a download may have finished while we stopped it.
-    let latest = deps.jobs.get(id).await?.unwrap_or(job);
+    let latest = deps.jobs.get(&job.id).await?.unwrap_or(job);
     for kind in AssetKind::ALL {
         let key = crate::domain::job::asset_key(&latest.owner, &latest.id, kind);
         deps.objects.delete(&key).await?;
     }
-    deps.jobs.delete(id).await?;
-    info!(job_id = %id, "job deleted");
+    deps.jobs.delete(&latest.id).await?;
+    info!(job_id = %latest.id, "job deleted");
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)

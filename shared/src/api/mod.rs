@@ -15,6 +15,7 @@ mod tests;
 pub use errors::ApiError;
 
 use crate::callback::CallbackSender;
+use crate::domain::ids::Owner;
 use crate::engine::WorkflowEngine;
 use crate::store::{JobStore, ObjectStore};
 use bytes::Bytes;
@@ -88,7 +89,7 @@ pub struct ApiDeps {
 
 /// The parts of a request the routes use.
 pub(crate) struct Call<'a> {
-    pub owner: &'a str,
+    pub owner: &'a Owner,
     pub request: &'a http::Request<Bytes>,
 }
 
@@ -285,10 +286,13 @@ async fn route(
         Handler::Public(PublicOp::OpenApi) => return Ok(openapi()),
         Handler::Owned(op) => op,
     };
-    let Some(owner) = owner else {
+    let Some(owner) = owner.map(Owner::new) else {
         return Err(ApiError::unauthorized());
     };
-    let call = Call { owner, request };
+    let call = Call {
+        owner: &owner,
+        request,
+    };
     // Every templated route has exactly one parameter, the job id.
     let id = params.first().copied().unwrap_or_default();
     match op {

@@ -16,7 +16,7 @@ pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, 
     let upload = Upload {
         key: upload_key(call.owner, &id),
         id,
-        owner: call.owner.to_string(),
+        owner: call.owner.clone(),
         content_type: req.content_type,
         bytes: req.bytes,
         created_at: now,

@@ -1,5 +1,82 @@
 //! Opaque ids. ULIDs sort by creation time, which keeps listings and logs readable.
 
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Deref;
+
+/// A string id with its own type, so a job id, an owner and any other string cannot be
+/// passed for one another. Reads as `&str` (`Deref`) where plain text is wanted.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A job's id: `vid_` + a ULID. Made by [`JobId::new`]; from outside (a URL path)
+    /// only through [`JobId::parse`], which checks the shape.
+    JobId
+);
+
+string_id!(
+    /// Who owns a job or an upload: the verified JWT `sub` in AWS, the token's owner
+    /// locally. Any text: it is hex-encoded wherever it becomes part of a storage key.
+    Owner
+);
+
+impl JobId {
+    /// A new job id.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> JobId {
+        JobId(new_job_id())
+    }
+
+    /// A job id from outside, if it has the shape of one.
+    pub fn parse(raw: &str) -> Option<JobId> {
+        is_job_id(raw).then(|| JobId(raw.to_string()))
+    }
+}
+
+impl Owner {
+    pub fn new(owner: impl Into<String>) -> Owner {
+        Owner(owner.into())
+    }
+}
+
 /// A new job id: `vid_` + a ULID.
 pub fn new_job_id() -> String {
     format!("vid_{}", ulid::Ulid::new())

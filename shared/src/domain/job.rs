@@ -4,6 +4,7 @@
 //! `api::view`; internal fields (owner, version, storage keys) never leave the service.
 
 use super::error_code::ErrorCode;
+use super::ids::{JobId, Owner};
 use super::model::{Model, Size};
 use super::status::{Status, TransitionError};
 use chrono::{DateTime, Utc};
@@ -119,25 +120,25 @@ impl Assets {
 
 /// The storage key of a job's asset. Owner ids come from JWT `sub` claims and may hold
 /// any character, so they are hex-encoded: keys stay safe for S3 and file systems alike.
-pub fn asset_key(owner: &str, job_id: &str, kind: AssetKind) -> String {
+pub fn asset_key(owner: &Owner, job_id: &JobId, kind: AssetKind) -> String {
     format!(
         "videos/{}/{}/{}",
-        hex::encode(owner),
+        hex::encode(owner.as_str()),
         job_id,
         kind.file_name()
     )
 }
 
 /// The storage key of an upload (a reference image), scoped by owner like assets.
-pub fn upload_key(owner: &str, upload_id: &str) -> String {
-    format!("uploads/{}/{}", hex::encode(owner), upload_id)
+pub fn upload_key(owner: &Owner, upload_id: &str) -> String {
+    format!("uploads/{}/{}", hex::encode(owner.as_str()), upload_id)
 }
 
 /// The job record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
-    pub id: String,
-    pub owner: String,
+    pub id: JobId,
+    pub owner: Owner,
     pub status: Status,
     pub progress: u8,
     pub model: Model,
@@ -151,7 +152,7 @@ pub struct Job {
     pub keywords: Vec<String>,
     #[serde(default)]
     pub negative_keywords: Vec<String>,
-    pub remixed_from: Option<String>,
+    pub remixed_from: Option<JobId>,
     /// For a remix: the source job's provider video id, which the provider remixes.
     #[serde(default)]
     pub remix_source_video_id: Option<String>,
@@ -181,8 +182,8 @@ pub struct Job {
 /// What creating a job needs; the rest of the record starts empty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
-    pub id: String,
-    pub owner: String,
+    pub id: JobId,
+    pub owner: Owner,
     pub model: Model,
     pub seconds: u32,
     pub size: Size,
@@ -191,7 +192,7 @@ pub struct NewJob {
     pub style: Option<String>,
     pub keywords: Vec<String>,
     pub negative_keywords: Vec<String>,
-    pub remixed_from: Option<String>,
+    pub remixed_from: Option<JobId>,
     pub remix_source_video_id: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub input_reference: Option<String>,
@@ -203,15 +204,15 @@ impl NewJob {
     /// A job that renders `prompt` with a fresh id; the optional parts start empty and
     /// callers set the ones they have (`NewJob { script, ..NewJob::new(…) }`).
     pub fn new(
-        owner: &str,
+        owner: &Owner,
         model: Model,
         seconds: u32,
         size: Size,
         prompt: impl Into<String>,
     ) -> NewJob {
         NewJob {
-            id: super::ids::new_job_id(),
-            owner: owner.to_string(),
+            id: JobId::new(),
+            owner: owner.clone(),
             model,
             seconds,
             size,
@@ -357,17 +358,28 @@ pub(crate) mod tests {
     pub fn sample_job(now: DateTime<Utc>) -> Job {
         Job::new(
             NewJob {
-                id: "vid_01JTEST".into(),
+                id: sample_id(),
                 script: Some("a cat".into()),
-                ..NewJob::new("alice", Model::Sora2, 4, Size::Portrait720, "a cat")
+                ..NewJob::new(
+                    &Owner::new("alice"),
+                    Model::Sora2,
+                    4,
+                    Size::Portrait720,
+                    "a cat",
+                )
             },
             now,
         )
     }
 
+    /// A fixed, well-formed job id.
+    pub fn sample_id() -> JobId {
+        JobId::parse("vid_01ARZ3NDEKTSV4RRFFQ69G5FAV").expect("a well-formed id")
+    }
+
     fn asset(kind: AssetKind) -> Asset {
         Asset {
-            key: asset_key("alice", "vid_01JTEST", kind),
+            key: asset_key(&Owner::new("alice"), &sample_id(), kind),
             bytes: 10,
             content_type: kind.content_type().into(),
         }
@@ -422,8 +434,14 @@ pub(crate) mod tests {
 
     #[test]
     fn keys_hide_odd_owner_ids() {
-        let key = asset_key("../a b", "vid_1", AssetKind::Video);
-        assert_eq!(key, "videos/2e2e2f612062/vid_1/video.mp4");
-        assert_eq!(upload_key("bob", "up_1"), "uploads/626f62/up_1");
+        let key = asset_key(&Owner::new("../a b"), &sample_id(), AssetKind::Video);
+        assert_eq!(
+            key,
+            "videos/2e2e2f612062/vid_01ARZ3NDEKTSV4RRFFQ69G5FAV/video.mp4"
+        );
+        assert_eq!(
+            upload_key(&Owner::new("bob"), "up_1"),
+            "uploads/626f62/up_1"
+        );
     }
 }

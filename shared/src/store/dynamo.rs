@@ -16,6 +16,7 @@
 //! transaction.
 
 use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Status};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -59,7 +60,7 @@ fn job_item(job: &Job) -> Result<Item, StoreError> {
     let mut item: Item =
         serde_dynamo::to_item(job).map_err(|e| StoreError::Backend(e.to_string()))?;
     item.insert("pk".into(), s(job_pk(&job.id)));
-    item.insert("gsi_owner".into(), s(&job.owner));
+    item.insert("gsi_owner".into(), s(job.owner.as_str()));
     item.insert("gsi_created".into(), s(sort_time(&job.created_at)));
     Ok(item)
 }
@@ -248,7 +249,7 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         self.get_item(job_pk(id)).await?.map(from_item).transpose()
     }
 
@@ -278,7 +279,7 @@ impl JobStore for DynamoJobStore {
 
     async fn list(
         &self,
-        owner: &str,
+        owner: &Owner,
         status: Option<Status>,
         limit: u32,
         cursor: Option<&str>,
@@ -294,7 +295,7 @@ impl JobStore for DynamoJobStore {
                 .table_name(&self.table)
                 .index_name(OWNER_INDEX)
                 .key_condition_expression("gsi_owner = :o")
-                .expression_attribute_values(":o", s(owner))
+                .expression_attribute_values(":o", s(owner.as_str()))
                 .scan_index_forward(false)
                 .limit(limit as i32)
                 .set_exclusive_start_key(start.take());
@@ -341,7 +342,7 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+    async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
         let Some(job) = self.get(id).await? else {
             return Ok(());
         };

@@ -7,6 +7,7 @@
 //! hex of the last key returned.
 
 use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Status};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -53,7 +54,7 @@ const OWNER_KEY_TIME: &str = "%Y%m%dT%H%M%S%.9f";
 fn owner_key(job: &Job) -> String {
     format!(
         "{}/{}/{}",
-        hex::encode(&job.owner),
+        hex::encode(job.owner.as_str()),
         job.created_at.format(OWNER_KEY_TIME),
         job.id
     )
@@ -156,7 +157,7 @@ impl JobStore for EmbeddedJobStore {
         .await
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         let id = id.to_string();
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
@@ -198,12 +199,12 @@ impl JobStore for EmbeddedJobStore {
 
     async fn list(
         &self,
-        owner: &str,
+        owner: &Owner,
         status: Option<Status>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        let prefix = format!("{}/", hex::encode(owner));
+        let prefix = format!("{}/", hex::encode(owner.as_str()));
         let upper = match cursor {
             Some(c) => hex::decode(c)
                 .ok()
@@ -211,7 +212,7 @@ impl JobStore for EmbeddedJobStore {
                 .filter(|k| is_index_key_of(k, &prefix))
                 .ok_or(StoreError::InvalidCursor)?,
             // '0' sorts right after '/', so this bounds every key of the owner.
-            None => format!("{}0", hex::encode(owner)),
+            None => format!("{}0", hex::encode(owner.as_str())),
         };
         let limit = limit.max(1) as usize;
         self.blocking(move |db| {
@@ -257,7 +258,7 @@ impl JobStore for EmbeddedJobStore {
         .await
     }
 
-    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+    async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
         let id = id.to_string();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;

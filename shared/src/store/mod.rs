@@ -9,6 +9,7 @@ pub mod local_files;
 pub mod s3;
 pub mod update;
 
+use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Status};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -38,11 +39,11 @@ pub enum StoreError {
 /// An `Idempotency-Key` claim: which job a key made, and for which body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
-    pub owner: String,
+    pub owner: Owner,
     pub key: String,
     /// SHA-256 of the canonical request (route + body), hex.
     pub request_hash: String,
-    pub job_id: String,
+    pub job_id: JobId,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -59,7 +60,7 @@ pub enum CreateOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
     pub id: String,
-    pub owner: String,
+    pub owner: Owner,
     pub content_type: String,
     pub bytes: u64,
     pub key: String,
@@ -84,20 +85,20 @@ pub trait JobStore: Send + Sync {
         job: &Job,
         claim: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError>;
-    async fn get(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
     /// Replace the job if its stored version is `job.version - 1`; else `Conflict`.
     /// Callers use [`update_job`], which reads, applies a domain change and retries.
     async fn put_if_version(&self, job: &Job) -> Result<(), StoreError>;
     /// The owner's jobs, newest first, optionally of one status. The cursor is opaque.
     async fn list(
         &self,
-        owner: &str,
+        owner: &Owner,
         status: Option<Status>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError>;
     /// Remove the job and its idempotency claim, if any. Deleting a missing job is fine.
-    async fn delete(&self, id: &str) -> Result<(), StoreError>;
+    async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
     async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError>;
     async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError>;
     /// Every job that has not ended, in no particular order. The local engine resumes

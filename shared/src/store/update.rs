@@ -6,6 +6,7 @@
 //! fresh data. One way to update a job, for every backend.
 
 use super::{JobStore, StoreError};
+use crate::domain::ids::JobId;
 use crate::domain::Job;
 
 /// Why an update did not happen.
@@ -25,7 +26,7 @@ const MAX_ATTEMPTS: u32 = 8;
 /// Apply `change` to the stored job and write it back. Returns the job as written.
 pub async fn update_job<E, F>(
     store: &dyn JobStore,
-    id: &str,
+    id: &JobId,
     mut change: F,
 ) -> Result<Job, UpdateError<E>>
 where
@@ -45,7 +46,7 @@ where
             Ok(()) => return Ok(job),
             Err(StoreError::Conflict(_)) if attempt < MAX_ATTEMPTS => {
                 tracing::debug!(
-                    job_id = id,
+                    job_id = %id,
                     attempt,
                     "lost an update race; retrying on fresh data"
                 );

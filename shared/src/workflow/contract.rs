@@ -6,6 +6,7 @@
 
 use super::failure::StepFailure;
 use super::WorkflowState;
+use crate::domain::ids::JobId;
 use crate::domain::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -123,14 +124,11 @@ pub enum CheckStatusInput {
     /// Ask the provider how the render goes (the CheckStatus state).
     Poll { state: WorkflowState },
     /// Put a caught error on the record (the RecordFailure state).
-    RecordFailure {
-        job_id: String,
-        failure: StepFailure,
-    },
+    RecordFailure { job_id: JobId, failure: StepFailure },
     /// An execution ended without reaching RecordFailure: Step Functions' "Execution
     /// Status Change" event, reshaped by the EventBridge rule. `job_id` is the
     /// execution's name; `status` its status (`FAILED`, `TIMED_OUT`, `ABORTED`, …).
-    ExecutionEnded { job_id: String, status: String },
+    ExecutionEnded { job_id: JobId, status: String },
 }
 
 /// The error payload every step failure carries as its message (Lambda `errorMessage`),

@@ -9,6 +9,7 @@
 
 use super::failure::{end_job, unexpected_failure};
 use super::{StepDeps, StepError};
+use crate::domain::ids::JobId;
 use crate::domain::{ErrorCode, JobError, Status};
 use serde_json::{json, Value};
 use tracing::instrument;
@@ -56,7 +57,7 @@ impl ExecutionEnd {
 #[instrument(skip_all, fields(job_id = %job_id, end = ?end))]
 pub async fn record_execution_end(
     deps: &StepDeps,
-    job_id: &str,
+    job_id: &JobId,
     end: ExecutionEnd,
 ) -> Result<Value, StepError> {
     let (status, reason) = end.outcome();
@@ -69,7 +70,7 @@ pub async fn record_execution_end(
 /// recorded, others (`RUNNING`, `SUCCEEDED`) ignored.
 pub async fn on_execution_ended(
     deps: &StepDeps,
-    job_id: &str,
+    job_id: &JobId,
     end: Option<ExecutionEnd>,
 ) -> Result<Value, StepError> {
     match end {

@@ -2,6 +2,7 @@
 
 use super::contract::{ErrorPayload, StepErrorName, STATES_TIMEOUT};
 use super::StepDeps;
+use crate::domain::ids::JobId;
 use crate::domain::{ErrorCode, JobError, Status};
 use crate::store::update::UpdateError;
 use crate::store::{update_job, StoreError};
@@ -20,7 +21,7 @@ pub struct StepFailure {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureInput {
-    pub job_id: String,
+    pub job_id: JobId,
     pub failure: StepFailure,
 }
 
@@ -87,7 +88,7 @@ pub async fn record_failure(
 /// `None` when the job was deleted.
 pub(super) async fn end_job(
     deps: &StepDeps,
-    job_id: &str,
+    job_id: &JobId,
     status: Status,
     reason: JobError,
 ) -> Result<Option<Status>, StoreError> {

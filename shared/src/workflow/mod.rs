@@ -29,6 +29,7 @@ pub use execution_end::{record_execution_end, ExecutionEnd};
 pub use failure::{classify_failure, record_failure, FailureInput, StepFailure};
 pub use submit::submit;
 
+use crate::domain::ids::JobId;
 use crate::domain::{ErrorCode, Model};
 use crate::provider::{ProviderError, VideoProvider};
 use crate::store::{update::UpdateError, JobStore, ObjectStore, StoreError};
@@ -96,7 +97,7 @@ pub enum Next {
 /// The state passed between steps. The execution starts with `{"job_id": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowState {
-    pub job_id: String,
+    pub job_id: JobId,
     #[serde(default)]
     pub provider_video_id: Option<String>,
     /// Status checks made so far.
@@ -114,7 +115,7 @@ pub struct WorkflowState {
 
 impl WorkflowState {
     /// The execution input for a new job.
-    pub fn start(job_id: &str) -> serde_json::Value {
+    pub fn start(job_id: &JobId) -> serde_json::Value {
         serde_json::json!({ "job_id": job_id })
     }
 }
@@ -190,7 +191,7 @@ impl StepError {
 }
 
 /// The job a step works on; a deleted one stops the workflow.
-async fn load_job(deps: &StepDeps, job_id: &str) -> Result<crate::domain::Job, StepError> {
+async fn load_job(deps: &StepDeps, job_id: &JobId) -> Result<crate::domain::Job, StepError> {
     deps.jobs
         .get(job_id)
         .await?

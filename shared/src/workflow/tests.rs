@@ -139,7 +139,9 @@ fn waits_follow_the_hint_within_bounds() {
 
 #[test]
 fn state_round_trips_through_json() {
-    let start: WorkflowState = serde_json::from_value(WorkflowState::start("vid_1")).unwrap();
+    let id = crate::domain::job::tests::sample_id();
+    let start: WorkflowState = serde_json::from_value(WorkflowState::start(&id)).unwrap();
+    assert_eq!(start.job_id, id);
     assert_eq!(start.next, Next::Wait);
     assert_eq!(start.polls, 0);
     let json = serde_json::to_value(WorkflowState {

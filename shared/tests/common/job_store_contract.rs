@@ -3,7 +3,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use vidgen_shared::domain::ids::{new_job_id, new_upload_id};
+use vidgen_shared::domain::ids::{new_job_id, new_upload_id, JobId, Owner};
 use vidgen_shared::domain::{Job, Model, NewJob, Size, Status};
 use vidgen_shared::store::{
     update_job, CreateOutcome, IdempotencyRecord, JobStore, StoreError, Upload,
@@ -16,7 +16,13 @@ pub fn job(owner: &str, key: Option<&str>, offset_ms: i64) -> Job {
             keywords: vec!["snow".into()],
             metadata: BTreeMap::from([("k".to_string(), "v".to_string())]),
             idempotency_key: key.map(str::to_string),
-            ..NewJob::new(owner, Model::Sora2, 4, Size::Portrait720, "a fox")
+            ..NewJob::new(
+                &Owner::new(owner),
+                Model::Sora2,
+                4,
+                Size::Portrait720,
+                "a fox",
+            )
         },
         Utc::now() + ChronoDuration::milliseconds(offset_ms),
     )
@@ -44,8 +50,13 @@ pub async fn run_all(store: Arc<dyn JobStore>) {
     unfinished(store.as_ref()).await;
 }
 
-fn owner(tag: &str) -> String {
-    format!("{tag}-{}", new_job_id())
+fn owner(tag: &str) -> Owner {
+    Owner::new(format!("{tag}-{}", new_job_id()))
+}
+
+/// A well-formed job id that no store holds.
+fn missing_id() -> JobId {
+    JobId::new()
 }
 
 async fn round_trip(store: &dyn JobStore) {
@@ -59,10 +70,7 @@ async fn round_trip(store: &dyn JobStore) {
         Some(j.clone()),
         "a record reads back exactly"
     );
-    assert_eq!(
-        store.get("vid_01JNOSUCHJOB0000000000000").await.unwrap(),
-        None
-    );
+    assert_eq!(store.get(&missing_id()).await.unwrap(), None);
 }
 
 async fn conditional_create(store: &dyn JobStore) {
@@ -259,7 +267,7 @@ async fn deletion(store: &dyn JobStore) {
             .unwrap(),
         CreateOutcome::Created
     );
-    store.delete("vid_01JNOSUCHJOB0000000000000").await.unwrap();
+    store.delete(&missing_id()).await.unwrap();
 }
 
 async fn uploads(store: &dyn JobStore) {
@@ -294,7 +302,7 @@ async fn unfinished(store: &dyn JobStore) {
     update_job(store, &ended.id, |j| j.mark_canceled(Utc::now()))
         .await
         .expect("canceled");
-    let found: Vec<String> = store
+    let found: Vec<JobId> = store
         .unfinished()
         .await
         .expect("listed")
