@@ -411,14 +411,12 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let root = tempfile::tempdir().unwrap();
         let data_dir = root.path().join("data");
+        let start_and_stop = || async {
+            let config = StackConfig::local("127.0.0.1:0".parse().unwrap(), data_dir.clone());
+            RunningStack::start(config).await.unwrap().shutdown().await;
+        };
         // First start: everything is created private.
-        let stack = RunningStack::start(StackConfig::local(
-            "127.0.0.1:0".parse().unwrap(),
-            data_dir.clone(),
-        ))
-        .await
-        .unwrap();
-        stack.shutdown().await;
+        start_and_stop().await;
         assert_eq!(mode(&data_dir), 0o700);
         for name in ["link-signing.key", "webhook-secret", "jobs.redb"] {
             assert_eq!(mode(&data_dir.join(name)), 0o600, "{name}");
@@ -429,13 +427,7 @@ mod tests {
             std::fs::set_permissions(data_dir.join(name), std::fs::Permissions::from_mode(0o644))
                 .unwrap();
         }
-        let stack = RunningStack::start(StackConfig::local(
-            "127.0.0.1:0".parse().unwrap(),
-            data_dir.clone(),
-        ))
-        .await
-        .unwrap();
-        stack.shutdown().await;
+        start_and_stop().await;
         assert_eq!(mode(&data_dir), 0o700);
         for name in ["link-signing.key", "webhook-secret", "jobs.redb"] {
             assert_eq!(mode(&data_dir.join(name)), 0o600, "{name} after restart");
