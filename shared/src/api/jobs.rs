@@ -205,23 +205,30 @@ pub async fn remix(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response
 }
 
 /// Stop the workflow, then record `canceled`. `Ok(None)` when the job had already ended.
+/// Record `canceled`, then stop the workflow. `Ok(None)` when the job had already ended.
+///
+/// The write comes first: stopping an execution makes Step Functions emit ABORTED at
+/// once, and the EventBridge backstop that records stopped executions may run before
+/// any later write. With `canceled` already on the record, the backstop (and every step
+/// still running) finds the job ended and leaves it alone.
 async fn stop(deps: &ApiDeps, job: &Job) -> Result<Option<Job>, ApiError> {
     if job.status.is_terminal() {
         return Ok(None);
     }
-    deps.engine
-        .stop(&job.id, "canceled by its owner")
-        .await
-        .map_err(|e| ApiError::internal(format!("stopping {}: {e}", job.id)))?;
-    match update_job(deps.jobs.as_ref(), &job.id, |j| j.mark_canceled(Utc::now())).await {
-        Ok(canceled) => {
-            info!(job_id = %job.id, "job canceled");
-            crate::callback::notify(deps.config.callbacks.as_ref(), &canceled).await;
-            Ok(Some(canceled))
-        }
-        Err(UpdateError::Refused(_)) | Err(UpdateError::NotFound(_)) => Ok(None),
-        Err(UpdateError::Store(e)) => Err(e.into()),
+    let canceled =
+        match update_job(deps.jobs.as_ref(), &job.id, |j| j.mark_canceled(Utc::now())).await {
+            Ok(canceled) => canceled,
+            Err(UpdateError::Refused(_)) | Err(UpdateError::NotFound(_)) => return Ok(None),
+            Err(UpdateError::Store(e)) => return Err(e.into()),
+        };
+    info!(job_id = %job.id, "job canceled");
+    if let Err(e) = deps.engine.stop(&job.id, "canceled by its owner").await {
+        // The record already says canceled, so each step stops at its next look
+        // (JobEnded); the cancel itself has happened.
+        tracing::warn!(job_id = %job.id, error = %e, "could not stop the workflow of a canceled job");
     }
+    crate::callback::notify(deps.config.callbacks.as_ref(), &canceled).await;
+    Ok(Some(canceled))
 }
 
 pub async fn cancel(
@@ -306,3 +313,6 @@ pub async fn content(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests;
