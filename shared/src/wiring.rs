@@ -116,12 +116,12 @@ pub async fn step_deps(
     })
 }
 
-/// Log a misconfiguration, with the variable's name, before the runtime stops. Logging
-/// is up by then at the settings' filter, or at `info` when the settings were bad
-/// (a second `init` is a no-op).
+/// Log a misconfiguration, with the variable's name, before the runtime stops. When the
+/// settings themselves were bad, logging is not up yet: it starts at `info` here (if it
+/// is already up, this `init` is a no-op). A good start does no extra work.
 fn started<T>(result: Result<T, ConfigError>, function: &str) -> Result<T, ConfigError> {
-    telemetry::init(LogFormat::Json, "info");
     if let Err(e) = &result {
+        telemetry::init(LogFormat::Json, "info");
         tracing::error!(error = %e, function, "cannot start: misconfigured");
     }
     result
