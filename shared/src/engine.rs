@@ -1,4 +1,4 @@
-//! The workflow-engine port: start and stop a job's workflow.
+//! The workflow-engine port: start, stop and look up a job's workflow.
 //!
 //! AWS: Step Functions ([`sfn::StepFunctionsEngine`]). Locally: the ASL interpreter
 //! running the same definition from `infra/`.
@@ -16,6 +16,33 @@ pub enum EngineError {
     Backend(String),
 }
 
+/// What the engine knows of a job's execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+    /// No execution of that name: it was never started (or has been forgotten).
+    Missing,
+}
+
+impl ExecutionStatus {
+    /// From Step Functions' `ExecutionStatus` names; `PENDING_REDRIVE` is a failed
+    /// execution that may be redriven, which vidgen never does.
+    pub fn from_sfn(status: &str) -> Option<ExecutionStatus> {
+        Some(match status {
+            "RUNNING" => ExecutionStatus::Running,
+            "SUCCEEDED" => ExecutionStatus::Succeeded,
+            "FAILED" | "PENDING_REDRIVE" => ExecutionStatus::Failed,
+            "TIMED_OUT" => ExecutionStatus::TimedOut,
+            "ABORTED" => ExecutionStatus::Aborted,
+            _ => return None,
+        })
+    }
+}
+
 #[async_trait]
 pub trait WorkflowEngine: Send + Sync {
     /// Start the workflow for `job_id`; the execution is named after the job, so a
@@ -23,4 +50,6 @@ pub trait WorkflowEngine: Send + Sync {
     async fn start(&self, job_id: &str, input: &serde_json::Value) -> Result<(), EngineError>;
     /// Stop the job's workflow; stopping one that already ended is fine.
     async fn stop(&self, job_id: &str, cause: &str) -> Result<(), EngineError>;
+    /// Where the job's execution is (the sweeper asks about jobs that look stuck).
+    async fn status(&self, job_id: &str) -> Result<ExecutionStatus, EngineError>;
 }

@@ -51,3 +51,21 @@ pub async fn run_step_lambda(function: StepFunction) -> Result<(), lambda_runtim
     }))
     .await
 }
+
+/// The whole `main` of the sweeper Lambda: its dependencies built once at init, then
+/// each scheduled event (its content does not matter) runs one [`sweep`] and returns
+/// its report. Only a failure to list the jobs fails the invocation.
+///
+/// [`sweep`]: crate::workflow::sweep::sweep
+#[cfg(feature = "lambda")]
+pub async fn run_sweeper_lambda() -> Result<(), lambda_runtime::Error> {
+    use crate::workflow::sweep::sweep;
+    use lambda_runtime::{service_fn, LambdaEvent};
+    let deps = crate::wiring::sweep_deps_from_env().await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
+        let report = sweep(deps, chrono::Utc::now()).await?;
+        Ok::<_, lambda_runtime::Error>(report)
+    }))
+    .await
+}

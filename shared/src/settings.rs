@@ -25,21 +25,23 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// The four functions of the AWS deployment (`template.yaml`).
+/// The functions of the AWS deployment (`template.yaml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Function {
     Api,
     Submit,
     CheckStatus,
     Download,
+    Sweeper,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [
+    pub const ALL: [Function; 5] = [
         Function::Api,
         Function::Submit,
         Function::CheckStatus,
         Function::Download,
+        Function::Sweeper,
     ];
 
     /// The function's binary name, as in `template.yaml` and the README.
@@ -49,6 +51,7 @@ impl Function {
             Function::Submit => StepFunction::Submit.name(),
             Function::CheckStatus => StepFunction::CheckStatus.name(),
             Function::Download => StepFunction::Download.name(),
+            Function::Sweeper => "sweeper",
         }
     }
 }
@@ -81,9 +84,16 @@ pub const UNSET: &str = "unset";
 
 const ALL: &[Function] = &Function::ALL;
 const API: &[Function] = &[Function::Api];
+/// The functions that start, stop or look up executions.
+const ENGINE: &[Function] = &[Function::Api, Function::Sweeper];
 const STEPS: &[Function] = &[Function::Submit, Function::CheckStatus, Function::Download];
 /// The functions that end jobs, and so send webhooks.
-const ENDERS: &[Function] = &[Function::Api, Function::CheckStatus, Function::Download];
+const ENDERS: &[Function] = &[
+    Function::Api,
+    Function::CheckStatus,
+    Function::Download,
+    Function::Sweeper,
+];
 const PACED: &[Function] = &[Function::Submit, Function::CheckStatus];
 
 /// Every variable the AWS functions read, in the README's order.
@@ -102,7 +112,7 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "STATE_MACHINE_ARN",
-        read_by: API,
+        read_by: ENGINE,
         default: REQUIRED,
         meaning: "the workflow (set by the template)",
     },
@@ -394,6 +404,31 @@ impl StepSettings {
 
     pub fn from_env(function: StepFunction) -> Result<StepSettings, ConfigError> {
         StepSettings::from_lookup(function, &process_env)
+    }
+}
+
+/// The sweeper's settings (`workflow::sweep`): the records, the engine, webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweeperSettings {
+    pub common: Common,
+    /// `STATE_MACHINE_ARN`: the executions it asks about.
+    pub state_machine_arn: String,
+    /// `WEBHOOK_SECRET_ARN`: a job it ends tells its callback.
+    pub webhook_secret_arn: Option<String>,
+}
+
+impl SweeperSettings {
+    pub fn from_lookup(lookup: Lookup) -> Result<SweeperSettings, ConfigError> {
+        let r = Reader { lookup };
+        Ok(SweeperSettings {
+            common: r.common()?,
+            state_machine_arn: r.required("STATE_MACHINE_ARN")?,
+            webhook_secret_arn: r.optional("WEBHOOK_SECRET_ARN"),
+        })
+    }
+
+    pub fn from_env() -> Result<SweeperSettings, ConfigError> {
+        SweeperSettings::from_lookup(&process_env)
     }
 }
 

@@ -12,10 +12,11 @@ use crate::callback::{CallbackSender, WebhookSigner};
 use crate::config::ConfigError;
 use crate::engine::sfn::StepFunctionsEngine;
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
-use crate::settings::{ApiSettings, Common, StepSettings};
+use crate::settings::{ApiSettings, Common, StepSettings, SweeperSettings};
 use crate::store::dynamo::DynamoJobStore;
 use crate::store::s3::S3ObjectStore;
 use crate::telemetry::{self, LogFormat};
+use crate::workflow::sweep::SweepDeps;
 use crate::workflow::{StepDeps, StepFunction};
 use aws_config::SdkConfig;
 use std::sync::Arc;
@@ -116,6 +117,20 @@ pub async fn step_deps(
     })
 }
 
+/// The sweeper's dependencies: the records, the state machine, webhooks.
+pub async fn sweep_deps(
+    settings: &SweeperSettings,
+    clients: &AwsClients,
+) -> Result<SweepDeps, ConfigError> {
+    let (jobs, _objects) = stores(&settings.common, clients);
+    let engine = StepFunctionsEngine::new(clients.sfn.clone(), &settings.state_machine_arn);
+    Ok(SweepDeps {
+        jobs,
+        engine: Arc::new(engine),
+        callbacks: callbacks(settings.webhook_secret_arn.as_deref(), clients).await?,
+    })
+}
+
 /// Log a misconfiguration, with the variable's name, before the runtime stops. When the
 /// settings themselves were bad, logging is not up yet: it starts at `info` here (if it
 /// is already up, this `init` is a no-op). A good start does no extra work.
@@ -151,4 +166,17 @@ pub async fn step_deps_from_env(function: StepFunction) -> Result<StepDeps, Conf
     }
     .await;
     started(result, function.name())
+}
+
+/// The sweeper Lambda's init: its settings, logging, then [`sweep_deps`].
+pub async fn sweep_deps_from_env() -> Result<SweepDeps, ConfigError> {
+    let result = async {
+        let settings = SweeperSettings::from_env()?;
+        telemetry::init(LogFormat::Json, &settings.common.log_filter);
+        let sdk = aws::sdk_config().await;
+        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        sweep_deps(&settings, &clients).await
+    }
+    .await;
+    started(result, "sweeper")
 }

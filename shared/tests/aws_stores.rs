@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vidgen_shared::aws::{aws_test_env, s3_client, static_sdk_config};
 use vidgen_shared::engine::sfn::StepFunctionsEngine;
-use vidgen_shared::engine::WorkflowEngine;
+use vidgen_shared::engine::{ExecutionStatus, WorkflowEngine};
 use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
 use vidgen_shared::store::s3::S3ObjectStore;
 use vidgen_shared::store::{ByteStream, ObjectStore, StoreError};
@@ -243,10 +243,16 @@ async fn step_functions_executions_are_named_after_the_job() {
         .unwrap();
     let engine = StepFunctionsEngine::new(client.clone(), created.state_machine_arn());
     let job = unique("vid");
+    assert_eq!(
+        engine.status(&job).await.unwrap(),
+        ExecutionStatus::Missing,
+        "an execution never started is missing, not an error"
+    );
     engine
         .start(&job, &serde_json::json!({"job_id": job}))
         .await
         .unwrap();
+    assert_eq!(engine.status(&job).await.unwrap(), ExecutionStatus::Running);
     // moto does not enforce unique execution names (AWS answers ExecutionAlreadyExists
     // for a closed execution or different input), so that mapping is not exercised here.
     let arn = engine.execution_arn(&job);
@@ -269,6 +275,7 @@ async fn step_functions_executions_are_named_after_the_job() {
         .await
         .unwrap();
     assert_eq!(described.status().as_str(), "ABORTED");
+    assert_eq!(engine.status(&job).await.unwrap(), ExecutionStatus::Aborted);
     engine
         .stop("vid-never-started", "x")
         .await

@@ -102,3 +102,240 @@ fn url_ttl_seconds_is_capped_where_the_code_caps_it() {
     assert_eq!(e.var, "URL_TTL_SECS");
     assert!(e.message.contains(&cap.to_string()), "{}", e.message);
 }
+
+/// Every `AWS::Serverless::Function`: logical id → its `Binary`.
+fn functions(t: &Value) -> BTreeMap<String, String> {
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("template has no Resources")
+    };
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id:?} names no Binary"));
+            (id.as_str().unwrap().to_string(), binary.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn each_function_is_given_only_variables_it_reads_and_every_one_it_requires() {
+    use vidgen_shared::settings::{Function, VARIABLES};
+    let t = template();
+    let globals: Vec<String> = match &t["Globals"]["Function"]["Environment"]["Variables"] {
+        Value::Mapping(m) => m
+            .keys()
+            .filter_map(|k| k.as_str())
+            .map(String::from)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let functions = functions(&t);
+    assert_eq!(
+        functions.len(),
+        Function::ALL.len(),
+        "every template function is a settings::Function and back: {functions:?}"
+    );
+    for function in Function::ALL {
+        let (id, _) = functions
+            .iter()
+            .find(|(_, binary)| *binary == function.name())
+            .unwrap_or_else(|| panic!("no template function builds {}", function.name()));
+        let mut set: Vec<String> = globals.clone();
+        if let Value::Mapping(m) =
+            &t["Resources"][id.as_str()]["Properties"]["Environment"]["Variables"]
+        {
+            set.extend(m.keys().filter_map(|k| k.as_str()).map(String::from));
+        }
+        let reads = |name: &str| {
+            VARIABLES
+                .iter()
+                .any(|v| v.name == name && v.read_by.contains(&function))
+        };
+        for name in &set {
+            assert!(reads(name), "{id} is given {name}, which it never reads");
+        }
+        // Tuning variables keep their defaults unless set by hand; what is required is set.
+        for v in VARIABLES.iter().filter(|v| v.read_by.contains(&function)) {
+            if v.default == vidgen_shared::settings::REQUIRED {
+                assert!(set.iter().any(|n| n == v.name), "{id} needs {} set", v.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_function_binary_is_a_workspace_binary_the_build_script_builds() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let script = std::fs::read_to_string(format!("{root}/scripts/build-lambdas.sh")).unwrap();
+    for (id, binary) in functions(&template()) {
+        let manifest = format!("{root}/functions/{binary}/Cargo.toml");
+        let manifest = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|_| panic!("{id} builds {binary}, but {manifest} is missing"));
+        assert!(manifest.contains(&format!("name = \"{binary}\"")), "{id}");
+        assert!(
+            script.contains(&format!("--bin {binary} "))
+                || script.contains(&format!("--bin {binary}\n")),
+            "scripts/build-lambdas.sh does not build {binary}"
+        );
+    }
+}
+
+#[test]
+fn the_sweeper_runs_on_a_schedule_and_may_only_describe_this_machines_executions() {
+    let t = template();
+    let sweeper = &t["Resources"]["SweeperFunction"]["Properties"];
+    let Value::Mapping(events) = &sweeper["Events"] else {
+        panic!("the sweeper has no events")
+    };
+    let schedules: Vec<&Value> = events
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("Schedule"))
+        .collect();
+    assert_eq!(schedules.len(), 1, "one schedule");
+    let rate = text(&schedules[0]["Properties"]["Schedule"]).unwrap();
+    // The sweep looks at jobs untouched for STUCK_AFTER; running it much less often than
+    // that would leave stuck jobs for hours.
+    let minutes: u64 = rate
+        .trim_start_matches("rate(")
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("schedule {rate:?} is not rate(N minutes)"));
+    assert!(rate.ends_with("minutes)"), "{rate}");
+    let stuck_after = vidgen_shared::workflow::sweep::STUCK_AFTER.as_secs() / 60;
+    assert!(
+        minutes <= stuck_after,
+        "every {minutes} min vs {stuck_after} min"
+    );
+    // The sweeper's timeout leaves room for a scan and a lookup per stuck job.
+    assert!(sweeper["Timeout"].as_u64().unwrap() >= 60);
+    let mut describe = Vec::new();
+    for policy in list(&sweeper["Policies"]) {
+        for statement in list(&policy["Statement"]) {
+            let actions: Vec<String> = list(&statement["Action"]).iter().filter_map(text).collect();
+            assert!(
+                !actions
+                    .iter()
+                    .any(|a| a.starts_with("states:") && a != "states:DescribeExecution"),
+                "the sweeper only looks: {actions:?}"
+            );
+            if actions.iter().any(|a| a == "states:DescribeExecution") {
+                describe.extend(list(&statement["Resource"]).iter().filter_map(text));
+            }
+        }
+    }
+    assert_eq!(
+        describe,
+        ["arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${JobStateMachine.Name}:*"]
+    );
+}
+
+#[test]
+fn alarms_tell_the_topic_and_watch_resources_of_this_stack() {
+    let t = template();
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("template has no Resources")
+    };
+    let alarms: Vec<(&Value, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .collect();
+    let watched = |alarm: &Value| -> Vec<String> {
+        let p = &alarm["Properties"];
+        let mut dims = list(&p["Dimensions"]);
+        for m in list(&p["Metrics"]) {
+            dims.extend(list(&m["MetricStat"]["Metric"]["Dimensions"]));
+        }
+        dims.iter()
+            .map(|d| text(&d["Value"]).expect("a dimension value"))
+            .collect()
+    };
+    for (id, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        assert_eq!(
+            list(&p["AlarmActions"])
+                .iter()
+                .filter_map(text)
+                .collect::<Vec<_>>(),
+            ["AlarmTopic"],
+            "{id:?} tells the alarm topic"
+        );
+        assert_eq!(
+            p["TreatMissingData"].as_str(),
+            Some("notBreaching"),
+            "{id:?}: no traffic is no alarm"
+        );
+        for resource in watched(alarm) {
+            assert!(
+                resources.contains_key(resource.as_str()),
+                "{id:?} watches {resource}, not in the stack"
+            );
+        }
+    }
+    let all_watched: Vec<String> = alarms.iter().flat_map(|(_, a)| watched(a)).collect();
+    for (id, _) in functions(&t) {
+        assert!(
+            all_watched.contains(&id),
+            "no alarm watches {id} (throttles)"
+        );
+    }
+    let metric_names: Vec<String> = alarms
+        .iter()
+        .flat_map(|(_, a)| {
+            let p = &a["Properties"];
+            let mut names: Vec<String> = p["MetricName"]
+                .as_str()
+                .map(String::from)
+                .into_iter()
+                .collect();
+            names.extend(list(&p["Metrics"]).iter().filter_map(|m| {
+                m["MetricStat"]["Metric"]["MetricName"]
+                    .as_str()
+                    .map(String::from)
+            }));
+            names
+        })
+        .collect();
+    for needed in [
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionThrottled",
+        "Throttles",
+    ] {
+        assert!(
+            metric_names.iter().any(|n| n == needed),
+            "no alarm on {needed}"
+        );
+    }
+}
+
+#[test]
+fn api_access_logs_are_json_lines_without_headers_or_query_strings() {
+    let t = template();
+    let settings = &t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    assert_eq!(
+        text(&settings["DestinationArn"]).as_deref(),
+        Some("ApiAccessLogs.Arn"),
+        "access logs go to the stack's own log group"
+    );
+    let format = settings["Format"].as_str().expect("a log format");
+    let line: serde_json::Value =
+        serde_json::from_str(format).expect("the format is one JSON object");
+    for field in ["requestId", "routeKey", "status", "integrationLatencyMs"] {
+        assert!(line.get(field).is_some(), "access logs carry {field}");
+    }
+    for secret_bearing in ["header", "querystring", "Authorization", "authorization"] {
+        assert!(
+            !format.contains(secret_bearing),
+            "access logs must not carry {secret_bearing}"
+        );
+    }
+    assert!(
+        t["Resources"]["ApiAccessLogs"]["Properties"]["RetentionInDays"]
+            .as_u64()
+            .is_some()
+    );
+}

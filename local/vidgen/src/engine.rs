@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use vidgen_shared::domain::ids::JobId;
-use vidgen_shared::engine::{EngineError, WorkflowEngine};
+use vidgen_shared::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use vidgen_shared::workflow::{
     local_substitutions, record_execution_end, run_step, ExecutionEnd, StepDeps, StepFunction,
     WorkflowState,
@@ -203,5 +203,18 @@ impl WorkflowEngine for LocalEngine {
             cancel.cancel();
         }
         Ok(())
+    }
+
+    async fn status(&self, job_id: &str) -> Result<ExecutionStatus, EngineError> {
+        Ok(match self.runs().get(job_id) {
+            None => ExecutionStatus::Missing,
+            Some(Run::Running(_)) => ExecutionStatus::Running,
+            Some(Run::Finished(summary)) => match summary.outcome {
+                ExecutionOutcome::Succeeded(_) => ExecutionStatus::Succeeded,
+                ExecutionOutcome::Failed { .. } => ExecutionStatus::Failed,
+                ExecutionOutcome::TimedOut => ExecutionStatus::TimedOut,
+                ExecutionOutcome::Aborted => ExecutionStatus::Aborted,
+            },
+        })
     }
 }

@@ -22,7 +22,11 @@ use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::local_files::LocalObjectStore;
 use vidgen_shared::store::s3::S3ObjectStore;
 use vidgen_shared::store::{JobStore, ObjectStore};
+use vidgen_shared::workflow::sweep::{sweep, SweepDeps, SweepReport};
 use vidgen_shared::workflow::{StepDeps, WorkflowConfig};
+
+/// How often `vidgen serve` sweeps for stuck jobs (the template's schedule in AWS).
+const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// Which provider the stack talks to.
 #[derive(Debug, Clone)]
@@ -176,7 +180,9 @@ pub struct RunningStack {
     pub store_name: String,
     /// Where the webhook signing secret comes from, for people.
     pub webhook_secret_source: String,
+    sweep_deps: SweepDeps,
     server: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -225,6 +231,11 @@ impl RunningStack {
             },
         };
         let engine = LocalEngine::new(crate::engine::DEFINITION, step_deps, config.time_scale)?;
+        let sweep_deps = SweepDeps {
+            jobs: jobs.clone(),
+            engine: Arc::new(engine.clone()),
+            callbacks: Some(callbacks.clone()),
+        };
         let api = ApiDeps {
             jobs: jobs.clone(),
             objects: objects.clone(),
@@ -241,6 +252,8 @@ impl RunningStack {
         }));
         let unfinished: Vec<_> = jobs.unfinished().await?.into_iter().map(|j| j.id).collect();
         engine.resume(&unfinished).await;
+        // After the resume, so a job whose execution is missing really has none.
+        let sweeper = tokio::spawn(sweep_every(sweep_deps.clone(), SWEEP_EVERY));
         let provider_name = match (&config.provider, &simulator) {
             (ProviderChoice::OpenAi { base_url, .. }, _) => {
                 format!("OpenAI-compatible API at {base_url}")
@@ -264,13 +277,21 @@ impl RunningStack {
             provider_name,
             store_name,
             webhook_secret_source,
+            sweep_deps,
             server,
+            sweeper,
             shutdown: Some(tx),
         })
     }
 
+    /// Run one sweep now (the background task runs one every [`SWEEP_EVERY`]).
+    pub async fn sweep(&self) -> anyhow::Result<SweepReport> {
+        Ok(sweep(&self.sweep_deps, chrono::Utc::now()).await?)
+    }
+
     /// Stop serving and stop every running execution (they resume on the next start).
     pub async fn shutdown(mut self) {
+        self.sweeper.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -284,6 +305,18 @@ impl RunningStack {
     /// Wait until the server ends (Ctrl-C).
     pub async fn wait(mut self) {
         let _ = (&mut self.server).await;
+    }
+}
+
+/// The sweeper's schedule: the same [`sweep`] the AWS `sweeper` function runs.
+async fn sweep_every(deps: SweepDeps, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await; // the first tick is immediate; the resume just ran
+    loop {
+        ticks.tick().await;
+        if let Err(e) = sweep(&deps, chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "the sweep could not list the jobs");
+        }
     }
 }
 
@@ -397,6 +430,35 @@ mod tests {
             }
             assert!(!e.contains("s3cr3t") && !e.contains("tok1"), "{raw:?}: {e}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_local_sweep_ends_a_job_whose_workflow_never_started() {
+        use vidgen_shared::domain::ids::Owner;
+        use vidgen_shared::domain::{ErrorCode, Job, Model, NewJob, Size, Status};
+        let root = tempfile::tempdir().unwrap();
+        let config = StackConfig::local("127.0.0.1:0".parse().unwrap(), root.path().into());
+        let stack = RunningStack::start(config).await.unwrap();
+        // A record as the API writes it, left without an execution (the API died before
+        // starting it) for longer than the sweeper waits.
+        let new = NewJob::new(
+            &Owner::new("alice"),
+            Model::Sora2,
+            4,
+            Size::Portrait720,
+            "p",
+        );
+        let stale = chrono::Utc::now() - chrono::Duration::minutes(30);
+        let job = Job::new(new, stale);
+        stack.jobs.create(&job, None).await.unwrap();
+
+        let report = stack.sweep().await.unwrap();
+
+        assert_eq!((report.checked, report.ended), (1, 1));
+        let ended = stack.jobs.get(&job.id).await.unwrap().unwrap();
+        assert_eq!(ended.status, Status::Failed);
+        assert_eq!(ended.error.unwrap().code, ErrorCode::WorkflowStartFailed);
+        stack.shutdown().await;
     }
 
     #[cfg(unix)]

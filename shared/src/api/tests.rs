@@ -3,7 +3,7 @@
 
 use super::{handle, ApiConfig, ApiDeps, OPENAPI_JSON, ROUTES};
 use crate::domain::ids::new_job_id;
-use crate::engine::{EngineError, WorkflowEngine};
+use crate::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use crate::store::embedded::EmbeddedJobStore;
 use crate::store::local_files::LocalObjectStore;
 use bytes::Bytes;
@@ -227,6 +227,9 @@ impl WorkflowEngine for NoEngine {
     }
     async fn stop(&self, _job_id: &str, _cause: &str) -> Result<(), EngineError> {
         Ok(())
+    }
+    async fn status(&self, _job_id: &str) -> Result<ExecutionStatus, EngineError> {
+        Ok(ExecutionStatus::Missing)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The Step Functions engine: one execution per job, named after the job id, so a
 //! retried start is refused by Step Functions instead of running twice.
 
-use super::{EngineError, WorkflowEngine};
+use super::{EngineError, ExecutionStatus, WorkflowEngine};
 use async_trait::async_trait;
 use aws_sdk_sfn::error::DisplayErrorContext;
 use aws_sdk_sfn::Client;
@@ -68,6 +68,30 @@ impl WorkflowEngine for StepFunctionsEngine {
                     .is_some_and(|se| se.is_execution_does_not_exist()) =>
             {
                 Ok(())
+            }
+            Err(e) => Err(EngineError::Backend(DisplayErrorContext(&e).to_string())),
+        }
+    }
+
+    async fn status(&self, job_id: &str) -> Result<ExecutionStatus, EngineError> {
+        let result = self
+            .client
+            .describe_execution()
+            .execution_arn(self.execution_arn(job_id))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let status = out.status().as_str();
+                ExecutionStatus::from_sfn(status).ok_or_else(|| {
+                    EngineError::Backend(format!("unknown execution status {status:?}"))
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_execution_does_not_exist()) =>
+            {
+                Ok(ExecutionStatus::Missing)
             }
             Err(e) => Err(EngineError::Backend(DisplayErrorContext(&e).to_string())),
         }

@@ -68,6 +68,7 @@ fn load(
         Function::CheckStatus => {
             StepSettings::from_lookup(StepFunction::CheckStatus, &recording).map(drop)
         }
+        Function::Sweeper => SweeperSettings::from_lookup(&recording).map(drop),
         Function::Download => {
             StepSettings::from_lookup(StepFunction::Download, &recording).map(drop)
         }

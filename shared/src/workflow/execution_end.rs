@@ -35,7 +35,7 @@ impl ExecutionEnd {
         }
     }
 
-    fn outcome(self) -> (Status, JobError) {
+    pub(super) fn outcome(self) -> (Status, JobError) {
         match self {
             ExecutionEnd::TimedOut => (
                 Status::TimedOut,
@@ -61,7 +61,14 @@ pub async fn record_execution_end(
     end: ExecutionEnd,
 ) -> Result<Value, StepError> {
     let (status, reason) = end.outcome();
-    let recorded = end_job(deps, job_id, status, reason).await?;
+    let recorded = end_job(
+        deps.jobs.as_ref(),
+        deps.config.callbacks.as_ref(),
+        job_id,
+        status,
+        reason,
+    )
+    .await?;
     Ok(json!({ "job_id": job_id, "status": recorded }))
 }
 

@@ -2,10 +2,11 @@
 
 use super::contract::{ErrorPayload, StepErrorName, STATES_TIMEOUT};
 use super::StepDeps;
+use crate::callback::CallbackSender;
 use crate::domain::ids::JobId;
 use crate::domain::{ErrorCode, JobError, Status};
 use crate::store::update::UpdateError;
-use crate::store::{update_job, StoreError};
+use crate::store::{update_job, JobStore, StoreError};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
@@ -79,7 +80,14 @@ pub async fn record_failure(
     input: FailureInput,
 ) -> Result<serde_json::Value, super::StepError> {
     let (status, reason) = classify_failure(&input.failure);
-    let recorded = end_job(deps, &input.job_id, status, reason).await?;
+    let recorded = end_job(
+        deps.jobs.as_ref(),
+        deps.config.callbacks.as_ref(),
+        &input.job_id,
+        status,
+        reason,
+    )
+    .await?;
     Ok(serde_json::json!({ "job_id": input.job_id, "status": recorded }))
 }
 
@@ -87,19 +95,20 @@ pub async fn record_failure(
 /// status the record now has: the given one, the one it had already ended with, or
 /// `None` when the job was deleted.
 pub(super) async fn end_job(
-    deps: &StepDeps,
+    jobs: &dyn JobStore,
+    callbacks: Option<&CallbackSender>,
     job_id: &JobId,
     status: Status,
     reason: JobError,
 ) -> Result<Option<Status>, StoreError> {
-    let result = update_job(deps.jobs.as_ref(), job_id, |job| {
+    let result = update_job(jobs, job_id, |job| {
         job.mark_ended(status, reason.clone(), Utc::now())
     })
     .await;
     match result {
         Ok(job) => {
             info!(status = %job.status, code = %reason.code, "job ended");
-            crate::callback::notify(deps.config.callbacks.as_ref(), &job).await;
+            crate::callback::notify(callbacks, &job).await;
             Ok(Some(job.status))
         }
         Err(UpdateError::Refused(t)) => Ok(Some(t.from)),

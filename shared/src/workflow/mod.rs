@@ -18,6 +18,7 @@ mod download;
 mod execution_end;
 mod failure;
 mod submit;
+pub mod sweep;
 
 pub use check_status::{check_status, next_wait_seconds};
 pub use contract::{

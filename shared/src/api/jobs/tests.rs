@@ -6,7 +6,7 @@ use crate::api::{handle, ApiConfig, ApiDeps};
 use crate::config::Secret;
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Model, NewJob, Size, Status};
-use crate::engine::{EngineError, WorkflowEngine};
+use crate::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
 use crate::store::embedded::EmbeddedJobStore;
 use crate::store::local_files::LocalObjectStore;
@@ -30,6 +30,10 @@ impl WorkflowEngine for AbortedEventFirst {
             .await
             .expect("the backstop ran");
         Ok(())
+    }
+
+    async fn status(&self, _job_id: &str) -> Result<ExecutionStatus, EngineError> {
+        Ok(ExecutionStatus::Aborted)
     }
 }
 
