@@ -15,7 +15,9 @@
 //! on create, `version = :expected` on update); a job and its claim are written in one
 //! transaction.
 
-use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use super::{
+    CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
+};
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Status};
 use async_trait::async_trait;
@@ -84,12 +86,27 @@ fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError
     serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(format!("unreadable item: {e}")))
 }
 
-/// The opaque list cursor: the GSI key of the last job returned.
-fn encode_cursor(item_key: &Item) -> Option<String> {
-    let get = |k: &str| item_key.get(k).and_then(|v| v.as_s().ok()).cloned();
+/// The index key (table and GSI key attributes) of a job item.
+fn index_key(item: &Item) -> Item {
+    ["pk", "gsi_owner", "gsi_created"]
+        .iter()
+        .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
+/// The opaque list cursor: the GSI key of the last item read (returned or, when the
+/// page budget ran out, the last one DynamoDB evaluated).
+fn encode_cursor(item_key: &Item) -> Result<String, StoreError> {
+    let get = |k: &str| {
+        item_key
+            .get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| StoreError::Backend(format!("an index key without {k}")))
+    };
     let json =
         serde_json::json!({"pk": get("pk")?, "o": get("gsi_owner")?, "c": get("gsi_created")?});
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string()))
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string()))
 }
 
 /// The longest cursor we make is well under this; longer ones are not decoded.
@@ -287,8 +304,9 @@ impl JobStore for DynamoJobStore {
         let limit = limit.max(1) as usize;
         let mut start = cursor.map(|c| decode_cursor(c, owner)).transpose()?;
         let mut jobs = Vec::new();
-        let mut last_key = None;
-        loop {
+        // At most LIST_PAGES_PER_CALL Query calls per request (see its docs for why a
+        // bound and not a status index); each evaluates at most `limit` items.
+        for _ in 0..LIST_PAGES_PER_CALL {
             let mut q = self
                 .client
                 .query()
@@ -307,26 +325,21 @@ impl JobStore for DynamoJobStore {
             }
             let out = q.send().await.map_err(backend)?;
             let mut items = out.items.unwrap_or_default().into_iter();
+            let mut last_key = None;
             for item in items.by_ref() {
-                let key: Item = ["pk", "gsi_owner", "gsi_created"]
-                    .iter()
-                    .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
-                    .collect();
+                last_key = Some(index_key(&item));
                 jobs.push(from_item::<Job>(item)?);
-                last_key = Some(key);
                 if jobs.len() == limit {
                     break;
                 }
             }
-            let page_has_more = items.next().is_some();
             if jobs.len() == limit {
                 // A full page may be the last; DynamoDB cannot tell without reading on.
                 // Like DynamoDB's own pagination, a cursor may then lead to an empty page.
-                let more = page_has_more || out.last_evaluated_key.is_some();
-                let next_cursor = if more {
-                    last_key.as_ref().and_then(encode_cursor)
-                } else {
-                    None
+                let more = items.next().is_some() || out.last_evaluated_key.is_some();
+                let next_cursor = match (more, last_key) {
+                    (true, Some(key)) => Some(encode_cursor(&key)?),
+                    _ => None,
                 };
                 return Ok(Page { jobs, next_cursor });
             }
@@ -340,6 +353,10 @@ impl JobStore for DynamoJobStore {
                 }
             }
         }
+        // The page budget is spent with fewer than `limit` matches: go on, next time,
+        // from where the last Query stopped.
+        let next_cursor = start.as_ref().map(encode_cursor).transpose()?;
+        Ok(Page { jobs, next_cursor })
     }
 
     async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
@@ -501,7 +518,7 @@ mod cursor_tests {
             ("gsi_owner".into(), s("alice")),
             ("gsi_created".into(), s(&created)),
         ]);
-        let c = encode_cursor(&key).unwrap();
+        let c = encode_cursor(&key).expect("a full key");
         assert_eq!(decode_cursor(&c, "alice").unwrap(), key);
         assert!(matches!(
             decode_cursor(&c, "bob"),

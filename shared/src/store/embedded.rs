@@ -6,7 +6,9 @@
 //! `hex(owner)/created_at/id`, scanned backwards for newest first; the cursor is the
 //! hex of the last key returned.
 
-use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use super::{
+    CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
+};
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Status};
 use async_trait::async_trait;
@@ -219,15 +221,26 @@ impl JobStore for EmbeddedJobStore {
             let tx = db.begin_read().map_err(backend)?;
             let index = tx.open_table(BY_OWNER).map_err(backend)?;
             let jobs = tx.open_table(JOBS).map_err(backend)?;
+            // The same bound as DynamoDB's pages (LIST_PAGES_PER_CALL): at most this many
+            // index entries per call, so a status filter over a long history stays cheap.
+            let budget = LIST_PAGES_PER_CALL * limit;
             let mut out = Vec::new();
-            let mut last_key = None;
-            let mut more = false;
+            let mut examined = 0;
+            let mut last_examined: Option<String> = None;
+            let mut next_cursor = None;
             for entry in index
                 .range(prefix.as_str()..upper.as_str())
                 .map_err(backend)?
                 .rev()
             {
                 let (k, id) = entry.map_err(backend)?;
+                if out.len() == limit || examined == budget {
+                    // Entries remain: go on, next time, after the last one read.
+                    next_cursor = last_examined.map(hex::encode);
+                    break;
+                }
+                examined += 1;
+                last_examined = Some(k.value().to_string());
                 let Some(raw) = jobs
                     .get(id.value())
                     .map_err(backend)?
@@ -236,23 +249,13 @@ impl JobStore for EmbeddedJobStore {
                     continue;
                 };
                 let job: Job = from_json(&raw)?;
-                if status.is_some_and(|s| s != job.status) {
-                    continue;
+                if status.is_none_or(|s| s == job.status) {
+                    out.push(job);
                 }
-                if out.len() == limit {
-                    more = true;
-                    break;
-                }
-                last_key = Some(k.value().to_string());
-                out.push(job);
             }
             Ok(Page {
                 jobs: out,
-                next_cursor: if more {
-                    last_key.map(hex::encode)
-                } else {
-                    None
-                },
+                next_cursor,
             })
         })
         .await

@@ -68,6 +68,23 @@ pub struct Upload {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How many index pages of `limit` entries one [`JobStore::list`] call reads at most.
+///
+/// A status filter is applied after the owner index is read, so without a bound one
+/// request over an owner with thousands of jobs and few matches would read them all (in
+/// DynamoDB, thousands of Query calls inside one API request). With it, a call reads at
+/// most `LIST_PAGES_PER_CALL × limit` index entries and, when it stops early, returns
+/// what matched so far (possibly nothing) with a cursor to go on from: a page may hold
+/// fewer than `limit` jobs and still have a `next_cursor`.
+///
+/// Why a bound rather than a second index by owner+status: such a GSI (projecting the
+/// whole job) would be rewritten on every job write — progress updates included — for
+/// every job, to speed up a query clients rarely make; a keys-only one would need a
+/// BatchGetItem per page and a re-check of each (eventually consistent) status, and
+/// either needs a backfill of existing items. The bound keeps the per-request cost fixed
+/// and walking all pages with a filter costs what walking them without one does.
+pub const LIST_PAGES_PER_CALL: usize = 5;
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -90,6 +107,9 @@ pub trait JobStore: Send + Sync {
     /// Callers use [`update_job`], which reads, applies a domain change and retries.
     async fn put_if_version(&self, job: &Job) -> Result<(), StoreError>;
     /// The owner's jobs, newest first, optionally of one status. The cursor is opaque.
+    /// Reads at most [`LIST_PAGES_PER_CALL`] × `limit` index entries: with a status
+    /// filter a page may hold fewer than `limit` jobs (even none) and still a cursor.
+    /// Following cursors yields every matching job exactly once.
     async fn list(
         &self,
         owner: &Owner,

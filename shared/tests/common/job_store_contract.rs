@@ -6,7 +6,7 @@ use std::sync::Arc;
 use vidgen_shared::domain::ids::{new_job_id, new_upload_id, JobId, Owner};
 use vidgen_shared::domain::{Job, Model, NewJob, Size, Status};
 use vidgen_shared::store::{
-    update_job, CreateOutcome, IdempotencyRecord, JobStore, StoreError, Upload,
+    update_job, CreateOutcome, IdempotencyRecord, JobStore, StoreError, Upload, LIST_PAGES_PER_CALL,
 };
 
 pub fn job(owner: &str, key: Option<&str>, offset_ms: i64) -> Job {
@@ -45,6 +45,7 @@ pub async fn run_all(store: Arc<dyn JobStore>) {
     idempotency_claims(store.as_ref()).await;
     versions_and_races(store.clone()).await;
     listing(store.as_ref()).await;
+    bounded_status_listing(store.as_ref()).await;
     deletion(store.as_ref()).await;
     uploads(store.as_ref()).await;
     unfinished(store.as_ref()).await;
@@ -241,6 +242,61 @@ async fn listing(store: &dyn JobStore) {
             .await,
         Err(StoreError::InvalidCursor)
     ));
+}
+
+/// A status filter over many non-matching jobs: each call reads a bounded part of the
+/// owner's history (so the first page comes back empty, with a cursor), and following
+/// the cursors yields every match exactly once, newest first.
+async fn bounded_status_listing(store: &dyn JobStore) {
+    let o = owner("bounded");
+    let limit = 2;
+    let per_call = LIST_PAGES_PER_CALL * limit as usize;
+    let gap = per_call + 2;
+    let mut matching = Vec::new();
+    let mut offset = 0;
+    for _ in 0..3 {
+        let m = job(&o, None, offset);
+        offset += 10;
+        store.create(&m, None).await.unwrap();
+        update_job(store, &m.id, |j| j.mark_canceled(Utc::now()))
+            .await
+            .unwrap();
+        matching.push(m.id);
+        for _ in 0..gap {
+            store.create(&job(&o, None, offset), None).await.unwrap();
+            offset += 10;
+        }
+    }
+    matching.reverse();
+    let total = 3 * (gap + 1);
+    let first = store
+        .list(&o, Some(Status::Canceled), limit, None)
+        .await
+        .unwrap();
+    assert!(
+        first.jobs.is_empty(),
+        "the newest {gap} jobs do not match and one call reads at most {per_call}"
+    );
+    let mut cursor = Some(first.next_cursor.expect("a cursor to go on from"));
+    let mut seen = Vec::new();
+    let mut calls = 1;
+    while let Some(c) = cursor {
+        let page = store
+            .list(&o, Some(Status::Canceled), limit, Some(&c))
+            .await
+            .unwrap();
+        assert!(page.jobs.len() <= limit as usize);
+        assert!(page.jobs.iter().all(|j| j.status == Status::Canceled));
+        seen.extend(page.jobs.into_iter().map(|j| j.id));
+        cursor = page.next_cursor;
+        calls += 1;
+        assert!(calls <= total, "the cursors go round in circles");
+    }
+    assert_eq!(seen, matching, "every match once, newest first");
+    assert!(
+        calls >= total.div_ceil(per_call),
+        "{calls} calls read {total} jobs, at most {per_call} each"
+    );
 }
 
 async fn deletion(store: &dyn JobStore) {
