@@ -10,7 +10,7 @@ use super::{
     CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
 };
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Status};
+use crate::domain::{Job, Limits, Status, Usage};
 use async_trait::async_trait;
 use chrono::Utc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -21,6 +21,8 @@ const JOBS: TableDefinition<&str, &str> = TableDefinition::new("jobs");
 const BY_OWNER: TableDefinition<&str, &str> = TableDefinition::new("jobs_by_owner");
 const CLAIMS: TableDefinition<&str, &str> = TableDefinition::new("idempotency_claims");
 const UPLOADS: TableDefinition<&str, &str> = TableDefinition::new("uploads");
+/// hex(owner) → [`Usage`] (unfinished jobs and recent spend), for the limits.
+const USAGE: TableDefinition<&str, &str> = TableDefinition::new("usage");
 
 #[derive(Clone)]
 pub struct EmbeddedJobStore {
@@ -77,6 +79,26 @@ fn claim_key(owner: &str, key: &str) -> String {
     format!("{}/{}", hex::encode(owner), key)
 }
 
+/// Apply `change` to the owner's usage inside write transaction `tx`.
+fn change_usage<T>(
+    tx: &redb::WriteTransaction,
+    owner: &Owner,
+    change: impl FnOnce(&mut Usage) -> T,
+) -> Result<T, StoreError> {
+    let mut table = tx.open_table(USAGE).map_err(backend)?;
+    let key = hex::encode(owner.as_str());
+    let raw = table
+        .get(key.as_str())
+        .map_err(backend)?
+        .map(|v| v.value().to_string());
+    let mut usage: Usage = raw.map(|r| from_json(&r)).transpose()?.unwrap_or_default();
+    let out = change(&mut usage);
+    table
+        .insert(key.as_str(), to_json(&usage)?.as_str())
+        .map_err(backend)?;
+    Ok(out)
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(backend)
 }
@@ -94,7 +116,7 @@ impl EmbeddedJobStore {
         private_file(path).map_err(backend)?;
         let db = Database::create(path).map_err(backend)?;
         let tx = db.begin_write().map_err(backend)?;
-        for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS] {
+        for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS, USAGE] {
             tx.open_table(table).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
@@ -118,9 +140,11 @@ impl JobStore for EmbeddedJobStore {
         &self,
         job: &Job,
         claim: Option<&IdempotencyRecord>,
+        limits: &Limits,
     ) -> Result<CreateOutcome, StoreError> {
         let job = job.clone();
         let claim = claim.cloned();
+        let limits = *limits;
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             {
@@ -140,6 +164,13 @@ impl JobStore for EmbeddedJobStore {
                     claims
                         .insert(key.as_str(), to_json(claim)?.as_str())
                         .map_err(backend)?;
+                }
+                // Under redb's single writer, so two creates cannot both pass a limit.
+                // Dropping the transaction without commit discards everything.
+                let admitted =
+                    change_usage(&tx, &job.owner, |u| u.admit(&job, &limits, Utc::now()))?;
+                if let Err(refusal) = admitted {
+                    return Ok(CreateOutcome::LimitReached(refusal));
                 }
                 let mut jobs = tx.open_table(JOBS).map_err(backend)?;
                 if jobs.get(job.id.as_str()).map_err(backend)?.is_some() {
@@ -192,6 +223,9 @@ impl JobStore for EmbeddedJobStore {
                 }
                 jobs.insert(job.id.as_str(), to_json(&job)?.as_str())
                     .map_err(backend)?;
+            }
+            if job.status.is_terminal() {
+                change_usage(&tx, &job.owner, |u| u.release(job.id.as_str()))?;
             }
             tx.commit().map_err(backend)?;
             Ok(())
@@ -277,11 +311,24 @@ impl JobStore for EmbeddedJobStore {
                         .map_err(backend)?
                         .remove(owner_key(&job).as_str())
                         .map_err(backend)?;
+                    change_usage(&tx, &job.owner, |u| u.release(job.id.as_str()))?;
                     if let Some(key) = &job.idempotency_key {
-                        tx.open_table(CLAIMS)
+                        // Kept, marked, until it expires: a replay answers 409.
+                        let mut claims = tx.open_table(CLAIMS).map_err(backend)?;
+                        let key = claim_key(&job.owner, key);
+                        let raw = claims
+                            .get(key.as_str())
                             .map_err(backend)?
-                            .remove(claim_key(&job.owner, key).as_str())
-                            .map_err(backend)?;
+                            .map(|v| v.value().to_string());
+                        if let Some(raw) = raw {
+                            let mut claim: IdempotencyRecord = from_json(&raw)?;
+                            if claim.job_id == job.id {
+                                claim.job_deleted = true;
+                                claims
+                                    .insert(key.as_str(), to_json(&claim)?.as_str())
+                                    .map_err(backend)?;
+                            }
+                        }
                     }
                 }
             }
