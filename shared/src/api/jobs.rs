@@ -58,7 +58,7 @@ async fn replay(
     claim: Option<&IdempotencyRecord>,
     first: &IdempotencyRecord,
 ) -> Result<Response<Bytes>, ApiError> {
-    if !claim.is_some_and(|c| c.request_hash == first.request_hash) {
+    if claim.is_none_or(|c| c.request_hash != first.request_hash) {
         return Err(ApiError::conflict(
             "this Idempotency-Key was already used with a different request",
         ));

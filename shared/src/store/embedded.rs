@@ -259,13 +259,13 @@ impl JobStore for EmbeddedJobStore {
             // index entries per call, so a status filter over a long history stays cheap.
             let budget = LIST_PAGES_PER_CALL * limit;
             let mut out = Vec::new();
-            let mut examined = 0;
             let mut last_examined: Option<String> = None;
             let mut next_cursor = None;
-            for entry in index
+            for (examined, entry) in index
                 .range(prefix.as_str()..upper.as_str())
                 .map_err(backend)?
                 .rev()
+                .enumerate()
             {
                 let (k, id) = entry.map_err(backend)?;
                 if out.len() == limit || examined == budget {
@@ -273,7 +273,6 @@ impl JobStore for EmbeddedJobStore {
                     next_cursor = last_examined.map(hex::encode);
                     break;
                 }
-                examined += 1;
                 last_examined = Some(k.value().to_string());
                 let Some(raw) = jobs
                     .get(id.value())
