@@ -11,7 +11,7 @@
 //! variable takes its default; a bad value is one [`ConfigError`] naming the variable.
 
 use crate::config::{ConfigError, DEFAULT_OPENAI_BASE_URL};
-use crate::domain::Model;
+use crate::domain::{Limits, Model};
 use crate::workflow::{StepFunction, WorkflowConfig};
 use std::fmt;
 use std::str::FromStr;
@@ -127,6 +127,18 @@ pub const VARIABLES: &[Variable] = &[
         read_by: API,
         default: "3600",
         meaning: "lifetime of presigned GET links; at most 43200 (12 h), the life of the role credentials that sign them",
+    },
+    Variable {
+        name: "VIDGEN_MAX_ACTIVE_JOBS",
+        read_by: API,
+        default: "10",
+        meaning: "unfinished jobs one owner may have at once; more answer 429 `rate_limited`",
+    },
+    Variable {
+        name: "VIDGEN_DAILY_BUDGET_USD",
+        read_by: API,
+        default: "50",
+        meaning: "estimated spend (USD) one owner may start per rolling 24 h; more answer 429 `rate_limited`",
     },
     Variable {
         name: "WEBHOOK_SECRET_ARN",
@@ -251,6 +263,19 @@ pub fn log_filter(name: &str, raw: &str) -> Result<String, ConfigError> {
     Ok(raw.trim().to_string())
 }
 
+/// `VIDGEN_MAX_ACTIVE_JOBS`: a whole number, at least 1.
+pub fn max_active_jobs(name: &str, raw: &str) -> Result<u32, ConfigError> {
+    match parse::<u32>(name, raw)? {
+        0 => Err(invalid(name, raw, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// `VIDGEN_DAILY_BUDGET_USD`: a positive dollar amount, kept in cents.
+pub fn daily_budget_cents(name: &str, raw: &str) -> Result<u64, ConfigError> {
+    crate::domain::usage::parse_usd_cents(raw).map_err(|why| invalid(name, raw, why))
+}
+
 /// Whether S3 needs path-style addressing: an endpoint override (for every service or for
 /// S3 alone) means a local server, which does not resolve bucket subdomains.
 pub fn s3_force_path_style(lookup: Lookup) -> bool {
@@ -299,6 +324,13 @@ impl Reader<'_> {
         self.parsed(name).map(Duration::from_secs)
     }
 
+    fn limits(&self) -> Result<Limits, ConfigError> {
+        Ok(Limits {
+            max_active_jobs: self.checked("VIDGEN_MAX_ACTIVE_JOBS", max_active_jobs)?,
+            daily_budget_cents: self.checked("VIDGEN_DAILY_BUDGET_USD", daily_budget_cents)?,
+        })
+    }
+
     fn common(&self) -> Result<Common, ConfigError> {
         Ok(Common {
             table: self.required("TABLE_NAME")?,
@@ -334,6 +366,8 @@ pub struct ApiSettings {
     pub url_ttl: Duration,
     /// `WEBHOOK_SECRET_ARN`: cancel ends a job, so the api sends webhooks too.
     pub webhook_secret_arn: Option<String>,
+    /// `VIDGEN_MAX_ACTIVE_JOBS` and `VIDGEN_DAILY_BUDGET_USD`.
+    pub limits: Limits,
 }
 
 impl ApiSettings {
@@ -345,6 +379,7 @@ impl ApiSettings {
             default_model: r.parsed("SORA_MODEL")?,
             url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
             webhook_secret_arn: r.optional("WEBHOOK_SECRET_ARN"),
+            limits: r.limits()?,
         })
     }
 

@@ -77,6 +77,7 @@ pub async fn api_deps(
             allow_private_callbacks: false,
         },
         url_ttl: settings.url_ttl,
+        limits: settings.limits,
         callbacks: callbacks(settings.webhook_secret_arn.as_deref(), clients).await?,
         ..ApiConfig::default()
     };

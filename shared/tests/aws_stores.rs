@@ -72,7 +72,7 @@ async fn dynamodb_store_honours_the_job_store_contract() {
     create_table(&client, &table)
         .await
         .expect("creating twice is fine");
-    common::job_store_contract::run_all(Arc::new(DynamoJobStore::new(client, table))).await;
+    common::job_store_contract::run_all(Arc::new(DynamoJobStore::new(client, table)), false).await;
 }
 
 /// Against s3s-fs: moto 5.2.1 answers CompleteMultipartUpload with a

@@ -13,6 +13,7 @@ use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
 use vidgen_shared::config::Secret;
+use vidgen_shared::domain::Limits;
 use vidgen_shared::lambda_glue::handle_step;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::store::embedded::EmbeddedJobStore;
@@ -126,7 +127,10 @@ async fn execution_events_record_how_an_execution_ended_once() {
     let running = common::job_store_contract::job("alice", None, 0);
     let done = common::job_store_contract::job("alice", None, 1);
     for job in [&running, &done] {
-        deps.jobs.create(job, None).await.unwrap();
+        deps.jobs
+            .create(job, None, &Limits::UNLIMITED)
+            .await
+            .unwrap();
         update_job(deps.jobs.as_ref(), &job.id, |j| {
             j.mark_submitted("video_1", Utc::now())
         })

@@ -6,6 +6,7 @@ mod common {
 
 use common::job_store_contract::{job, run_all};
 use std::sync::Arc;
+use vidgen_shared::domain::Limits;
 use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::JobStore;
 
@@ -13,7 +14,7 @@ use vidgen_shared::store::JobStore;
 async fn honours_the_job_store_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedJobStore::open(&dir.path().join("jobs.redb")).unwrap();
-    run_all(Arc::new(store)).await;
+    run_all(Arc::new(store), true).await;
 }
 
 #[tokio::test]
@@ -23,7 +24,7 @@ async fn jobs_survive_a_restart() {
     let j = job("alice", None, 0);
     {
         let store = EmbeddedJobStore::open(&path).unwrap();
-        store.create(&j, None).await.unwrap();
+        store.create(&j, None, &Limits::UNLIMITED).await.unwrap();
     }
     let store = EmbeddedJobStore::open(&path).unwrap();
     assert_eq!(store.get(&j.id).await.unwrap(), Some(j.clone()));
@@ -41,7 +42,7 @@ async fn forged_cursors_are_refused() {
     let store = EmbeddedJobStore::open(&dir.path().join("jobs.redb")).unwrap();
     for i in 0..3 {
         store
-            .create(&job("carol", None, i * 10), None)
+            .create(&job("carol", None, i * 10), None, &Limits::UNLIMITED)
             .await
             .unwrap();
     }

@@ -339,3 +339,59 @@ fn api_access_logs_are_json_lines_without_headers_or_query_strings() {
             .is_some()
     );
 }
+
+/// The edge throttles every route, each workflow step keeps capacity of its own so a
+/// burst of API calls cannot starve running jobs, and the per-owner limits reach the api
+/// function from parameters whose defaults are the code's.
+#[test]
+fn the_api_is_throttled_and_cannot_starve_the_steps() {
+    let t = template();
+    let params = &t["Parameters"];
+    let number_param = |v: &Value| -> u64 {
+        let name = text(v).expect("a !Ref to a parameter");
+        let p = &params[name.as_str()];
+        assert_eq!(p["Type"], "Number", "{name}");
+        p["Default"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name} has a default"))
+    };
+    let route = &t["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    let rate = number_param(&route["ThrottlingRateLimit"]);
+    let burst = number_param(&route["ThrottlingBurstLimit"]);
+    assert!(rate >= 1 && burst >= rate, "rate {rate}, burst {burst}");
+    for step in [
+        "SubmitFunction",
+        "CheckStatusFunction",
+        "DownloadToS3Function",
+    ] {
+        let reserved = &t["Resources"][step]["Properties"]["ReservedConcurrentExecutions"];
+        let Value::Tagged(tagged) = reserved else {
+            panic!("{step}: ReservedConcurrentExecutions is !If [ReservesStepConcurrency, …]");
+        };
+        let [cond, value, _] = list(&tagged.value).try_into().expect("three parts");
+        assert_eq!(
+            text(&cond).as_deref(),
+            Some("ReservesStepConcurrency"),
+            "{step}"
+        );
+        assert!(
+            number_param(&value) >= 1,
+            "{step} reserves some concurrency by default"
+        );
+    }
+    let env = &t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    let default_of = |var: &str| {
+        let name = text(&env[var]).unwrap_or_else(|| panic!("the api gets {var}"));
+        let d = &params[name.as_str()]["Default"];
+        d.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| d.as_u64().expect("a default").to_string())
+    };
+    for var in ["VIDGEN_MAX_ACTIVE_JOBS", "VIDGEN_DAILY_BUDGET_USD"] {
+        assert_eq!(
+            default_of(var),
+            vidgen_shared::settings::variable(var).default,
+            "{var}: the template's default is the code's"
+        );
+    }
+}

@@ -50,6 +50,16 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "default model when a request names none",
     },
     Variable {
+        name: "VIDGEN_MAX_ACTIVE_JOBS",
+        default: "10",
+        meaning: "unfinished jobs one owner may have at once; more answer 429 rate_limited",
+    },
+    Variable {
+        name: "VIDGEN_DAILY_BUDGET_USD",
+        default: "50",
+        meaning: "estimated spend (USD) one owner may start per rolling 24 h; more answer 429",
+    },
+    Variable {
         name: "VIDGEN_LOCAL_TOKENS",
         default: UNSET,
         meaning: "owner:token,…; unset = single-user",
@@ -172,6 +182,14 @@ impl StackConfig {
         }
         self.api.policy.default_model =
             shared::parse::<Model>("SORA_MODEL", &or_default(lookup, "SORA_MODEL"))?;
+        self.api.limits.max_active_jobs = shared::max_active_jobs(
+            "VIDGEN_MAX_ACTIVE_JOBS",
+            &or_default(lookup, "VIDGEN_MAX_ACTIVE_JOBS"),
+        )?;
+        self.api.limits.daily_budget_cents = shared::daily_budget_cents(
+            "VIDGEN_DAILY_BUDGET_USD",
+            &or_default(lookup, "VIDGEN_DAILY_BUDGET_USD"),
+        )?;
         if let Some(secret) = shared::value(lookup, "VIDGEN_WEBHOOK_SECRET") {
             self.webhook_secret = Some(Secret::new(secret.trim()));
         }

@@ -435,7 +435,7 @@ mod tests {
     #[tokio::test]
     async fn the_local_sweep_ends_a_job_whose_workflow_never_started() {
         use vidgen_shared::domain::ids::Owner;
-        use vidgen_shared::domain::{ErrorCode, Job, Model, NewJob, Size, Status};
+        use vidgen_shared::domain::{ErrorCode, Job, Limits, Model, NewJob, Size, Status};
         let root = tempfile::tempdir().unwrap();
         let config = StackConfig::local("127.0.0.1:0".parse().unwrap(), root.path().into());
         let stack = RunningStack::start(config).await.unwrap();
@@ -450,7 +450,11 @@ mod tests {
         );
         let stale = chrono::Utc::now() - chrono::Duration::minutes(30);
         let job = Job::new(new, stale);
-        stack.jobs.create(&job, None).await.unwrap();
+        stack
+            .jobs
+            .create(&job, None, &Limits::UNLIMITED)
+            .await
+            .unwrap();
 
         let report = stack.sweep().await.unwrap();
 

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     allow: Option<String>,
+    /// Seconds for a `Retry-After` header (429).
+    retry_after: Option<u64>,
     /// What really went wrong, for the log only (5xx): `api::handle` logs it with the
     /// request id when it answers.
     pub cause: Option<String>,
@@ -25,7 +27,21 @@ impl ApiError {
             message: message.into(),
             field: None,
             allow: None,
+            retry_after: None,
             cause: None,
+        }
+    }
+
+    /// 429 `rate_limited`: the owner is at one of its limits; `Retry-After` says when to
+    /// try again (whole seconds, at least 1).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after.as_secs().max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                message,
+            )
         }
     }
 
@@ -101,6 +117,10 @@ impl ApiError {
             .and_then(|a| http::HeaderValue::from_str(&a).ok())
         {
             r.headers_mut().insert(http::header::ALLOW, allow);
+        }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
         }
         r
     }

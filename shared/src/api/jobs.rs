@@ -50,6 +50,29 @@ fn request_hash(route: &str, body: &[u8]) -> String {
     hex::encode(Sha256::digest(format!("{route}\n{canonical}").as_bytes()))
 }
 
+/// The answer to a create whose Idempotency-Key is already claimed: the first job (200)
+/// for the same request, 409 for another request or when that job was deleted (a
+/// replay never starts a second paid job).
+async fn replay(
+    deps: &ApiDeps,
+    claim: Option<&IdempotencyRecord>,
+    first: &IdempotencyRecord,
+) -> Result<Response<Bytes>, ApiError> {
+    if claim.is_none_or(|c| c.request_hash != first.request_hash) {
+        return Err(ApiError::conflict(
+            "this Idempotency-Key was already used with a different request",
+        ));
+    }
+    let deleted = ApiError::conflict("the job made with this Idempotency-Key has been deleted");
+    if first.job_deleted {
+        return Err(deleted);
+    }
+    match deps.jobs.get(&first.job_id).await? {
+        Some(existing) => job_response(deps, StatusCode::OK, &existing).await,
+        None => Err(deleted),
+    }
+}
+
 /// Record a new job (with its idempotency claim), then start its workflow. Both or
 /// neither: if the start fails, the record says so.
 async fn create_and_start(
@@ -70,23 +93,23 @@ async fn create_and_start(
             expires_at: now
                 + chrono::Duration::from_std(deps.config.idempotency_ttl)
                     .map_err(ApiError::internal)?,
+            job_deleted: false,
         }),
     };
-    if let CreateOutcome::KeyExists(first) = deps.jobs.create(&job, claim.as_ref()).await? {
-        let same = claim
-            .as_ref()
-            .is_some_and(|c| c.request_hash == first.request_hash);
-        if !same {
-            return Err(ApiError::conflict(
-                "this Idempotency-Key was already used with a different request",
+    match deps
+        .jobs
+        .create(&job, claim.as_ref(), &deps.config.limits)
+        .await?
+    {
+        CreateOutcome::Created => {}
+        CreateOutcome::KeyExists(first) => return replay(deps, claim.as_ref(), &first).await,
+        CreateOutcome::LimitReached(refusal) => {
+            info!(job_id = %job.id, limit = ?refusal.limit, "create refused by a limit");
+            return Err(ApiError::rate_limited(
+                refusal.message(),
+                refusal.retry_after,
             ));
         }
-        return match deps.jobs.get(&first.job_id).await? {
-            Some(existing) => job_response(deps, StatusCode::OK, &existing).await,
-            None => Err(ApiError::conflict(
-                "the job made with this Idempotency-Key has been deleted",
-            )),
-        };
     }
     match deps
         .engine

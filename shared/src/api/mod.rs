@@ -16,6 +16,7 @@ pub use errors::ApiError;
 
 use crate::callback::CallbackSender;
 use crate::domain::ids::Owner;
+use crate::domain::Limits;
 use crate::engine::WorkflowEngine;
 use crate::store::{JobStore, ObjectStore};
 use bytes::Bytes;
@@ -62,6 +63,8 @@ pub struct ApiConfig {
     pub version: String,
     /// Tells a canceled job's `callback_url`; `None` sends no webhooks.
     pub callbacks: Option<CallbackSender>,
+    /// Per-owner limits on unfinished jobs and daily estimated spend.
+    pub limits: Limits,
 }
 
 impl Default for ApiConfig {
@@ -74,6 +77,7 @@ impl Default for ApiConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             version: env!("CARGO_PKG_VERSION").to_string(),
             callbacks: None,
+            limits: Limits::DEFAULT,
         }
     }
 }

@@ -12,9 +12,14 @@ pub fn cents_per_second(model: Model, size: Size) -> u64 {
     }
 }
 
+/// Estimated price of one job in USD cents, e.g. `40` for 4 s of sora-2.
+pub fn estimate_cents(model: Model, size: Size, seconds: u32) -> u64 {
+    cents_per_second(model, size) * u64::from(seconds)
+}
+
 /// Estimated price of one job in USD, e.g. `0.4` for 4 s of sora-2.
 pub fn estimate_usd(model: Model, size: Size, seconds: u32) -> f64 {
-    (cents_per_second(model, size) * u64::from(seconds)) as f64 / 100.0
+    estimate_cents(model, size, seconds) as f64 / 100.0
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ error_codes! {
         "no such route, or no such job or content for this caller (404)";
     Conflict = "conflict", Api,
         "the job is not in a state that allows this, or an Idempotency-Key was reused with another body (409)";
+    RateLimited = "rate_limited", Api,
+        "the caller has as many unfinished jobs as allowed, or this job would pass its estimated spend budget for 24 h (429, with `Retry-After`)";
     Internal = "internal", Both,
         "something broke on our side (500, or a job whose workflow failed unexpectedly); retrying is safe";
     ModerationBlocked = "moderation_blocked", Job,

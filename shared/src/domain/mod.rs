@@ -7,11 +7,13 @@ pub mod job;
 pub mod model;
 pub mod prompt;
 pub mod status;
+pub mod usage;
 
 pub use error_code::ErrorCode;
 pub use job::{Asset, AssetKind, Assets, Job, JobError, NewJob};
 pub use model::{Model, Size};
 pub use status::{Status, TransitionError};
+pub use usage::{Limits, Refusal, Usage};
 
 /// The largest reference image (`input_reference`) accepted, in bytes.
 pub const MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;

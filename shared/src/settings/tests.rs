@@ -38,6 +38,8 @@ fn full() -> BTreeMap<&'static str, &'static str> {
         ("VIDGEN_BUDGET_SORA2_SECS", "60"),
         ("VIDGEN_BUDGET_SORA2_PRO_SECS", "120"),
         ("VIDGEN_MAX_POLLS", "7"),
+        ("VIDGEN_MAX_ACTIVE_JOBS", "3"),
+        ("VIDGEN_DAILY_BUDGET_USD", "12.5"),
         ("VIDGEN_MIN_WAIT_SECS", "2"),
         ("VIDGEN_MAX_WAIT_SECS", "9"),
         ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9001"),
@@ -95,6 +97,7 @@ fn defaults_apply_when_unset_or_blank() {
             default_model: Model::Sora2,
             url_ttl: Duration::from_secs(3600),
             webhook_secret_arn: None,
+            limits: crate::domain::Limits::DEFAULT,
         }
     );
     let d = WorkflowConfig::default();
@@ -161,6 +164,13 @@ fn set_values_are_read() {
     );
     assert!(api.common.s3_force_path_style);
     assert_eq!(api.common.log_filter, "vidgen_shared=debug,warn");
+    assert_eq!(
+        api.limits,
+        crate::domain::Limits {
+            max_active_jobs: 3,
+            daily_budget_cents: 1250
+        }
+    );
 
     let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&map)).unwrap();
     assert_eq!(submit.workflow.budget_sora2, Duration::from_secs(60));
@@ -246,6 +256,10 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_MIN_WAIT_SECS", "x"),
         ("VIDGEN_MAX_WAIT_SECS", "99999999999999999999999"),
         ("RUST_LOG", "vidgen=loud"),
+        ("VIDGEN_MAX_ACTIVE_JOBS", "0"),
+        ("VIDGEN_MAX_ACTIVE_JOBS", "many"),
+        ("VIDGEN_DAILY_BUDGET_USD", "-5"),
+        ("VIDGEN_DAILY_BUDGET_USD", "fifty"),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {

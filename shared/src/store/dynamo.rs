@@ -7,20 +7,26 @@
 //! | job | `job#<id>` | the Job's fields (serde_dynamo), `gsi_owner`, `gsi_created` |
 //! | idempotency claim | `idem#<hex owner>#<key>` | the claim's fields, `ttl` |
 //! | upload | `upload#<id>` | the Upload's fields, `ttl` |
+//! | owner usage (limits) | `usage#<hex owner>` | `active` (SS of unfinished job ids), `spend` (M: bucket start → cents), `version` |
 //!
 //! GSI `by_owner` (`gsi_owner` HASH, `gsi_created` RANGE) lists an owner's jobs newest
 //! first; `gsi_created` is a fixed-width UTC timestamp so it sorts as text. `ttl` (epoch
 //! seconds) lets DynamoDB expire claims and uploads; since expiry is lazy, a claim past
 //! its time may be overwritten. Every job write is conditional (`attribute_not_exists`
-//! on create, `version = :expected` on update); a job and its claim are written in one
-//! transaction.
+//! on create, `version = :expected` on update); a job, its claim and its owner's usage
+//! (version-checked, so two creates racing at a limit cannot both pass) are written in
+//! one transaction, and the write that ends a job releases it from the usage in another.
+//! A deleted job's claim stays, marked, until it expires.
 
-use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use super::{
+    CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
+};
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Status};
+use crate::domain::{Job, Limits, Status, Usage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -84,12 +90,27 @@ fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError
     serde_dynamo::from_item(item).map_err(|e| StoreError::Backend(format!("unreadable item: {e}")))
 }
 
-/// The opaque list cursor: the GSI key of the last job returned.
-fn encode_cursor(item_key: &Item) -> Option<String> {
-    let get = |k: &str| item_key.get(k).and_then(|v| v.as_s().ok()).cloned();
+/// The index key (table and GSI key attributes) of a job item.
+fn index_key(item: &Item) -> Item {
+    ["pk", "gsi_owner", "gsi_created"]
+        .iter()
+        .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
+/// The opaque list cursor: the GSI key of the last item read (returned or, when the
+/// page budget ran out, the last one DynamoDB evaluated).
+fn encode_cursor(item_key: &Item) -> Result<String, StoreError> {
+    let get = |k: &str| {
+        item_key
+            .get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| StoreError::Backend(format!("an index key without {k}")))
+    };
     let json =
         serde_json::json!({"pk": get("pk")?, "o": get("gsi_owner")?, "c": get("gsi_created")?});
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string()))
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string()))
 }
 
 /// The longest cursor we make is well under this; longer ones are not decoded.
@@ -162,41 +183,168 @@ impl DynamoJobStore {
     }
 }
 
-fn is_condition_failure<E, R>(e: &SdkError<E, R>, check: impl Fn(&E) -> bool) -> bool {
-    e.as_service_error().is_some_and(check)
+/// How many times a create (or delete) is tried when it loses a race for the owner's
+/// usage item to another transaction.
+const CREATE_ATTEMPTS: u32 = 8;
+
+/// A short, jittered pause before trying a lost transaction again.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 10u64 << attempt.min(5);
+    std::time::Duration::from_millis(base + rand::random::<u64>() % base)
 }
 
-#[async_trait]
-impl JobStore for DynamoJobStore {
-    async fn create(
-        &self,
-        job: &Job,
-        claim: Option<&IdempotencyRecord>,
-    ) -> Result<CreateOutcome, StoreError> {
-        let item = job_item(job)?;
-        let Some(claim) = claim else {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            return match result {
-                Ok(_) => Ok(CreateOutcome::Created),
-                Err(e)
-                    if is_condition_failure(&e, |se| {
-                        se.is_conditional_check_failed_exception()
-                    }) =>
-                {
-                    Err(StoreError::Conflict(format!("job {} exists", job.id)))
-                }
-                Err(e) => Err(backend(e)),
-            };
-        };
-        let job_put = self.put(item, "attribute_not_exists(pk)")?;
-        let claim_put = Put::builder()
+/// DynamoDB's cancellation reason codes, as it names them.
+const NO_REASON: &str = "None";
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+const CONFLICT: &str = "TransactionConflict";
+
+/// The per-item reason codes of a canceled transaction (`None` where DynamoDB gives no
+/// code), or `None` when the error is something else.
+fn cancellation_reasons<R>(e: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => Some(
+            t.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or(NO_REASON).to_string())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether a transaction lost to another one (and may simply be tried again).
+fn is_contention<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
+    cancellation_reasons(e).is_some_and(|r| r.iter().any(|c| c == CONFLICT))
+}
+
+/// Why a create's transaction (claim?, job, usage) was canceled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreateCancel {
+    /// The idempotency key is taken by a live claim.
+    ClaimTaken,
+    /// The job id exists.
+    JobExists,
+    /// Another transaction held one of the items (`TransactionConflict`), or the owner's
+    /// usage changed since it was read: read again and retry.
+    Contention,
+    Other,
+}
+
+fn classify_create_cancel(reasons: &[String], has_claim: bool) -> CreateCancel {
+    let at = |i: usize| reasons.get(i).map(String::as_str);
+    let (claim, job, usage) = if has_claim {
+        (Some(0), 1, 2)
+    } else {
+        (None, 0, 1)
+    };
+    if claim.is_some_and(|i| at(i) == Some(CONDITION_FAILED)) {
+        CreateCancel::ClaimTaken
+    } else if at(job) == Some(CONDITION_FAILED) {
+        CreateCancel::JobExists
+    } else if at(usage) == Some(CONDITION_FAILED) || reasons.iter().any(|r| r == CONFLICT) {
+        CreateCancel::Contention
+    } else {
+        CreateCancel::Other
+    }
+}
+
+fn usage_pk(owner: &Owner) -> String {
+    format!("usage#{}", hex::encode(owner.as_str()))
+}
+
+/// A usage item read back: the [`Usage`] and the item's version (0 when there is none).
+/// `active` is a string set (so a release is an idempotent `DELETE`), `spend` a map of
+/// bucket start → cents.
+fn usage_from_item(item: &Item) -> Result<(Usage, u64), StoreError> {
+    let bad = |what: &str| StoreError::Backend(format!("unreadable usage item: {what}"));
+    let mut usage = Usage::default();
+    if let Some(active) = item.get("active") {
+        usage.active = active
+            .as_ss()
+            .map_err(|_| bad("active"))?
+            .iter()
+            .cloned()
+            .collect();
+    }
+    if let Some(spend) = item.get("spend") {
+        for (bucket, cents) in spend.as_m().map_err(|_| bad("spend"))? {
+            let bucket: i64 = bucket.parse().map_err(|_| bad("spend bucket"))?;
+            let cents: u64 = cents
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| bad("spend cents"))?;
+            usage.spend.insert(bucket, cents);
+        }
+    }
+    let version = match item.get("version") {
+        Some(v) => v
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| bad("version"))?,
+        None => 0,
+    };
+    Ok((usage, version))
+}
+
+impl DynamoJobStore {
+    async fn usage(&self, owner: &Owner) -> Result<(Usage, u64), StoreError> {
+        match self.get_item(usage_pk(owner)).await? {
+            Some(item) => usage_from_item(&item),
+            None => Ok((Usage::default(), 0)),
+        }
+    }
+
+    /// Write `usage` as version `read + 1`, only if nobody changed it since it was read.
+    fn usage_put(&self, owner: &Owner, usage: &Usage, read: u64) -> Result<Put, StoreError> {
+        let mut item: Item = HashMap::from([
+            ("pk".into(), s(usage_pk(owner))),
+            ("version".into(), AttributeValue::N((read + 1).to_string())),
+            (
+                "spend".into(),
+                AttributeValue::M(
+                    usage
+                        .spend
+                        .iter()
+                        .map(|(b, c)| (b.to_string(), AttributeValue::N(c.to_string())))
+                        .collect(),
+                ),
+            ),
+        ]);
+        // DynamoDB has no empty sets: no unfinished jobs is no attribute.
+        if !usage.active.is_empty() {
+            item.insert(
+                "active".into(),
+                AttributeValue::Ss(usage.active.iter().cloned().collect()),
+            );
+        }
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(read.to_string()))
+            .build()
+            .map_err(backend)
+    }
+
+    /// The job no longer counts among its owner's unfinished jobs. Idempotent (a set
+    /// `DELETE`); it bumps the version so a create that read the usage before retries.
+    fn usage_release(&self, job: &Job) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(usage_pk(&job.owner)))
+            .update_expression("DELETE active :id ADD #v :one")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![job.id.to_string()]))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(backend)
+    }
+
+    fn claim_put(&self, claim: &IdempotencyRecord) -> Result<Put, StoreError> {
+        Put::builder()
             .table_name(&self.table)
             .set_item(Some(with_ttl(
                 claim,
@@ -210,43 +358,89 @@ impl JobStore for DynamoJobStore {
                 AttributeValue::N(Utc::now().timestamp().to_string()),
             )
             .build()
-            .map_err(backend)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(claim_put).build())
-            .transact_items(TransactWriteItem::builder().put(job_put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(CreateOutcome::Created),
-            Err(e) => {
-                let reasons: Vec<Option<String>> = match e.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) => {
-                        t.cancellation_reasons().iter().map(|r| r.code().map(str::to_string)).collect()
+            .map_err(backend)
+    }
+
+    /// The stored claim on `claim`'s owner+key, if there is one that has not expired.
+    async fn live_claim(
+        &self,
+        claim: Option<&IdempotencyRecord>,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let Some(claim) = claim else {
+            return Ok(None);
+        };
+        let Some(item) = self.get_item(claim_pk(&claim.owner, &claim.key)).await? else {
+            return Ok(None);
+        };
+        let stored: IdempotencyRecord = from_item(item)?;
+        Ok((stored.expires_at > Utc::now()).then_some(stored))
+    }
+}
+
+fn is_condition_failure<E, R>(e: &SdkError<E, R>, check: impl Fn(&E) -> bool) -> bool {
+    e.as_service_error().is_some_and(check)
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    async fn create(
+        &self,
+        job: &Job,
+        claim: Option<&IdempotencyRecord>,
+        limits: &Limits,
+    ) -> Result<CreateOutcome, StoreError> {
+        let job_put = self.put(job_item(job)?, "attribute_not_exists(pk)")?;
+        let claim_put = claim.map(|c| self.claim_put(c)).transpose()?;
+        for attempt in 1..=CREATE_ATTEMPTS {
+            let (mut usage, version) = self.usage(&job.owner).await?;
+            if let Err(refusal) = usage.admit(job, limits, Utc::now()) {
+                // A replay of a live key answers its job, limit or not.
+                if let Some(existing) = self.live_claim(claim).await? {
+                    return Ok(CreateOutcome::KeyExists(existing));
+                }
+                return Ok(CreateOutcome::LimitReached(refusal));
+            }
+            let usage_put = self.usage_put(&job.owner, &usage, version)?;
+            let items = claim_put
+                .iter()
+                .chain([&job_put, &usage_put])
+                .map(|p| TransactWriteItem::builder().put(p.clone()).build());
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.collect()))
+                .send()
+                .await;
+            let reasons = match result {
+                Ok(_) => return Ok(CreateOutcome::Created),
+                Err(e) => cancellation_reasons(&e).ok_or_else(|| backend(e))?,
+            };
+            match classify_create_cancel(&reasons, claim.is_some()) {
+                CreateCancel::ClaimTaken | CreateCancel::Contention => {
+                    // The claim is there (a replay), or another transaction holds it or
+                    // the owner's usage right now (DynamoDB answers TransactionConflict
+                    // to one of two truly concurrent writers): read it and replay the
+                    // first job if it is there, else try again on fresh usage.
+                    if let Some(existing) = self.live_claim(claim).await? {
+                        return Ok(CreateOutcome::KeyExists(existing));
                     }
-                    _ => return Err(backend(e)),
-                };
-                let failed = |i: usize| {
-                    reasons.get(i).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
-                };
-                if failed(0) {
-                    let item = self
-                        .get_item(claim_pk(&claim.owner, &claim.key))
-                        .await?
-                        .ok_or_else(|| {
-                            StoreError::Conflict("the idempotency claim vanished; retry".into())
-                        })?;
-                    return Ok(CreateOutcome::KeyExists(from_item(item)?));
+                    tracing::debug!(job_id = %job.id, attempt, ?reasons, "create lost a race; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
-                if failed(1) {
-                    return Err(StoreError::Conflict(format!("job {} exists", job.id)));
+                CreateCancel::JobExists => {
+                    return Err(StoreError::Conflict(format!("job {} exists", job.id)))
                 }
-                Err(StoreError::Backend(format!(
-                    "transaction canceled: {reasons:?}"
-                )))
+                CreateCancel::Other => {
+                    return Err(StoreError::Backend(format!(
+                        "transaction canceled: {reasons:?}"
+                    )))
+                }
             }
         }
+        Err(StoreError::Backend(format!(
+            "creating job {} lost {CREATE_ATTEMPTS} races for its owner's usage",
+            job.id
+        )))
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
@@ -258,22 +452,66 @@ impl JobStore for DynamoJobStore {
             .version
             .checked_sub(1)
             .ok_or_else(|| StoreError::Conflict("version 0 is only for create".into()))?;
-        let result = self
-            .client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(job_item(job)?))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+            .build()
+            .map_err(backend)?;
+        if !job.status.is_terminal() {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(put.item().clone()))
+                .condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if is_condition_failure(&e, |se| {
+                        se.is_conditional_check_failed_exception()
+                    }) =>
+                {
+                    Err(StoreError::Conflict(format!("job {} changed", job.id)))
+                }
+                Err(e) => Err(backend(e)),
+            };
+        }
+        // An ended job leaves the owner's unfinished jobs in the same transaction.
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.usage_release(job)?)
+                    .build(),
+            )
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e, |se| se.is_conditional_check_failed_exception()) => {
-                Err(StoreError::Conflict(format!("job {} changed", job.id)))
-            }
-            Err(e) => Err(backend(e)),
+            // The version moved on, or a create of the same owner held its usage: either
+            // way `update_job` reads again and retries.
+            Err(e) => match cancellation_reasons(&e) {
+                Some(reasons)
+                    if reasons
+                        .iter()
+                        .all(|r| matches!(r.as_str(), NO_REASON | CONDITION_FAILED | CONFLICT)) =>
+                {
+                    Err(StoreError::Conflict(format!(
+                        "job {} changed ({reasons:?})",
+                        job.id
+                    )))
+                }
+                _ => Err(backend(e)),
+            },
         }
     }
 
@@ -287,8 +525,9 @@ impl JobStore for DynamoJobStore {
         let limit = limit.max(1) as usize;
         let mut start = cursor.map(|c| decode_cursor(c, owner)).transpose()?;
         let mut jobs = Vec::new();
-        let mut last_key = None;
-        loop {
+        // At most LIST_PAGES_PER_CALL Query calls per request (see its docs for why a
+        // bound and not a status index); each evaluates at most `limit` items.
+        for _ in 0..LIST_PAGES_PER_CALL {
             let mut q = self
                 .client
                 .query()
@@ -307,26 +546,21 @@ impl JobStore for DynamoJobStore {
             }
             let out = q.send().await.map_err(backend)?;
             let mut items = out.items.unwrap_or_default().into_iter();
+            let mut last_key = None;
             for item in items.by_ref() {
-                let key: Item = ["pk", "gsi_owner", "gsi_created"]
-                    .iter()
-                    .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
-                    .collect();
+                last_key = Some(index_key(&item));
                 jobs.push(from_item::<Job>(item)?);
-                last_key = Some(key);
                 if jobs.len() == limit {
                     break;
                 }
             }
-            let page_has_more = items.next().is_some();
             if jobs.len() == limit {
                 // A full page may be the last; DynamoDB cannot tell without reading on.
                 // Like DynamoDB's own pagination, a cursor may then lead to an empty page.
-                let more = page_has_more || out.last_evaluated_key.is_some();
-                let next_cursor = if more {
-                    last_key.as_ref().and_then(encode_cursor)
-                } else {
-                    None
+                let more = items.next().is_some() || out.last_evaluated_key.is_some();
+                let next_cursor = match (more, last_key) {
+                    (true, Some(key)) => Some(encode_cursor(&key)?),
+                    _ => None,
                 };
                 return Ok(Page { jobs, next_cursor });
             }
@@ -340,28 +574,67 @@ impl JobStore for DynamoJobStore {
                 }
             }
         }
+        // The page budget is spent with fewer than `limit` matches: go on, next time,
+        // from where the last Query stopped.
+        let next_cursor = start.as_ref().map(encode_cursor).transpose()?;
+        Ok(Page { jobs, next_cursor })
     }
 
     async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
         let Some(job) = self.get(id).await? else {
             return Ok(());
         };
-        if let Some(key) = &job.idempotency_key {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(claim_pk(&job.owner, key)))
-                .send()
-                .await
-                .map_err(backend)?;
-        }
-        self.client
-            .delete_item()
+        let delete = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(job_pk(id)))
-            .send()
-            .await
+            .build()
             .map_err(backend)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(delete.clone()).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.usage_release(&job)?)
+                        .build(),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => break,
+                Err(e) if attempt < CREATE_ATTEMPTS && is_contention(&e) => {
+                    tokio::time::sleep(backoff(attempt)).await
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        // The claim stays until it expires, marked, so a replay answers 409 instead of
+        // starting a new paid job. Only this job's claim: an expired one may have been
+        // taken by a newer job since.
+        if let Some(key) = &job.idempotency_key {
+            let marked = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(claim_pk(&job.owner, key)))
+                .update_expression("SET job_deleted = :t")
+                .condition_expression("attribute_exists(pk) AND job_id = :id")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":id", s(id.as_str()))
+                .send()
+                .await;
+            match marked {
+                Ok(_) => {}
+                Err(e)
+                    if is_condition_failure(&e, |se| {
+                        se.is_conditional_check_failed_exception()
+                    }) => {}
+                Err(e) => return Err(backend(e)),
+            }
+        }
         Ok(())
     }
 
@@ -501,7 +774,7 @@ mod cursor_tests {
             ("gsi_owner".into(), s("alice")),
             ("gsi_created".into(), s(&created)),
         ]);
-        let c = encode_cursor(&key).unwrap();
+        let c = encode_cursor(&key).expect("a full key");
         assert_eq!(decode_cursor(&c, "alice").unwrap(), key);
         assert!(matches!(
             decode_cursor(&c, "bob"),
@@ -537,5 +810,39 @@ mod cursor_tests {
             );
         }
         assert!(decode_cursor(&cursor(&pk, "alice", &created), "alice").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod cancel_tests {
+    use super::*;
+
+    fn codes(c: &[&str]) -> Vec<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// DynamoDB cancels one of two truly concurrent transactions on the same item with
+    /// `TransactionConflict` (moto serialises them, so only this can show it): a create
+    /// that meets it re-reads the claim and replays, or retries; it is not a 500.
+    #[test]
+    fn a_transaction_conflict_is_contention_not_a_failure() {
+        use CreateCancel::*;
+        let cases: &[(&[&str], bool, CreateCancel)] = &[
+            (&[CONDITION_FAILED, NO_REASON, NO_REASON], true, ClaimTaken),
+            (&[CONFLICT, NO_REASON, NO_REASON], true, Contention),
+            (&[NO_REASON, NO_REASON, CONFLICT], true, Contention),
+            (&[NO_REASON, NO_REASON, CONDITION_FAILED], true, Contention),
+            (&[NO_REASON, CONDITION_FAILED, NO_REASON], true, JobExists),
+            (&[CONDITION_FAILED, NO_REASON], false, JobExists),
+            (&[NO_REASON, CONDITION_FAILED], false, Contention),
+            (&[NO_REASON, "ThrottlingError"], false, Other),
+        ];
+        for (reasons, has_claim, expected) in cases {
+            assert_eq!(
+                classify_create_cancel(&codes(reasons), *has_claim),
+                *expected,
+                "{reasons:?}"
+            );
+        }
     }
 }

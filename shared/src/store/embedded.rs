@@ -6,9 +6,11 @@
 //! `hex(owner)/created_at/id`, scanned backwards for newest first; the cursor is the
 //! hex of the last key returned.
 
-use super::{CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload};
+use super::{
+    CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
+};
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Status};
+use crate::domain::{Job, Limits, Status, Usage};
 use async_trait::async_trait;
 use chrono::Utc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -19,6 +21,8 @@ const JOBS: TableDefinition<&str, &str> = TableDefinition::new("jobs");
 const BY_OWNER: TableDefinition<&str, &str> = TableDefinition::new("jobs_by_owner");
 const CLAIMS: TableDefinition<&str, &str> = TableDefinition::new("idempotency_claims");
 const UPLOADS: TableDefinition<&str, &str> = TableDefinition::new("uploads");
+/// hex(owner) → [`Usage`] (unfinished jobs and recent spend), for the limits.
+const USAGE: TableDefinition<&str, &str> = TableDefinition::new("usage");
 
 #[derive(Clone)]
 pub struct EmbeddedJobStore {
@@ -75,6 +79,26 @@ fn claim_key(owner: &str, key: &str) -> String {
     format!("{}/{}", hex::encode(owner), key)
 }
 
+/// Apply `change` to the owner's usage inside write transaction `tx`.
+fn change_usage<T>(
+    tx: &redb::WriteTransaction,
+    owner: &Owner,
+    change: impl FnOnce(&mut Usage) -> T,
+) -> Result<T, StoreError> {
+    let mut table = tx.open_table(USAGE).map_err(backend)?;
+    let key = hex::encode(owner.as_str());
+    let raw = table
+        .get(key.as_str())
+        .map_err(backend)?
+        .map(|v| v.value().to_string());
+    let mut usage: Usage = raw.map(|r| from_json(&r)).transpose()?.unwrap_or_default();
+    let out = change(&mut usage);
+    table
+        .insert(key.as_str(), to_json(&usage)?.as_str())
+        .map_err(backend)?;
+    Ok(out)
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(backend)
 }
@@ -92,7 +116,7 @@ impl EmbeddedJobStore {
         private_file(path).map_err(backend)?;
         let db = Database::create(path).map_err(backend)?;
         let tx = db.begin_write().map_err(backend)?;
-        for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS] {
+        for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS, USAGE] {
             tx.open_table(table).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
@@ -116,9 +140,11 @@ impl JobStore for EmbeddedJobStore {
         &self,
         job: &Job,
         claim: Option<&IdempotencyRecord>,
+        limits: &Limits,
     ) -> Result<CreateOutcome, StoreError> {
         let job = job.clone();
         let claim = claim.cloned();
+        let limits = *limits;
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             {
@@ -138,6 +164,13 @@ impl JobStore for EmbeddedJobStore {
                     claims
                         .insert(key.as_str(), to_json(claim)?.as_str())
                         .map_err(backend)?;
+                }
+                // Under redb's single writer, so two creates cannot both pass a limit.
+                // Dropping the transaction without commit discards everything.
+                let admitted =
+                    change_usage(&tx, &job.owner, |u| u.admit(&job, &limits, Utc::now()))?;
+                if let Err(refusal) = admitted {
+                    return Ok(CreateOutcome::LimitReached(refusal));
                 }
                 let mut jobs = tx.open_table(JOBS).map_err(backend)?;
                 if jobs.get(job.id.as_str()).map_err(backend)?.is_some() {
@@ -191,6 +224,9 @@ impl JobStore for EmbeddedJobStore {
                 jobs.insert(job.id.as_str(), to_json(&job)?.as_str())
                     .map_err(backend)?;
             }
+            if job.status.is_terminal() {
+                change_usage(&tx, &job.owner, |u| u.release(job.id.as_str()))?;
+            }
             tx.commit().map_err(backend)?;
             Ok(())
         })
@@ -219,15 +255,25 @@ impl JobStore for EmbeddedJobStore {
             let tx = db.begin_read().map_err(backend)?;
             let index = tx.open_table(BY_OWNER).map_err(backend)?;
             let jobs = tx.open_table(JOBS).map_err(backend)?;
+            // The same bound as DynamoDB's pages (LIST_PAGES_PER_CALL): at most this many
+            // index entries per call, so a status filter over a long history stays cheap.
+            let budget = LIST_PAGES_PER_CALL * limit;
             let mut out = Vec::new();
-            let mut last_key = None;
-            let mut more = false;
-            for entry in index
+            let mut last_examined: Option<String> = None;
+            let mut next_cursor = None;
+            for (examined, entry) in index
                 .range(prefix.as_str()..upper.as_str())
                 .map_err(backend)?
                 .rev()
+                .enumerate()
             {
                 let (k, id) = entry.map_err(backend)?;
+                if out.len() == limit || examined == budget {
+                    // Entries remain: go on, next time, after the last one read.
+                    next_cursor = last_examined.map(hex::encode);
+                    break;
+                }
+                last_examined = Some(k.value().to_string());
                 let Some(raw) = jobs
                     .get(id.value())
                     .map_err(backend)?
@@ -236,23 +282,13 @@ impl JobStore for EmbeddedJobStore {
                     continue;
                 };
                 let job: Job = from_json(&raw)?;
-                if status.is_some_and(|s| s != job.status) {
-                    continue;
+                if status.is_none_or(|s| s == job.status) {
+                    out.push(job);
                 }
-                if out.len() == limit {
-                    more = true;
-                    break;
-                }
-                last_key = Some(k.value().to_string());
-                out.push(job);
             }
             Ok(Page {
                 jobs: out,
-                next_cursor: if more {
-                    last_key.map(hex::encode)
-                } else {
-                    None
-                },
+                next_cursor,
             })
         })
         .await
@@ -274,11 +310,24 @@ impl JobStore for EmbeddedJobStore {
                         .map_err(backend)?
                         .remove(owner_key(&job).as_str())
                         .map_err(backend)?;
+                    change_usage(&tx, &job.owner, |u| u.release(job.id.as_str()))?;
                     if let Some(key) = &job.idempotency_key {
-                        tx.open_table(CLAIMS)
+                        // Kept, marked, until it expires: a replay answers 409.
+                        let mut claims = tx.open_table(CLAIMS).map_err(backend)?;
+                        let key = claim_key(&job.owner, key);
+                        let raw = claims
+                            .get(key.as_str())
                             .map_err(backend)?
-                            .remove(claim_key(&job.owner, key).as_str())
-                            .map_err(backend)?;
+                            .map(|v| v.value().to_string());
+                        if let Some(raw) = raw {
+                            let mut claim: IdempotencyRecord = from_json(&raw)?;
+                            if claim.job_id == job.id {
+                                claim.job_deleted = true;
+                                claims
+                                    .insert(key.as_str(), to_json(&claim)?.as_str())
+                                    .map_err(backend)?;
+                            }
+                        }
                     }
                 }
             }

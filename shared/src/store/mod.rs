@@ -10,7 +10,7 @@ pub mod s3;
 pub mod update;
 
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Status};
+use crate::domain::{Job, Limits, Refusal, Status};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -45,6 +45,10 @@ pub struct IdempotencyRecord {
     pub request_hash: String,
     pub job_id: JobId,
     pub expires_at: DateTime<Utc>,
+    /// The job was deleted: the claim stays until it expires, so a replay of the key
+    /// answers 409 instead of starting (and billing) a new job.
+    #[serde(default)]
+    pub job_deleted: bool,
 }
 
 /// What a create did.
@@ -54,6 +58,8 @@ pub enum CreateOutcome {
     /// The idempotency key was already claimed (and not expired): here is that claim.
     /// Nothing was written.
     KeyExists(IdempotencyRecord),
+    /// The owner is at one of its [`Limits`]; nothing was written.
+    LimitReached(Refusal),
 }
 
 /// A reference-image upload slot.
@@ -68,6 +74,23 @@ pub struct Upload {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How many index pages of `limit` entries one [`JobStore::list`] call reads at most.
+///
+/// A status filter is applied after the owner index is read, so without a bound one
+/// request over an owner with thousands of jobs and few matches would read them all (in
+/// DynamoDB, thousands of Query calls inside one API request). With it, a call reads at
+/// most `LIST_PAGES_PER_CALL × limit` index entries and, when it stops early, returns
+/// what matched so far (possibly nothing) with a cursor to go on from: a page may hold
+/// fewer than `limit` jobs and still have a `next_cursor`.
+///
+/// Why a bound rather than a second index by owner+status: such a GSI (projecting the
+/// whole job) would be rewritten on every job write — progress updates included — for
+/// every job, to speed up a query clients rarely make; a keys-only one would need a
+/// BatchGetItem per page and a re-check of each (eventually consistent) status, and
+/// either needs a backfill of existing items. The bound keeps the per-request cost fixed
+/// and walking all pages with a filter costs what walking them without one does.
+pub const LIST_PAGES_PER_CALL: usize = 5;
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -78,18 +101,26 @@ pub struct Page {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Write a new job (version 0) only if its id is free, together with its idempotency
-    /// claim when given — both or neither. A live claim on the same owner+key wins:
-    /// nothing is written and the claim is returned.
+    /// claim when given and the owner's usage (one more unfinished job, its estimated
+    /// spend) — all or nothing, so creates racing at a limit cannot both pass. A live
+    /// claim on the same owner+key wins: nothing is written and the claim is returned
+    /// (even when the owner is at a limit). Over a limit, nothing is written.
     async fn create(
         &self,
         job: &Job,
         claim: Option<&IdempotencyRecord>,
+        limits: &Limits,
     ) -> Result<CreateOutcome, StoreError>;
     async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
     /// Replace the job if its stored version is `job.version - 1`; else `Conflict`.
     /// Callers use [`update_job`], which reads, applies a domain change and retries.
+    /// Writing an ended job releases its place among the owner's unfinished jobs in the
+    /// same transaction.
     async fn put_if_version(&self, job: &Job) -> Result<(), StoreError>;
     /// The owner's jobs, newest first, optionally of one status. The cursor is opaque.
+    /// Reads at most [`LIST_PAGES_PER_CALL`] × `limit` index entries: with a status
+    /// filter a page may hold fewer than `limit` jobs (even none) and still a cursor.
+    /// Following cursors yields every matching job exactly once.
     async fn list(
         &self,
         owner: &Owner,
@@ -97,7 +128,8 @@ pub trait JobStore: Send + Sync {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError>;
-    /// Remove the job and its idempotency claim, if any. Deleting a missing job is fine.
+    /// Remove the job (releasing its usage). Its idempotency claim, if any, stays until it
+    /// expires, marked `job_deleted`. Deleting a missing job is fine.
     async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
     async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError>;
     async fn get_upload(&self, id: &str) -> Result<Option<Upload>, StoreError>;

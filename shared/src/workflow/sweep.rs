@@ -124,7 +124,7 @@ pub async fn sweep(deps: &SweepDeps, now: DateTime<Utc>) -> Result<SweepReport, 
 mod tests {
     use super::*;
     use crate::domain::ids::{JobId, Owner};
-    use crate::domain::{Model, NewJob, Size};
+    use crate::domain::{Limits, Model, NewJob, Size};
     use crate::engine::EngineError;
     use crate::store::embedded::EmbeddedJobStore;
     use crate::store::update_job;
@@ -164,7 +164,7 @@ mod tests {
             "p",
         );
         let job = Job::new(new, touched);
-        store.create(&job, None).await.unwrap();
+        store.create(&job, None, &Limits::UNLIMITED).await.unwrap();
         job.id
     }
 

@@ -5,7 +5,7 @@
 use crate::api::{handle, ApiConfig, ApiDeps};
 use crate::config::Secret;
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Model, NewJob, Size, Status};
+use crate::domain::{Job, Limits, Model, NewJob, Size, Status};
 use crate::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
 use crate::store::embedded::EmbeddedJobStore;
@@ -69,7 +69,7 @@ async fn a_cancel_ends_canceled_even_when_the_aborted_event_arrives_first() {
         NewJob::new(&owner, Model::Sora2, 4, Size::Portrait720, "a fox"),
         chrono::Utc::now(),
     );
-    jobs.create(&job, None).await.unwrap();
+    jobs.create(&job, None, &Limits::UNLIMITED).await.unwrap();
     update_job(jobs.as_ref(), &job.id, |j| {
         j.mark_submitted("video_1", chrono::Utc::now())
     })
