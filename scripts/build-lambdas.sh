@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Build the four Lambda bootstraps for arm64 (Graviton) with cargo-lambda, the way
+# Build the five Lambda bootstraps for arm64 (Graviton) with cargo-lambda, the way
 # `sam build` does (template.yaml: BuildMethod rust-cargolambda).
 # Needs: pip install cargo-lambda ziglang (zig is the cross linker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add aarch64-unknown-linux-gnu >/dev/null
-cargo lambda build --release --arm64 --bin api --bin submit --bin check-status --bin download-to-s3
-for f in api submit check-status download-to-s3; do
+cargo lambda build --release --arm64 --bin api --bin submit --bin check-status --bin download-to-s3 --bin webhook-sender
+for f in api submit check-status download-to-s3 webhook-sender; do
   ls -l "target/lambda/$f/bootstrap"
 done

@@ -25,21 +25,24 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// The four functions of the AWS deployment (`template.yaml`).
+/// The functions of the AWS deployment (`template.yaml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Function {
     Api,
     Submit,
     CheckStatus,
     Download,
+    /// Delivers the queued `callback_url` webhooks (SQS).
+    WebhookSender,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [
+    pub const ALL: [Function; 5] = [
         Function::Api,
         Function::Submit,
         Function::CheckStatus,
         Function::Download,
+        Function::WebhookSender,
     ];
 
     /// The function's binary name, as in `template.yaml` and the README.
@@ -49,6 +52,7 @@ impl Function {
             Function::Submit => StepFunction::Submit.name(),
             Function::CheckStatus => StepFunction::CheckStatus.name(),
             Function::Download => StepFunction::Download.name(),
+            Function::WebhookSender => "webhook-sender",
         }
     }
 }
@@ -80,9 +84,16 @@ pub const REQUIRED: &str = "required";
 pub const UNSET: &str = "unset";
 
 const ALL: &[Function] = &Function::ALL;
+/// The functions that touch the job table and the bucket (all but the webhook sender).
+const STORES: &[Function] = &[
+    Function::Api,
+    Function::Submit,
+    Function::CheckStatus,
+    Function::Download,
+];
 const API: &[Function] = &[Function::Api];
 const STEPS: &[Function] = &[Function::Submit, Function::CheckStatus, Function::Download];
-/// The functions that end jobs, and so send webhooks.
+/// The functions that end jobs, and so queue webhooks.
 const ENDERS: &[Function] = &[Function::Api, Function::CheckStatus, Function::Download];
 const PACED: &[Function] = &[Function::Submit, Function::CheckStatus];
 
@@ -90,13 +101,13 @@ const PACED: &[Function] = &[Function::Submit, Function::CheckStatus];
 pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "TABLE_NAME",
-        read_by: ALL,
+        read_by: STORES,
         default: REQUIRED,
         meaning: "the DynamoDB table (set by the template)",
     },
     Variable {
         name: "BUCKET_NAME",
-        read_by: ALL,
+        read_by: STORES,
         default: REQUIRED,
         meaning: "the S3 bucket (set by the template)",
     },
@@ -119,10 +130,16 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "lifetime of presigned GET links; at most 43200 (12 h), the life of the role credentials that sign them",
     },
     Variable {
-        name: "WEBHOOK_SECRET_ARN",
+        name: "WEBHOOK_QUEUE_URL",
         read_by: ENDERS,
         default: UNSET,
-        meaning: "secret that signs `callback_url` deliveries; unset = no webhooks",
+        meaning: "SQS queue the `callback_url` deliveries go on; unset = no webhooks",
+    },
+    Variable {
+        name: "WEBHOOK_SECRET_ARN",
+        read_by: &[Function::WebhookSender],
+        default: REQUIRED,
+        meaning: "secret that signs `callback_url` deliveries",
     },
     Variable {
         name: "OPENAI_SECRET_ARN",
@@ -168,13 +185,13 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "AWS_ENDPOINT_URL",
-        read_by: ALL,
+        read_by: STORES,
         default: UNSET,
         meaning: "endpoint of every AWS service (local servers); S3 then goes path-style",
     },
     Variable {
         name: "AWS_ENDPOINT_URL_S3",
-        read_by: ALL,
+        read_by: STORES,
         default: UNSET,
         meaning: "endpoint of S3 alone; S3 then goes path-style",
     },
@@ -260,9 +277,16 @@ impl Reader<'_> {
         required(self.lookup, name)
     }
 
-    fn optional(&self, name: &str) -> Option<String> {
+    /// An optional variable, checked by `check` when set.
+    fn checked_optional<T>(
+        &self,
+        name: &str,
+        check: impl Fn(&str, &str) -> Result<T, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
         debug_assert_eq!(variable(name).default, UNSET, "{name}");
         value(self.lookup, name)
+            .map(|raw| check(name, &raw))
+            .transpose()
     }
 
     /// The value, or the table's default, checked by `check`.
@@ -322,8 +346,8 @@ pub struct ApiSettings {
     pub default_model: Model,
     /// `URL_TTL_SECS`.
     pub url_ttl: Duration,
-    /// `WEBHOOK_SECRET_ARN`: cancel ends a job, so the api sends webhooks too.
-    pub webhook_secret_arn: Option<String>,
+    /// `WEBHOOK_QUEUE_URL`: cancel ends a job, so the api queues webhooks too.
+    pub webhook_queue_url: Option<String>,
 }
 
 impl ApiSettings {
@@ -334,7 +358,7 @@ impl ApiSettings {
             state_machine_arn: r.required("STATE_MACHINE_ARN")?,
             default_model: r.parsed("SORA_MODEL")?,
             url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
-            webhook_secret_arn: r.optional("WEBHOOK_SECRET_ARN"),
+            webhook_queue_url: r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
         })
     }
 
@@ -355,9 +379,9 @@ pub struct StepSettings {
     /// The `VIDGEN_*` budgets and pace this step reads; the rest keep their defaults.
     /// `callbacks` is `None` here: wiring fills it from the webhook secret.
     pub workflow: WorkflowConfig,
-    /// `WEBHOOK_SECRET_ARN`, read by the steps that end jobs (check-status records
+    /// `WEBHOOK_QUEUE_URL`, read by the steps that end jobs (check-status records
     /// failures, download-to-s3 completes); never by submit.
-    pub webhook_secret_arn: Option<String>,
+    pub webhook_queue_url: Option<String>,
 }
 
 impl StepSettings {
@@ -378,9 +402,11 @@ impl StepSettings {
             workflow.min_wait = r.seconds("VIDGEN_MIN_WAIT_SECS")?;
             workflow.max_wait = r.seconds("VIDGEN_MAX_WAIT_SECS")?;
         }
-        let webhook_secret_arn = match function {
+        let webhook_queue_url = match function {
             StepFunction::Submit => None,
-            StepFunction::CheckStatus | StepFunction::Download => r.optional("WEBHOOK_SECRET_ARN"),
+            StepFunction::CheckStatus | StepFunction::Download => {
+                r.checked_optional("WEBHOOK_QUEUE_URL", url)?
+            }
         };
         Ok(StepSettings {
             function,
@@ -388,12 +414,35 @@ impl StepSettings {
             openai_secret_arn: r.required("OPENAI_SECRET_ARN")?,
             openai_base_url: r.checked("OPENAI_BASE_URL", url)?,
             workflow,
-            webhook_secret_arn,
+            webhook_queue_url,
         })
     }
 
     pub fn from_env(function: StepFunction) -> Result<StepSettings, ConfigError> {
         StepSettings::from_lookup(function, &process_env)
+    }
+}
+
+/// The webhook-sender function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderSettings {
+    /// `WEBHOOK_SECRET_ARN`: only this function may read the signing secret.
+    pub webhook_secret_arn: String,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+}
+
+impl SenderSettings {
+    pub fn from_lookup(lookup: Lookup) -> Result<SenderSettings, ConfigError> {
+        let r = Reader { lookup };
+        Ok(SenderSettings {
+            webhook_secret_arn: r.required("WEBHOOK_SECRET_ARN")?,
+            log_filter: r.checked("RUST_LOG", log_filter)?,
+        })
+    }
+
+    pub fn from_env() -> Result<SenderSettings, ConfigError> {
+        SenderSettings::from_lookup(&process_env)
     }
 }
 

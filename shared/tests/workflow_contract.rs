@@ -272,14 +272,15 @@ fn the_eventbridge_rule_sends_check_status_its_execution_ended_input() {
     let event = json!({
         "detail-type": "Step Functions Execution Status Change",
         "source": "aws.states",
-        "detail": {"name": ID, "status": "TIMED_OUT", "executionArn": "arn:x"}
+        "detail": {"name": ID, "status": "TIMED_OUT", "executionArn": "arn:x", "cause": null}
     });
     let input = Template::load().transform_execution_event(&event);
     assert_eq!(
         serde_json::from_value::<CheckStatusInput>(input).unwrap(),
         CheckStatusInput::ExecutionEnded {
             job_id: JobId::parse(ID).unwrap(),
-            status: "TIMED_OUT".into()
+            status: "TIMED_OUT".into(),
+            cause: None
         }
     );
 }

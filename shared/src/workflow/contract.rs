@@ -127,8 +127,14 @@ pub enum CheckStatusInput {
     RecordFailure { job_id: JobId, failure: StepFailure },
     /// An execution ended without reaching RecordFailure: Step Functions' "Execution
     /// Status Change" event, reshaped by the EventBridge rule. `job_id` is the
-    /// execution's name; `status` its status (`FAILED`, `TIMED_OUT`, `ABORTED`, …).
-    ExecutionEnded { job_id: JobId, status: String },
+    /// execution's name; `status` its status (`FAILED`, `TIMED_OUT`, `ABORTED`, …);
+    /// `cause` the stop's cause (a [`super::discard::StopCause`] when the API stopped it).
+    ExecutionEnded {
+        job_id: JobId,
+        status: String,
+        #[serde(default)]
+        cause: Option<String>,
+    },
 }
 
 /// The error payload every step failure carries as its message (Lambda `errorMessage`),
