@@ -33,15 +33,18 @@ pub enum Function {
     CheckStatus,
     Download,
     Sweeper,
+    /// Delivers the queued `callback_url` webhooks (SQS).
+    WebhookSender,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::Api,
         Function::Submit,
         Function::CheckStatus,
         Function::Download,
         Function::Sweeper,
+        Function::WebhookSender,
     ];
 
     /// The function's binary name, as in `template.yaml` and the README.
@@ -52,6 +55,7 @@ impl Function {
             Function::CheckStatus => StepFunction::CheckStatus.name(),
             Function::Download => StepFunction::Download.name(),
             Function::Sweeper => "sweeper",
+            Function::WebhookSender => "webhook-sender",
         }
     }
 }
@@ -83,11 +87,19 @@ pub const REQUIRED: &str = "required";
 pub const UNSET: &str = "unset";
 
 const ALL: &[Function] = &Function::ALL;
+/// The functions that touch the job table and the bucket (all but the webhook sender).
+const STORES: &[Function] = &[
+    Function::Api,
+    Function::Submit,
+    Function::CheckStatus,
+    Function::Download,
+    Function::Sweeper,
+];
 const API: &[Function] = &[Function::Api];
 /// The functions that start, stop or look up executions.
 const ENGINE: &[Function] = &[Function::Api, Function::Sweeper];
 const STEPS: &[Function] = &[Function::Submit, Function::CheckStatus, Function::Download];
-/// The functions that end jobs, and so send webhooks.
+/// The functions that end jobs, and so queue webhooks.
 const ENDERS: &[Function] = &[
     Function::Api,
     Function::CheckStatus,
@@ -100,13 +112,13 @@ const PACED: &[Function] = &[Function::Submit, Function::CheckStatus];
 pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "TABLE_NAME",
-        read_by: ALL,
+        read_by: STORES,
         default: REQUIRED,
         meaning: "the DynamoDB table (set by the template)",
     },
     Variable {
         name: "BUCKET_NAME",
-        read_by: ALL,
+        read_by: STORES,
         default: REQUIRED,
         meaning: "the S3 bucket (set by the template)",
     },
@@ -141,10 +153,16 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "estimated spend (USD) one owner may start per rolling 24 h; more answer 429 `rate_limited`",
     },
     Variable {
-        name: "WEBHOOK_SECRET_ARN",
+        name: "WEBHOOK_QUEUE_URL",
         read_by: ENDERS,
         default: UNSET,
-        meaning: "secret that signs `callback_url` deliveries; unset = no webhooks",
+        meaning: "SQS queue the `callback_url` deliveries go on; unset = no webhooks",
+    },
+    Variable {
+        name: "WEBHOOK_SECRET_ARN",
+        read_by: &[Function::WebhookSender],
+        default: REQUIRED,
+        meaning: "secret that signs `callback_url` deliveries",
     },
     Variable {
         name: "OPENAI_SECRET_ARN",
@@ -190,13 +208,13 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "AWS_ENDPOINT_URL",
-        read_by: ALL,
+        read_by: STORES,
         default: UNSET,
         meaning: "endpoint of every AWS service (local servers); S3 then goes path-style",
     },
     Variable {
         name: "AWS_ENDPOINT_URL_S3",
-        read_by: ALL,
+        read_by: STORES,
         default: UNSET,
         meaning: "endpoint of S3 alone; S3 then goes path-style",
     },
@@ -295,9 +313,16 @@ impl Reader<'_> {
         required(self.lookup, name)
     }
 
-    fn optional(&self, name: &str) -> Option<String> {
+    /// An optional variable, checked by `check` when set.
+    fn checked_optional<T>(
+        &self,
+        name: &str,
+        check: impl Fn(&str, &str) -> Result<T, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
         debug_assert_eq!(variable(name).default, UNSET, "{name}");
         value(self.lookup, name)
+            .map(|raw| check(name, &raw))
+            .transpose()
     }
 
     /// The value, or the table's default, checked by `check`.
@@ -364,8 +389,8 @@ pub struct ApiSettings {
     pub default_model: Model,
     /// `URL_TTL_SECS`.
     pub url_ttl: Duration,
-    /// `WEBHOOK_SECRET_ARN`: cancel ends a job, so the api sends webhooks too.
-    pub webhook_secret_arn: Option<String>,
+    /// `WEBHOOK_QUEUE_URL`: cancel ends a job, so the api queues webhooks too.
+    pub webhook_queue_url: Option<String>,
     /// `VIDGEN_MAX_ACTIVE_JOBS` and `VIDGEN_DAILY_BUDGET_USD`.
     pub limits: Limits,
 }
@@ -378,7 +403,7 @@ impl ApiSettings {
             state_machine_arn: r.required("STATE_MACHINE_ARN")?,
             default_model: r.parsed("SORA_MODEL")?,
             url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
-            webhook_secret_arn: r.optional("WEBHOOK_SECRET_ARN"),
+            webhook_queue_url: r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
             limits: r.limits()?,
         })
     }
@@ -400,9 +425,9 @@ pub struct StepSettings {
     /// The `VIDGEN_*` budgets and pace this step reads; the rest keep their defaults.
     /// `callbacks` is `None` here: wiring fills it from the webhook secret.
     pub workflow: WorkflowConfig,
-    /// `WEBHOOK_SECRET_ARN`, read by the steps that end jobs (check-status records
+    /// `WEBHOOK_QUEUE_URL`, read by the steps that end jobs (check-status records
     /// failures, download-to-s3 completes); never by submit.
-    pub webhook_secret_arn: Option<String>,
+    pub webhook_queue_url: Option<String>,
 }
 
 impl StepSettings {
@@ -423,9 +448,11 @@ impl StepSettings {
             workflow.min_wait = r.seconds("VIDGEN_MIN_WAIT_SECS")?;
             workflow.max_wait = r.seconds("VIDGEN_MAX_WAIT_SECS")?;
         }
-        let webhook_secret_arn = match function {
+        let webhook_queue_url = match function {
             StepFunction::Submit => None,
-            StepFunction::CheckStatus | StepFunction::Download => r.optional("WEBHOOK_SECRET_ARN"),
+            StepFunction::CheckStatus | StepFunction::Download => {
+                r.checked_optional("WEBHOOK_QUEUE_URL", url)?
+            }
         };
         Ok(StepSettings {
             function,
@@ -433,7 +460,7 @@ impl StepSettings {
             openai_secret_arn: r.required("OPENAI_SECRET_ARN")?,
             openai_base_url: r.checked("OPENAI_BASE_URL", url)?,
             workflow,
-            webhook_secret_arn,
+            webhook_queue_url,
         })
     }
 
@@ -448,8 +475,8 @@ pub struct SweeperSettings {
     pub common: Common,
     /// `STATE_MACHINE_ARN`: the executions it asks about.
     pub state_machine_arn: String,
-    /// `WEBHOOK_SECRET_ARN`: a job it ends tells its callback.
-    pub webhook_secret_arn: Option<String>,
+    /// `WEBHOOK_QUEUE_URL`: a job it ends tells its callback.
+    pub webhook_queue_url: Option<String>,
 }
 
 impl SweeperSettings {
@@ -458,12 +485,35 @@ impl SweeperSettings {
         Ok(SweeperSettings {
             common: r.common()?,
             state_machine_arn: r.required("STATE_MACHINE_ARN")?,
-            webhook_secret_arn: r.optional("WEBHOOK_SECRET_ARN"),
+            webhook_queue_url: r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
         })
     }
 
     pub fn from_env() -> Result<SweeperSettings, ConfigError> {
         SweeperSettings::from_lookup(&process_env)
+    }
+}
+
+/// The webhook-sender function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderSettings {
+    /// `WEBHOOK_SECRET_ARN`: only this function may read the signing secret.
+    pub webhook_secret_arn: String,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+}
+
+impl SenderSettings {
+    pub fn from_lookup(lookup: Lookup) -> Result<SenderSettings, ConfigError> {
+        let r = Reader { lookup };
+        Ok(SenderSettings {
+            webhook_secret_arn: r.required("WEBHOOK_SECRET_ARN")?,
+            log_filter: r.checked("RUST_LOG", log_filter)?,
+        })
+    }
+
+    pub fn from_env() -> Result<SenderSettings, ConfigError> {
+        SenderSettings::from_lookup(&process_env)
     }
 }
 

@@ -8,11 +8,11 @@
 use crate::api::ValidationPolicy;
 use crate::api::{ApiConfig, ApiDeps};
 use crate::aws;
-use crate::callback::{CallbackSender, WebhookSigner};
+use crate::callback::{CallbackSender, DeliveryQueue, SqsDeliveries, WebhookSigner};
 use crate::config::ConfigError;
 use crate::engine::sfn::StepFunctionsEngine;
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
-use crate::settings::{ApiSettings, Common, StepSettings, SweeperSettings};
+use crate::settings::{ApiSettings, Common, SenderSettings, StepSettings, SweeperSettings};
 use crate::store::dynamo::DynamoJobStore;
 use crate::store::s3::S3ObjectStore;
 use crate::telemetry::{self, LogFormat};
@@ -28,6 +28,7 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl AwsClients {
@@ -38,6 +39,7 @@ impl AwsClients {
             s3: aws::s3_client(sdk, s3_force_path_style),
             sfn: aws_sdk_sfn::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
         }
     }
 }
@@ -48,20 +50,39 @@ fn stores(common: &Common, clients: &AwsClients) -> (Arc<DynamoJobStore>, Arc<S3
     (Arc::new(jobs), Arc::new(objects))
 }
 
-/// The webhook sender, when the function was given a webhook secret.
-async fn callbacks(
-    webhook_secret_arn: Option<&str>,
+/// The webhook queue, when the function was given one. Producers only queue: the
+/// signing secret is the sender's alone.
+fn callbacks(queue_url: Option<&str>, clients: &AwsClients) -> Option<Arc<dyn DeliveryQueue>> {
+    queue_url
+        .map(|url| Arc::new(SqsDeliveries::new(clients.sqs.clone(), url)) as Arc<dyn DeliveryQueue>)
+}
+
+/// The webhook-sender function's sender: the signing secret, read at init.
+pub async fn sender(
+    settings: &SenderSettings,
     clients: &AwsClients,
-) -> Result<Option<CallbackSender>, ConfigError> {
-    let Some(arn) = webhook_secret_arn else {
-        return Ok(None);
-    };
-    let secret = aws::secret_string(&clients.secrets, arn, "WEBHOOK_SECRET").await?;
+) -> Result<CallbackSender, ConfigError> {
+    let secret = aws::secret_string(
+        &clients.secrets,
+        &settings.webhook_secret_arn,
+        "WEBHOOK_SECRET",
+    )
+    .await?;
     // In AWS, callbacks never reach private or loopback addresses.
-    Ok(Some(CallbackSender::new(
-        WebhookSigner::new(&secret)?,
-        false,
-    )))
+    Ok(CallbackSender::new(WebhookSigner::new(&secret)?, false))
+}
+
+/// The webhook-sender Lambda's init: settings, logging, then [`sender`].
+pub async fn sender_from_env() -> Result<CallbackSender, ConfigError> {
+    let result = async {
+        let settings = SenderSettings::from_env()?;
+        telemetry::init(LogFormat::Json, &settings.log_filter);
+        let sdk = aws::sdk_config().await;
+        let clients = AwsClients::new(&sdk, false);
+        sender(&settings, &clients).await
+    }
+    .await;
+    started(result, "webhook-sender")
 }
 
 /// The api function's dependencies.
@@ -78,7 +99,7 @@ pub async fn api_deps(
         },
         url_ttl: settings.url_ttl,
         limits: settings.limits,
-        callbacks: callbacks(settings.webhook_secret_arn.as_deref(), clients).await?,
+        callbacks: callbacks(settings.webhook_queue_url.as_deref(), clients),
         ..ApiConfig::default()
     };
     Ok(ApiDeps {
@@ -109,7 +130,7 @@ pub async fn step_deps(
             }
         })?;
     let mut config = settings.workflow.clone();
-    config.callbacks = callbacks(settings.webhook_secret_arn.as_deref(), clients).await?;
+    config.callbacks = callbacks(settings.webhook_queue_url.as_deref(), clients);
     Ok(StepDeps {
         jobs,
         objects,
@@ -128,7 +149,7 @@ pub async fn sweep_deps(
     Ok(SweepDeps {
         jobs,
         engine: Arc::new(engine),
-        callbacks: callbacks(settings.webhook_secret_arn.as_deref(), clients).await?,
+        callbacks: callbacks(settings.webhook_queue_url.as_deref(), clients),
     })
 }
 

@@ -269,6 +269,8 @@ fn alarms_tell_the_topic_and_watch_resources_of_this_stack() {
             "{id:?}: no traffic is no alarm"
         );
         for resource in watched(alarm) {
+            // `!GetAtt Queue.QueueName` reads as "Queue.QueueName".
+            let resource = resource.split('.').next().unwrap_or_default().to_string();
             assert!(
                 resources.contains_key(resource.as_str()),
                 "{id:?} watches {resource}, not in the stack"
@@ -304,6 +306,7 @@ fn alarms_tell_the_topic_and_watch_resources_of_this_stack() {
         "ExecutionsTimedOut",
         "ExecutionThrottled",
         "Throttles",
+        "ApproximateNumberOfMessagesVisible",
     ] {
         assert!(
             metric_names.iter().any(|n| n == needed),

@@ -1,13 +1,13 @@
-//! The step Lambdas' init as it runs in AWS: settings (from a map, as the template sets
-//! them) through `wiring::step_deps`, secrets read from Secrets Manager on moto. Each step
-//! reads only its own secrets: submit starts even when the webhook secret cannot be read
-//! (its role may not read it), the steps that end jobs read it. Skipped without
-//! MOTO_ENDPOINT (scripts/test.sh starts moto).
+//! The Lambdas' init as it runs in AWS: settings (from a map, as the template sets
+//! them) through `wiring`, secrets read from Secrets Manager on moto. Each function
+//! reads only its own secrets: the steps only queue webhooks and start without the
+//! webhook secret (their roles may not read it); the webhook sender reads it. Skipped
+//! without MOTO_ENDPOINT (scripts/test.sh starts moto).
 
 use std::collections::BTreeMap;
 use vidgen_shared::aws::static_sdk_config;
-use vidgen_shared::settings::StepSettings;
-use vidgen_shared::wiring::{step_deps, AwsClients};
+use vidgen_shared::settings::{SenderSettings, StepSettings};
+use vidgen_shared::wiring::{sender, step_deps, AwsClients};
 use vidgen_shared::workflow::StepFunction;
 
 fn moto() -> Option<String> {
@@ -38,7 +38,7 @@ fn settings(function: StepFunction, variables: &BTreeMap<&str, String>) -> StepS
 }
 
 #[tokio::test]
-async fn each_step_reads_only_its_own_secrets() {
+async fn only_the_sender_reads_the_webhook_secret() {
     let Some(endpoint) = moto() else { return };
     let clients = AwsClients::new(&static_sdk_config(&endpoint, "testing", "testing"), true);
     let openai = secret(
@@ -49,31 +49,40 @@ async fn each_step_reads_only_its_own_secrets() {
     .await;
     // A secret the role cannot read; here, one that does not exist.
     let unreadable = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vidgen-hooks-AbCdEf";
-    let mut variables = BTreeMap::from([
+    let variables = BTreeMap::from([
         ("TABLE_NAME", "jobs".to_string()),
         ("BUCKET_NAME", "videos".to_string()),
         ("OPENAI_SECRET_ARN", openai),
         ("WEBHOOK_SECRET_ARN", unreadable.to_string()),
+        (
+            "WEBHOOK_QUEUE_URL",
+            format!("{endpoint}/123456789012/vidgen-webhooks"),
+        ),
         ("AWS_ENDPOINT_URL", endpoint.clone()),
     ]);
 
     let submit = step_deps(&settings(StepFunction::Submit, &variables), &clients)
         .await
-        .expect("submit starts without the webhook secret");
-    assert!(submit.config.callbacks.is_none());
-    for function in [StepFunction::CheckStatus, StepFunction::Download] {
-        let Err(e) = step_deps(&settings(function, &variables), &clients).await else {
-            panic!("{function:?} started without reading its webhook secret");
-        };
-        assert_eq!(e.var, unreadable, "{e}");
-    }
-
-    let hooks = secret(&clients, "vidgen-hooks", "whsec_c2VjcmV0LWtleQ==").await;
-    variables.insert("WEBHOOK_SECRET_ARN", hooks);
+        .expect("submit starts");
+    assert!(submit.config.callbacks.is_none(), "submit queues nothing");
+    // The steps that end jobs only queue: they start without the secret.
     for function in [StepFunction::CheckStatus, StepFunction::Download] {
         let deps = step_deps(&settings(function, &variables), &clients)
             .await
-            .expect("starts");
+            .expect("starts without the webhook secret");
         assert!(deps.config.callbacks.is_some(), "{function:?}");
     }
+    // The sender reads it, and cannot start without it.
+    let lookup = |name: &str| variables.get(name).cloned();
+    let sender_settings = SenderSettings::from_lookup(&lookup).expect("sender settings");
+    let e = sender(&sender_settings, &clients).await.unwrap_err();
+    assert_eq!(e.var, unreadable, "{e}");
+    let hooks = secret(&clients, "vidgen-hooks", "whsec_c2VjcmV0LWtleQ==").await;
+    let readable = SenderSettings {
+        webhook_secret_arn: hooks,
+        ..sender_settings
+    };
+    sender(&readable, &clients)
+        .await
+        .expect("the sender starts");
 }

@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::workflow::{
-    local_substitutions, CheckStatusInput, StepErrorName, StepFunction, WorkflowState,
+    local_substitutions, CheckStatusInput, ExecutionEventDetail, StepErrorName, StepFunction,
+    WorkflowState,
 };
 
 /// A well-formed job id.
@@ -272,14 +273,33 @@ fn the_eventbridge_rule_sends_check_status_its_execution_ended_input() {
     let event = json!({
         "detail-type": "Step Functions Execution Status Change",
         "source": "aws.states",
-        "detail": {"name": ID, "status": "TIMED_OUT", "executionArn": "arn:x"}
+        "detail": {"name": ID, "status": "TIMED_OUT", "executionArn": "arn:x", "cause": null}
     });
     let input = Template::load().transform_execution_event(&event);
     assert_eq!(
         serde_json::from_value::<CheckStatusInput>(input).unwrap(),
         CheckStatusInput::ExecutionEnded {
             job_id: JobId::parse(ID).unwrap(),
-            status: "TIMED_OUT".into()
+            status: "TIMED_OUT".into(),
+            detail: ExecutionEventDetail::default(),
         }
     );
+    // A stop's cause arrives as the string it was given; an event without the field at
+    // all still makes a valid input.
+    let stopped = json!({
+        "detail": {"name": ID, "status": "ABORTED", "cause": "{\"video\":\"video_1\"}"}
+    });
+    let without_cause = json!({"detail": {"name": ID, "status": "FAILED"}});
+    for (event, cause) in [
+        (stopped, Some("{\"video\":\"video_1\"}".to_string())),
+        (without_cause, None),
+    ] {
+        let input = Template::load().transform_execution_event(&event);
+        let CheckStatusInput::ExecutionEnded { detail, .. } =
+            serde_json::from_value::<CheckStatusInput>(input).unwrap()
+        else {
+            panic!("not an execution_ended input")
+        };
+        assert_eq!(detail.cause, cause);
+    }
 }

@@ -2,7 +2,10 @@
 
 use crate::common::*;
 
-on_both_stores!(callbacks_are_told_with_a_signed_event);
+on_both_stores!(
+    callbacks_are_told_with_a_signed_event,
+    cancel_and_delete_answer_while_the_receiver_hangs,
+);
 
 async fn callbacks_are_told_with_a_signed_event(store: Store) {
     const SECRET: &str = "whsec_dGhlIGUyZSB0ZXN0cycgd2ViaG9vayBzZWNyZXQ=";
@@ -73,4 +76,75 @@ async fn callbacks_are_told_with_a_signed_event(store: Store) {
     ];
     expected.sort();
     assert_eq!(kinds, expected, "one event per job, saying how it ended");
+}
+
+/// A callback receiver that takes connections and never answers.
+async fn hanging_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    url
+}
+
+async fn cancel_and_delete_answer_while_the_receiver_hangs(store: Store) {
+    let h = Harness::start(store).await;
+    let hanging = hanging_receiver().await;
+    for (method, path) in [(Method::POST, "/cancel"), (Method::DELETE, "")] {
+        let job = create(
+            &h,
+            ALICE,
+            &json!({"prompt": "slow [sim:never_finish]", "callback_url": hanging}),
+        )
+        .await;
+        let id = job["id"].as_str().unwrap();
+        let started = std::time::Instant::now();
+        let (status, _, _) = h
+            .call(
+                method.clone(),
+                &format!("/v1/videos/{id}{path}"),
+                Some(ALICE),
+                None,
+            )
+            .await;
+        let took = started.elapsed();
+        assert!(status.is_success(), "{method}: {status}");
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "{method} waited {took:?} for the webhook"
+        );
+    }
+    // Out of band, deliveries still arrive.
+    let (url, seen) = webhook_receiver().await;
+    let job = create(
+        &h,
+        ALICE,
+        &json!({"prompt": "slow [sim:never_finish]", "callback_url": url}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    let (status, _, _) = h
+        .call(
+            Method::POST,
+            &format!("/v1/videos/{id}/cancel"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..200 {
+        if !seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let deliveries = seen.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 1, "the cancel was told");
+    let event: Value = serde_json::from_slice(&deliveries[0].body).unwrap();
+    assert_eq!(event["type"], "video.canceled");
+    assert_eq!(event["data"]["id"], id);
 }

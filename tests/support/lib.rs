@@ -14,6 +14,8 @@ pub struct Harness {
     pub stack: RunningStack,
     pub dir: tempfile::TempDir,
     http: reqwest::Client,
+    /// The S3 bucket of an AWS-store stack.
+    bucket: Option<String>,
 }
 
 pub const ALICE: &str = "tok-alice";
@@ -135,10 +137,15 @@ impl Harness {
     }
 
     pub async fn with_config(dir: tempfile::TempDir, config: StackConfig) -> Harness {
+        let bucket = match &config.backend {
+            Backend::Aws(aws) => Some(aws.bucket.clone()),
+            Backend::Embedded => None,
+        };
         let stack = RunningStack::start(config).await.expect("stack starts");
         Harness {
             stack,
             dir,
+            bucket,
             // Redirects are asserted, not followed.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -216,6 +223,88 @@ impl Harness {
             status,
             r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
         )
+    }
+
+    /// Every stored object whose key starts with `prefix`, read from the store itself
+    /// (the files under the data dir, or the S3 bucket).
+    pub async fn object_keys(&self, prefix: &str) -> Vec<String> {
+        match &self.bucket {
+            Some(bucket) => {
+                let listed = aws::s3()
+                    .expect("s3s-fs is running")
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .send()
+                    .await
+                    .expect("the bucket lists");
+                listed
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string))
+                    .collect()
+            }
+            None => {
+                let root = self.dir.path().join("files");
+                let mut found = Vec::new();
+                let mut dirs = vec![root.clone()];
+                while let Some(d) = dirs.pop() {
+                    let Ok(entries) = std::fs::read_dir(&d) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        if path.is_dir() {
+                            dirs.push(path);
+                        } else if let Ok(rel) = path.strip_prefix(&root) {
+                            let key = rel.to_string_lossy().replace('\\', "/");
+                            if key.starts_with(prefix) {
+                                found.push(key);
+                            }
+                        }
+                    }
+                }
+                found
+            }
+        }
+    }
+
+    /// Wait until no execution and no step runs (a step outlives a stopped execution).
+    pub async fn wait_until_idle(&self) {
+        for _ in 0..600 {
+            if self.stack.engine.is_idle() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the engine is still busy");
+    }
+
+    /// The simulator's own list of videos, over HTTP with its key.
+    pub async fn sim_video_ids(&self) -> Vec<String> {
+        let sim = self.stack.simulator.as_ref().expect("the simulator runs");
+        let mut r = self
+            .http
+            .get(format!("{}/videos?limit=100", sim.base_url()));
+        if let Some(key) = &sim.config().api_key {
+            r = r.bearer_auth(key);
+        }
+        let listed: Value = r
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("a JSON list");
+        listed["data"]
+            .as_array()
+            .map(|videos| {
+                videos
+                    .iter()
+                    .filter_map(|v| v["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn sim_config(&self) -> &SimConfig {

@@ -13,8 +13,8 @@ use tracing::{info, warn};
 use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use vidgen_shared::workflow::{
-    local_substitutions, record_execution_end, run_step, ExecutionEnd, StepDeps, StepFunction,
-    WorkflowState,
+    local_substitutions, on_execution_ended, record_execution_end, run_step, ExecutionEnd,
+    StepDeps, StepFunction, WorkflowState,
 };
 
 /// The definition, compiled in so an installed binary needs no source tree.
@@ -40,8 +40,14 @@ struct Inner {
     deps: StepDeps,
     time_scale: f64,
     runs: Mutex<HashMap<String, Run>>,
-    /// Every execution task, so shutdown can wait for them to let go of the stores.
+    /// The cause of each [`WorkflowEngine::stop`], for the ABORTED backstop (the
+    /// execution status event's `detail.cause` in AWS).
+    stop_causes: Mutex<HashMap<String, String>>,
+    /// Every execution task and step invocation, so shutdown can wait for them to let
+    /// go of the stores.
     tasks: TaskTracker,
+    /// Ends step invocations still running at shutdown.
+    shutdown: CancellationToken,
 }
 
 /// Runs one execution per job, named after it.
@@ -51,7 +57,15 @@ pub struct LocalEngine {
 }
 
 /// Dispatches Tasks to the in-process steps.
-struct Steps(StepDeps);
+///
+/// Like a Lambda, a step once invoked runs to its end: a stop or a Task timeout stops
+/// the execution waiting for it, not the step (its late writes must be harmless). Each
+/// invocation runs as its own task; only a server shutdown (`shutdown`) ends it early.
+struct Steps {
+    deps: StepDeps,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
 
 #[async_trait]
 impl TaskHandler for Steps {
@@ -70,11 +84,24 @@ impl TaskHandler for Steps {
         let function = StepFunction::from_name(name)
             .ok_or_else(|| unknown(format!("no function named {name:?}")))?;
         let payload = input.get("Payload").cloned().unwrap_or(Value::Null);
-        match run_step(&self.0, function, payload).await {
-            Ok(out) => Ok(json!({ "Payload": out, "StatusCode": 200 })),
-            Err(e) => Err(TaskFailure {
+        let deps = self.deps.clone();
+        let shutdown = self.shutdown.clone();
+        let invocation = self.tasks.spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => None,
+                r = run_step(&deps, function, payload) => Some(r),
+            }
+        });
+        match invocation.await {
+            Ok(Some(Ok(out))) => Ok(json!({ "Payload": out, "StatusCode": 200 })),
+            Ok(Some(Err(e))) => Err(TaskFailure {
                 error: e.error_type().as_str().into(),
                 cause: e.lambda_cause(),
+            }),
+            // Shut down (the execution is being stopped too) or the step panicked.
+            Ok(None) | Err(_) => Err(TaskFailure {
+                error: "Runtime.ExitError".into(),
+                cause: format!("{name} ended before it answered"),
             }),
         }
     }
@@ -92,7 +119,9 @@ impl LocalEngine {
                 deps,
                 time_scale,
                 runs: Mutex::new(HashMap::new()),
+                stop_causes: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
             }),
         })
     }
@@ -123,6 +152,7 @@ impl LocalEngine {
                 cancel.cancel();
             }
         }
+        self.inner.shutdown.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
@@ -138,6 +168,20 @@ impl LocalEngine {
         }
     }
 
+    fn steps(&self) -> Steps {
+        Steps {
+            deps: self.inner.deps.clone(),
+            tasks: self.inner.tasks.clone(),
+            shutdown: self.inner.shutdown.clone(),
+        }
+    }
+
+    /// Whether no execution and no step invocation is running (a step keeps running
+    /// after its execution was stopped, as a Lambda does).
+    pub fn is_idle(&self) -> bool {
+        self.inner.tasks.is_empty()
+    }
+
     async fn run(self, job_id: String, input: Value, cancel: CancellationToken) {
         let options = ExecutionOptions {
             time_scale: self.inner.time_scale,
@@ -148,10 +192,16 @@ impl LocalEngine {
         let report = self
             .inner
             .machine
-            .execute(input, &Steps(self.inner.deps.clone()), options)
+            .execute(input, &self.steps(), options)
             .await;
         info!(job_id = %job_id, transitions = report.transitions, outcome = ?report.outcome, "execution ended");
-        self.backstop(&job_id, &report.outcome).await;
+        let stop_cause = self
+            .inner
+            .stop_causes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job_id);
+        self.backstop(&job_id, &report.outcome, stop_cause).await;
         self.runs().insert(
             job_id,
             Run::Finished(ExecutionSummary {
@@ -163,14 +213,30 @@ impl LocalEngine {
 
     /// An execution that ended without the record ending (the top-level timeout, a
     /// runtime error) must still leave the record saying why: the same backstop the
-    /// EventBridge rule runs in AWS. Aborted runs are cancels or shutdowns (which resume).
-    async fn backstop(&self, job_id: &str, outcome: &ExecutionOutcome) {
+    /// EventBridge rule runs in AWS. A stopped run (a cancel or DELETE) gets the same
+    /// ABORTED handling as there; a run ended by a shutdown is not stopped: it resumes.
+    async fn backstop(&self, job_id: &str, outcome: &ExecutionOutcome, stop_cause: Option<String>) {
         // Executions are named after their job; any other name has no record to end.
         let Some(job_id) = JobId::parse(job_id) else {
             return;
         };
         let end = match outcome {
-            ExecutionOutcome::Succeeded(_) | ExecutionOutcome::Aborted => return,
+            ExecutionOutcome::Aborted => {
+                if let Some(cause) = stop_cause {
+                    let ended = on_execution_ended(
+                        &self.inner.deps,
+                        &job_id,
+                        Some(ExecutionEnd::Aborted),
+                        Some(&cause),
+                    )
+                    .await;
+                    if let Err(e) = ended {
+                        warn!(job_id = %job_id, error = %e, "could not record the stop of the execution");
+                    }
+                }
+                return;
+            }
+            ExecutionOutcome::Succeeded(_) => return,
             ExecutionOutcome::TimedOut => ExecutionEnd::TimedOut,
             ExecutionOutcome::Failed { .. } => ExecutionEnd::Failed,
         };
@@ -200,6 +266,11 @@ impl WorkflowEngine for LocalEngine {
     async fn stop(&self, job_id: &str, cause: &str) -> Result<(), EngineError> {
         if let Some(Run::Running(cancel)) = self.runs().get(job_id) {
             info!(job_id, cause, "stopping the execution");
+            self.inner
+                .stop_causes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(job_id.to_string(), cause.to_string());
             cancel.cancel();
         }
         Ok(())

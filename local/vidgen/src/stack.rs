@@ -13,7 +13,7 @@ use std::time::Duration;
 use tracing::info;
 use vidgen_shared::api::ValidationPolicy;
 use vidgen_shared::api::{ApiConfig, ApiDeps};
-use vidgen_shared::callback::{CallbackSender, WebhookSigner};
+use vidgen_shared::callback::{BackgroundDeliveries, CallbackSender, WebhookSigner};
 use vidgen_shared::config::Secret;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::VideoProvider;
@@ -220,7 +220,9 @@ impl RunningStack {
             }
         };
         let (jobs, objects, files) = stores(&config, &base_url).await?;
-        let (callbacks, webhook_secret_source) = callbacks(&config)?;
+        let (sender, webhook_secret_source) = callbacks(&config)?;
+        // Deliveries leave the request and the step: a background task sends them.
+        let callbacks = BackgroundDeliveries::start(sender);
         let step_deps = StepDeps {
             jobs: jobs.clone(),
             objects: objects.clone(),

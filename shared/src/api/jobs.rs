@@ -245,7 +245,13 @@ async fn stop(deps: &ApiDeps, job: &Job) -> Result<Option<Job>, ApiError> {
             Err(UpdateError::Store(e)) => return Err(e.into()),
         };
     info!(job_id = %job.id, "job canceled");
-    if let Err(e) = deps.engine.stop(&job.id, "canceled by its owner").await {
+    // The render's id rides in the cause: the ABORTED backstop deletes it at the
+    // provider, even after a DELETE removed the record.
+    let cause = crate::workflow::discard::StopCause {
+        reason: "canceled by its owner".into(),
+        provider_video_id: canceled.provider_video_id.clone(),
+    };
+    if let Err(e) = deps.engine.stop(&job.id, &cause.text()).await {
         // The record already says canceled, so each step stops at its next look
         // (JobEnded); the cancel itself has happened.
         tracing::warn!(job_id = %job.id, error = %e, "could not stop the workflow of a canceled job");

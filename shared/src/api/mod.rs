@@ -14,7 +14,7 @@ mod tests;
 
 pub use errors::ApiError;
 
-use crate::callback::CallbackSender;
+use crate::callback::DeliveryQueue;
 use crate::domain::ids::Owner;
 use crate::domain::Limits;
 use crate::engine::WorkflowEngine;
@@ -61,8 +61,8 @@ pub struct ApiConfig {
     pub idempotency_ttl: Duration,
     /// Reported by /v1/health.
     pub version: String,
-    /// Tells a canceled job's `callback_url`; `None` sends no webhooks.
-    pub callbacks: Option<CallbackSender>,
+    /// Where a canceled job's `callback_url` delivery is queued; `None` sends no webhooks.
+    pub callbacks: Option<Arc<dyn DeliveryQueue>>,
     /// Per-owner limits on unfinished jobs and daily estimated spend.
     pub limits: Limits,
 }

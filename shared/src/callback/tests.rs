@@ -160,3 +160,138 @@ async fn client_errors_are_not_retried() {
     assert!(sender.deliver(&url, &event).await.is_err());
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+/// A receiver that takes connections and never answers.
+async fn hanging_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_delivery_ends_by_its_deadline_when_the_receiver_hangs() {
+    let url = hanging_receiver().await;
+    // Three attempts of 1 s each would take over 3 s; the deadline is 1.5 s.
+    let sender = CallbackSender::new(signer(), true)
+        .with_retries(3, Duration::from_millis(10))
+        .with_bounds(
+            Duration::from_secs(1),
+            Duration::from_millis(1500),
+            Duration::from_secs(1),
+        );
+    let event = event_for(&ended_job(), Utc::now()).unwrap();
+    let started = std::time::Instant::now();
+    let err = sender.deliver(&url, &event).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(err.is_retryable(), "{err}");
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+}
+
+/// A resolver that never answers.
+struct NeverAnswers;
+
+impl HostLookup for NeverAnswers {
+    fn lookup(&self, _host: &str) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A resolver that answers these addresses for every name.
+struct Answers(Vec<IpAddr>);
+
+impl HostLookup for Answers {
+    fn lookup(&self, _host: &str) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        let addrs = self.0.clone();
+        Box::pin(async move { Ok(addrs) })
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_that_never_answers_ends_within_its_bound() {
+    let sender = CallbackSender::new(signer(), false)
+        .with_lookup(Arc::new(NeverAnswers))
+        .with_bounds(
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            Duration::from_millis(300),
+        );
+    let event = event_for(&ended_job(), Utc::now()).unwrap();
+    let started = std::time::Instant::now();
+    let err = sender
+        .deliver("https://hooks.example.com/hook", &event)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("looking up"), "{err}");
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn resolved_private_addresses_are_refused_and_not_retried() {
+    for ip in [
+        "10.0.0.1",
+        "64:ff9b::a00:1",
+        "::ffff:127.0.0.1",
+        "93.184.216.34",
+    ] {
+        let ip: IpAddr = ip.parse().unwrap();
+        // One public address among private ones is still refused.
+        let public: IpAddr = "93.184.216.34".parse().unwrap();
+        let sender = CallbackSender::new(signer(), false)
+            .with_lookup(Arc::new(Answers(vec![public, ip])))
+            .with_bounds(
+                Duration::from_millis(200),
+                Duration::from_millis(500),
+                Duration::from_millis(200),
+            );
+        let event = event_for(&ended_job(), Utc::now()).unwrap();
+        let err = sender
+            .deliver("https://hooks.example.com/hook", &event)
+            .await
+            .unwrap_err();
+        if ip == public {
+            // Public: the lookup passes and the (unreachable here) send fails, retryably.
+            assert!(err.is_retryable(), "{err}");
+        } else {
+            assert!(matches!(err, CallbackError::Refused(_)), "{ip}: {err}");
+            assert!(!err.is_retryable());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_answers_the_deliveries_to_try_again() {
+    let (ok_url, seen) = receiver(vec![200]).await;
+    let (down_url, _) = receiver(vec![503]).await;
+    let (gone_url, _) = receiver(vec![410]).await;
+    let sender = CallbackSender::new(signer(), true).with_retries(1, Duration::from_millis(10));
+    let job = ended_job();
+    let event = event_for(&job, Utc::now()).unwrap();
+    let message = |url: &str| {
+        serde_json::to_string(&Delivery {
+            job_id: job.id.clone(),
+            url: url.to_string(),
+            event: event.clone(),
+        })
+        .unwrap()
+    };
+    let batch = vec![
+        ("m-ok".to_string(), message(&ok_url)),
+        ("m-down".to_string(), message(&down_url)),
+        ("m-gone".to_string(), message(&gone_url)),
+        ("m-junk".to_string(), "not json".to_string()),
+    ];
+    let failed = deliver_batch(&sender, &batch).await;
+    assert_eq!(
+        failed,
+        vec!["m-down".to_string()],
+        "only the 503 comes back"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

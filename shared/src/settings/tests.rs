@@ -34,6 +34,10 @@ fn full() -> BTreeMap<&'static str, &'static str> {
             "WEBHOOK_SECRET_ARN",
             "arn:aws:secretsmanager:us-east-1:1:secret:hooks",
         ),
+        (
+            "WEBHOOK_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/vidgen-webhooks",
+        ),
         ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1"),
         ("VIDGEN_BUDGET_SORA2_SECS", "60"),
         ("VIDGEN_BUDGET_SORA2_PRO_SECS", "120"),
@@ -74,6 +78,7 @@ fn load(
         Function::Download => {
             StepSettings::from_lookup(StepFunction::Download, &recording).map(drop)
         }
+        Function::WebhookSender => SenderSettings::from_lookup(&recording).map(drop),
     };
     (result, asked.into_inner())
 }
@@ -82,7 +87,7 @@ fn load(
 fn defaults_apply_when_unset_or_blank() {
     let mut map = minimal();
     map.insert("URL_TTL_SECS", "  ");
-    map.insert("WEBHOOK_SECRET_ARN", "");
+    map.insert("WEBHOOK_QUEUE_URL", "");
     let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
     assert_eq!(
         api,
@@ -96,7 +101,7 @@ fn defaults_apply_when_unset_or_blank() {
             state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:jobs".into(),
             default_model: Model::Sora2,
             url_ttl: Duration::from_secs(3600),
-            webhook_secret_arn: None,
+            webhook_queue_url: None,
             limits: crate::domain::Limits::DEFAULT,
         }
     );
@@ -104,7 +109,7 @@ fn defaults_apply_when_unset_or_blank() {
     for function in STEPS_ALL {
         let step = StepSettings::from_lookup(function, &lookup(&map)).unwrap();
         assert_eq!(step.openai_base_url, "https://api.openai.com/v1");
-        assert_eq!(step.webhook_secret_arn, None);
+        assert_eq!(step.webhook_queue_url, None);
         assert_eq!(step.common, api.common);
         let w = &step.workflow;
         assert_eq!(
@@ -159,8 +164,8 @@ fn set_values_are_read() {
     assert_eq!(api.default_model, Model::Sora2Pro);
     assert_eq!(api.url_ttl, Duration::from_secs(600));
     assert_eq!(
-        api.webhook_secret_arn.as_deref(),
-        Some(map["WEBHOOK_SECRET_ARN"])
+        api.webhook_queue_url.as_deref(),
+        Some(map["WEBHOOK_QUEUE_URL"])
     );
     assert!(api.common.s3_force_path_style);
     assert_eq!(api.common.log_filter, "vidgen_shared=debug,warn");
@@ -194,19 +199,29 @@ fn set_values_are_read() {
 }
 
 #[test]
-fn submit_never_reads_the_webhook_secret() {
+fn only_the_sender_reads_the_webhook_secret_and_submit_queues_nothing() {
     let map = full();
-    let (result, asked) = load(Function::Submit, &map);
-    result.unwrap();
-    assert!(!asked.contains("WEBHOOK_SECRET_ARN"), "{asked:?}");
+    for function in Function::ALL {
+        let (result, asked) = load(function, &map);
+        result.unwrap();
+        assert_eq!(
+            asked.contains("WEBHOOK_SECRET_ARN"),
+            function == Function::WebhookSender,
+            "{function:?}: {asked:?}"
+        );
+    }
+    let sender = SenderSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(sender.webhook_secret_arn, map["WEBHOOK_SECRET_ARN"]);
+    let (_, asked) = load(Function::Submit, &map);
+    assert!(!asked.contains("WEBHOOK_QUEUE_URL"), "{asked:?}");
     let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&map)).unwrap();
-    assert_eq!(submit.webhook_secret_arn, None);
+    assert_eq!(submit.webhook_queue_url, None);
     // The steps that end jobs do read it.
     for function in [StepFunction::CheckStatus, StepFunction::Download] {
         let step = StepSettings::from_lookup(function, &lookup(&map)).unwrap();
         assert_eq!(
-            step.webhook_secret_arn.as_deref(),
-            Some(map["WEBHOOK_SECRET_ARN"]),
+            step.webhook_queue_url.as_deref(),
+            Some(map["WEBHOOK_QUEUE_URL"]),
             "{function:?}"
         );
     }
@@ -260,6 +275,7 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_MAX_ACTIVE_JOBS", "many"),
         ("VIDGEN_DAILY_BUDGET_USD", "-5"),
         ("VIDGEN_DAILY_BUDGET_USD", "fifty"),
+        ("WEBHOOK_QUEUE_URL", "not a url"),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {

@@ -127,8 +127,24 @@ pub enum CheckStatusInput {
     RecordFailure { job_id: JobId, failure: StepFailure },
     /// An execution ended without reaching RecordFailure: Step Functions' "Execution
     /// Status Change" event, reshaped by the EventBridge rule. `job_id` is the
-    /// execution's name; `status` its status (`FAILED`, `TIMED_OUT`, `ABORTED`, …).
-    ExecutionEnded { job_id: JobId, status: String },
+    /// execution's name; `status` its status (`FAILED`, `TIMED_OUT`, `ABORTED`, …);
+    /// `detail` the event's whole `detail`, of which only `cause` is read.
+    ExecutionEnded {
+        job_id: JobId,
+        status: String,
+        #[serde(default)]
+        detail: ExecutionEventDetail,
+    },
+}
+
+/// What check-status reads of an execution event's `detail`. The rule passes the whole
+/// object rather than `$.detail.cause` alone: a path missing from an event would leave
+/// the template's placeholder empty and the input invalid JSON, losing the backstop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionEventDetail {
+    /// The stop's cause (a [`super::discard::StopCause`] when the API stopped it).
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 /// The error payload every step failure carries as its message (Lambda `errorMessage`),

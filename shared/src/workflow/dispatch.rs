@@ -54,8 +54,18 @@ async fn dispatch(
             CheckStatusInput::RecordFailure { job_id, failure } => {
                 record_failure(deps, FailureInput { job_id, failure }).await
             }
-            CheckStatusInput::ExecutionEnded { job_id, status } => {
-                on_execution_ended(deps, &job_id, ExecutionEnd::from_sfn_status(&status)).await
+            CheckStatusInput::ExecutionEnded {
+                job_id,
+                status,
+                detail,
+            } => {
+                on_execution_ended(
+                    deps,
+                    &job_id,
+                    ExecutionEnd::from_sfn_status(&status),
+                    detail.cause.as_deref(),
+                )
+                .await
             }
         },
     }

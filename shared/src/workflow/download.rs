@@ -1,11 +1,21 @@
 //! DownloadToS3: stream every content variant from the provider into the object store.
+//!
+//! A running Lambda cannot be stopped, so a cancel or DELETE can land while this step
+//! writes. After each asset it reads the record again; when the job is gone or has
+//! ended it deletes what it wrote (and the render at the provider) and stops, so its
+//! late writes leave nothing behind. The API marks the job canceled before it deletes
+//! the objects, so a write that lands after the API's delete is always followed by a
+//! check that sees the job ended.
 
+use super::discard::{discard_assets, discard_render};
 use super::{load_job, Next, StepDeps, StepError, WorkflowState};
+use crate::domain::ids::{JobId, Owner};
 use crate::domain::job::asset_key;
 use crate::domain::ErrorCode;
 use crate::domain::{Asset, AssetKind, Assets, Status};
 use crate::mp4_duration::Mp4DurationProbe;
 use crate::provider::{ProviderError, Variant};
+use crate::store::update::UpdateError;
 use crate::store::{update_job, StoreError};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
@@ -71,6 +81,7 @@ pub async fn download_to_store(
                 other => other.into(),
             })?;
         info!(variant = kind.as_str(), bytes, "stored");
+        still_wanted(deps, &job.owner, &job.id, &video_id).await?;
         stored.push(Asset {
             key,
             bytes,
@@ -92,16 +103,56 @@ pub async fn download_to_store(
         spritesheet,
     };
     let duration = probe.lock().ok().and_then(|p| p.duration_seconds());
-    let done = update_job(deps.jobs.as_ref(), &job.id, |j| {
+    let done = match update_job(deps.jobs.as_ref(), &job.id, |j| {
         j.mark_completed(assets.clone(), duration, Utc::now())
     })
-    .await?;
+    .await
+    {
+        Ok(done) => done,
+        // Canceled or deleted since the last check: the assets are nobody's.
+        Err(e @ (UpdateError::Refused(_) | UpdateError::NotFound(_))) => {
+            discard(deps, &job.owner, &job.id, &video_id).await;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     info!(bytes = assets.video.bytes, "job completed");
     crate::callback::notify(deps.config.callbacks.as_ref(), &done).await;
     Ok(WorkflowState {
         next: Next::Done,
         ..state
     })
+}
+
+/// Whether the assets written so far may stay: `Ok` while the job is still
+/// downloading. When it is gone or ended (canceled, failed) they are deleted, with the
+/// render at the provider, and the step stops; when the record cannot be read they are
+/// deleted too (a retry writes them again) and the step is retried.
+async fn still_wanted(
+    deps: &StepDeps,
+    owner: &Owner,
+    job_id: &JobId,
+    video_id: &str,
+) -> Result<(), StepError> {
+    match deps.jobs.get(job_id).await {
+        Ok(Some(job)) if job.status == Status::Downloading => Ok(()),
+        // An overlapping retry finished first; it wrote the same bytes under the same keys.
+        Ok(Some(job)) if job.status == Status::Completed => Err(StepError::JobEnded),
+        Ok(_) => {
+            info!("the job was canceled or deleted during the download");
+            discard(deps, owner, job_id, video_id).await;
+            Err(StepError::JobEnded)
+        }
+        Err(e) => {
+            discard_assets(deps, owner, job_id).await;
+            Err(e.into())
+        }
+    }
+}
+
+async fn discard(deps: &StepDeps, owner: &Owner, job_id: &JobId, video_id: &str) {
+    discard_assets(deps, owner, job_id).await;
+    discard_render(deps, job_id, video_id).await;
 }
 
 fn variant(kind: AssetKind) -> Variant {

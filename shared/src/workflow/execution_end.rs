@@ -74,14 +74,20 @@ pub async fn record_execution_end(
 
 /// Handle an execution status event (reshaped by the EventBridge rule into
 /// [`super::CheckStatusInput::ExecutionEnded`]): executions that ended badly are
-/// recorded, others (`RUNNING`, `SUCCEEDED`) ignored.
+/// recorded, others (`RUNNING`, `SUCCEEDED`) ignored. A stopped execution of a job
+/// that was canceled or deleted also deletes the render at the provider (best effort).
 pub async fn on_execution_ended(
     deps: &StepDeps,
     job_id: &JobId,
     end: Option<ExecutionEnd>,
+    cause: Option<&str>,
 ) -> Result<Value, StepError> {
-    match end {
-        Some(end) => record_execution_end(deps, job_id, end).await,
-        None => Ok(json!({ "job_id": job_id, "status": null })),
+    let Some(end) = end else {
+        return Ok(json!({ "job_id": job_id, "status": null }));
+    };
+    let recorded = record_execution_end(deps, job_id, end).await?;
+    if end == ExecutionEnd::Aborted {
+        super::discard::discard_abandoned_render(deps, job_id, cause).await;
     }
+    Ok(recorded)
 }

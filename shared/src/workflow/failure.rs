@@ -2,13 +2,14 @@
 
 use super::contract::{ErrorPayload, StepErrorName, STATES_TIMEOUT};
 use super::StepDeps;
-use crate::callback::CallbackSender;
+use crate::callback::DeliveryQueue;
 use crate::domain::ids::JobId;
 use crate::domain::{ErrorCode, JobError, Status};
 use crate::store::update::UpdateError;
 use crate::store::{update_job, JobStore, StoreError};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tracing::{info, instrument};
 
 /// Step Functions' error output (`{"Error": ..., "Cause": ...}`), as Catch puts it at `$.failure`.
@@ -96,7 +97,7 @@ pub async fn record_failure(
 /// `None` when the job was deleted.
 pub(super) async fn end_job(
     jobs: &dyn JobStore,
-    callbacks: Option<&CallbackSender>,
+    callbacks: Option<&Arc<dyn DeliveryQueue>>,
     job_id: &JobId,
     status: Status,
     reason: JobError,

@@ -13,6 +13,7 @@
 
 mod check_status;
 pub mod contract;
+pub mod discard;
 mod dispatch;
 mod download;
 mod execution_end;
@@ -22,11 +23,12 @@ pub mod sweep;
 
 pub use check_status::{check_status, next_wait_seconds};
 pub use contract::{
-    local_substitutions, CheckStatusInput, ErrorPayload, StepErrorName, StepFunction,
+    local_substitutions, CheckStatusInput, ErrorPayload, ExecutionEventDetail, StepErrorName,
+    StepFunction,
 };
 pub use dispatch::run_step;
 pub use download::download_to_store;
-pub use execution_end::{record_execution_end, ExecutionEnd};
+pub use execution_end::{on_execution_ended, record_execution_end, ExecutionEnd};
 pub use failure::{classify_failure, record_failure, FailureInput, StepFailure};
 pub use submit::submit;
 
@@ -59,8 +61,9 @@ pub struct WorkflowConfig {
     /// Bounds for the wait between checks (the provider's hint is clamped to them).
     pub min_wait: Duration,
     pub max_wait: Duration,
-    /// Who tells a job's `callback_url` that it ended; `None` sends no webhooks.
-    pub callbacks: Option<crate::callback::CallbackSender>,
+    /// Where the delivery telling a job's `callback_url` that it ended is queued;
+    /// `None` sends no webhooks.
+    pub callbacks: Option<Arc<dyn crate::callback::DeliveryQueue>>,
 }
 
 impl Default for WorkflowConfig {

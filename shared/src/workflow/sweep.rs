@@ -12,7 +12,7 @@
 
 use super::execution_end::ExecutionEnd;
 use super::failure::{end_job, unexpected_failure};
-use crate::callback::CallbackSender;
+use crate::callback::DeliveryQueue;
 use crate::domain::{ErrorCode, Job, JobError, Status};
 use crate::engine::{ExecutionStatus, WorkflowEngine};
 use crate::store::{JobStore, StoreError};
@@ -31,7 +31,7 @@ pub const STUCK_AFTER: Duration = Duration::from_secs(15 * 60);
 pub struct SweepDeps {
     pub jobs: Arc<dyn JobStore>,
     pub engine: Arc<dyn WorkflowEngine>,
-    pub callbacks: Option<CallbackSender>,
+    pub callbacks: Option<Arc<dyn DeliveryQueue>>,
 }
 
 /// What one sweep did; the Lambda returns it and logs it.
