@@ -1,6 +1,7 @@
 //! Submit: hand the job to the provider (create, or remix of the source's video).
 
 use super::{load_job, next_wait_seconds, Next, StepDeps, StepError, WorkflowState};
+use crate::deadline::Deadline;
 use crate::domain::ErrorCode;
 use crate::domain::MAX_UPLOAD_BYTES;
 use crate::domain::{Job, Status};
@@ -10,7 +11,11 @@ use chrono::Utc;
 use tracing::{info, instrument};
 
 #[instrument(skip_all, fields(job_id = %state.job_id))]
-pub async fn submit(deps: &StepDeps, state: WorkflowState) -> Result<WorkflowState, StepError> {
+pub async fn submit(
+    deps: &StepDeps,
+    state: WorkflowState,
+    _deadline: Deadline,
+) -> Result<WorkflowState, StepError> {
     let job = load_job(deps, &state.job_id).await?;
     if job.status.is_terminal() {
         return Err(StepError::JobEnded);
