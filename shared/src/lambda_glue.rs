@@ -2,6 +2,7 @@
 //! [`StepError`] becomes Lambda's `errorType` / `errorMessage`, which the state
 //! machine's Retry and Catch match on.
 
+use crate::deadline::Deadline;
 use crate::workflow::{run_step, StepDeps, StepError, StepFunction};
 use serde_json::Value;
 
@@ -21,13 +22,14 @@ impl From<StepError> for LambdaError {
     }
 }
 
-/// Handle one invocation of a step function.
+/// Handle one invocation of a step function, to be done by `deadline`.
 pub async fn handle_step(
     deps: &StepDeps,
     function: StepFunction,
     payload: Value,
+    deadline: Deadline,
 ) -> Result<Value, LambdaError> {
-    run_step(deps, function, payload)
+    run_step(deps, function, payload, deadline)
         .await
         .map_err(LambdaError::from)
 }
@@ -42,7 +44,10 @@ pub async fn run_step_lambda(function: StepFunction) -> Result<(), lambda_runtim
     let deps = crate::wiring::step_deps_from_env(function).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle_step(deps, function, event.payload)
+        // The invocation's own deadline: in-process retries stop before Lambda would
+        // kill the process (`Sandbox.Timedout`, which no Retry matches).
+        let deadline = Deadline::at(event.context.deadline());
+        handle_step(deps, function, event.payload, deadline)
             .await
             .map_err(|e| Diagnostic {
                 error_type: e.error_type,

@@ -15,6 +15,7 @@ pub mod api;
 pub mod aws;
 pub mod callback;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod engine;
 pub mod lambda_glue;

@@ -13,6 +13,7 @@ use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
 use vidgen_shared::config::Secret;
+use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::Limits;
 use vidgen_shared::lambda_glue::handle_step;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
@@ -21,13 +22,27 @@ use vidgen_shared::store::local_files::LocalObjectStore;
 use vidgen_shared::store::update_job;
 use vidgen_shared::workflow::{StepDeps, StepFunction, WorkflowConfig};
 
+/// One invocation, with the deadline Lambda would give it.
+async fn step(
+    deps: &StepDeps,
+    function: StepFunction,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, vidgen_shared::lambda_glue::LambdaError> {
+    let deadline = Deadline::after(function.lambda_timeout());
+    handle_step(deps, function, payload, deadline).await
+}
+
 async fn deps(dir: &std::path::Path) -> (StepDeps, sora_sim::Simulator) {
-    let sim = sora_sim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        sora_sim::SimConfig::default(),
-    )
-    .await
-    .unwrap();
+    deps_with(dir, sora_sim::SimConfig::default()).await
+}
+
+async fn deps_with(
+    dir: &std::path::Path,
+    sim: sora_sim::SimConfig,
+) -> (StepDeps, sora_sim::Simulator) {
+    let sim = sora_sim::Simulator::start("127.0.0.1:0".parse().unwrap(), sim)
+        .await
+        .unwrap();
     let deps = StepDeps {
         jobs: Arc::new(EmbeddedJobStore::open(&dir.join("jobs.redb")).unwrap()),
         objects: Arc::new(LocalObjectStore::new(
@@ -47,7 +62,7 @@ async fn deps(dir: &std::path::Path) -> (StepDeps, sora_sim::Simulator) {
 async fn payloads_route_to_steps_and_errors_keep_their_types() {
     let dir = tempfile::tempdir().unwrap();
     let (deps, _sim) = deps(dir.path()).await;
-    let bad = handle_step(&deps, StepFunction::Submit, json!({"no_job_id": 1}))
+    let bad = step(&deps, StepFunction::Submit, json!({"no_job_id": 1}))
         .await
         .unwrap_err();
     assert_eq!(bad.error_type, "Failed");
@@ -56,7 +71,7 @@ async fn payloads_route_to_steps_and_errors_keep_their_types() {
     assert!(payload["message"].as_str().unwrap().contains("job_id"));
 
     // check-status takes only its tagged inputs: an untagged state is refused, not guessed.
-    let untagged = handle_step(
+    let untagged = step(
         &deps,
         StepFunction::CheckStatus,
         json!({"job_id": "vid_01JNOPE", "provider_video_id": "video_x"}),
@@ -66,7 +81,7 @@ async fn payloads_route_to_steps_and_errors_keep_their_types() {
     assert_eq!(untagged.error_type, "Failed");
     assert!(untagged.error_message.contains("action"));
 
-    let missing = handle_step(
+    let missing = step(
         &deps,
         StepFunction::CheckStatus,
         json!({"action": "poll", "state": {"job_id": "vid_01JNOPE", "provider_video_id": "video_x"}}),
@@ -78,7 +93,7 @@ async fn payloads_route_to_steps_and_errors_keep_their_types() {
     assert_eq!(payload["code"], "not_found");
 
     // RecordFailure's payload goes to the failure recorder; a deleted job is fine.
-    let recorded = handle_step(
+    let recorded = step(
         &deps,
         StepFunction::CheckStatus,
         json!({"action": "record_failure", "job_id": "vid_01JNOPE", "failure": {"Error": "States.Timeout", "Cause": ""}}),
@@ -145,7 +160,7 @@ async fn execution_events_record_how_an_execution_ended_once() {
 
     // Still running or succeeded: nothing to record.
     for status in ["RUNNING", "SUCCEEDED"] {
-        let out = handle_step(
+        let out = step(
             &deps,
             StepFunction::CheckStatus,
             execution_event(&running.id, status),
@@ -166,7 +181,7 @@ async fn execution_events_record_how_an_execution_ended_once() {
     );
 
     // The state machine's own timeout ends the job as timed_out, saying why.
-    let out = handle_step(
+    let out = step(
         &deps,
         StepFunction::CheckStatus,
         execution_event(&running.id, "TIMED_OUT"),
@@ -182,7 +197,7 @@ async fn execution_events_record_how_an_execution_ended_once() {
     assert!(job.completed_at.is_some());
 
     // A later event, or one for a job that had already ended, changes nothing.
-    let again = handle_step(
+    let again = step(
         &deps,
         StepFunction::CheckStatus,
         execution_event(&running.id, "FAILED"),
@@ -190,7 +205,7 @@ async fn execution_events_record_how_an_execution_ended_once() {
     .await
     .unwrap();
     assert_eq!(again["status"], "timed_out");
-    let aborted = handle_step(
+    let aborted = step(
         &deps,
         StepFunction::CheckStatus,
         execution_event(&done.id, "ABORTED"),
@@ -199,7 +214,7 @@ async fn execution_events_record_how_an_execution_ended_once() {
     .unwrap();
     assert_eq!(aborted["status"], "canceled");
     // A deleted job is fine.
-    let gone = handle_step(
+    let gone = step(
         &deps,
         StepFunction::CheckStatus,
         execution_event("vid_01JGONE", "FAILED"),
@@ -207,4 +222,48 @@ async fn execution_events_record_how_an_execution_ended_once() {
     .await
     .unwrap();
     assert_eq!(gone["status"], serde_json::Value::Null);
+}
+
+/// Issue 12 #3 at the step: a poll answered 429 with `Retry-After: 100` ends at once as
+/// `Retryable` (Step Functions' Retry waits), where before the client slept the 100 s
+/// past check-status's 45 s Lambda Timeout and Lambda killed it (`Sandbox.Timedout`,
+/// which no Retry matches: the job failed as internal).
+#[tokio::test]
+async fn a_long_retry_after_makes_the_step_retryable_before_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (deps, sim) = deps_with(
+        dir.path(),
+        sora_sim::SimConfig {
+            faults: sora_sim::Faults {
+                rate_limit_first: 1,
+                retry_after_secs: 100,
+                ..sora_sim::Faults::default()
+            },
+            ..sora_sim::SimConfig::default()
+        },
+    )
+    .await;
+    let job = common::job_store_contract::job("alice", None, 0);
+    deps.jobs
+        .create(&job, None, &Limits::UNLIMITED)
+        .await
+        .unwrap();
+    update_job(deps.jobs.as_ref(), &job.id, |j| {
+        j.mark_submitted("video_1", Utc::now())
+    })
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let poll =
+        json!({"action": "poll", "state": {"job_id": job.id, "provider_video_id": "video_1"}});
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        step(&deps, StepFunction::CheckStatus, poll),
+    )
+    .await
+    .expect("the step answered instead of sleeping")
+    .unwrap_err();
+    assert_eq!(e.error_type, "Retryable", "{}", e.error_message);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(sim.stats().faults_served, 1);
 }

@@ -7,11 +7,13 @@ use sha2::{Digest, Sha256};
 use sora_sim::{Faults, SimConfig, Simulator};
 use std::time::Duration;
 use vidgen_shared::config::Secret;
+use vidgen_shared::deadline::Deadline;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::retry::RetryPolicy;
 use vidgen_shared::provider::{
     CreateVideo, ProviderError, ProviderStatus, ReferenceImage, Variant, VideoProvider,
 };
+use vidgen_shared::workflow::StepFunction;
 
 const KEY: &str = "sk-test-key";
 
@@ -357,7 +359,7 @@ async fn a_wrong_key_is_refused_without_retries() {
 }
 
 #[tokio::test]
-async fn an_unreachable_provider_is_a_retryable_transport_error() {
+async fn an_unreachable_provider_is_a_retryable_error_that_sent_nothing() {
     // Bind then drop: nothing listens on this port.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -373,7 +375,96 @@ async fn an_unreachable_provider_is_a_retryable_transport_error() {
     let p = OpenAiProvider::new(config).unwrap();
     let err = p.retrieve("video_x").await.unwrap_err();
     assert!(
-        matches!(err, ProviderError::Transport { .. }) && err.is_retryable(),
+        matches!(err, ProviderError::NotSent { .. }) && err.is_retryable(),
         "{err:?}"
+    );
+    // A create that never left made nothing: submit may simply ask again.
+    assert!(!p.create(&request("x")).await.unwrap_err().may_have_acted());
+}
+
+/// A client with the workflow's own retry policy (up to 4 retries, `Retry-After` up to
+/// 120 s honoured) and a deadline `budget` away.
+fn client_until(sim: &Simulator, budget: Duration) -> std::sync::Arc<dyn VideoProvider> {
+    OpenAiProvider::new(OpenAiConfig::new(sim.base_url(), Secret::new(KEY)))
+        .unwrap()
+        .with_deadline(Deadline::after(budget))
+}
+
+/// Issue 12 #3: a 429 asking for 100 s, inside a check-status budget of 80 s. Before,
+/// the client slept the 100 s (past the Lambda's 45 s), and Lambda killed it.
+#[tokio::test]
+async fn a_retry_after_longer_than_the_budget_is_handed_back_not_slept() {
+    let s = sim(SimConfig {
+        faults: Faults {
+            rate_limit_first: 1,
+            retry_after_secs: 100,
+            ..Faults::default()
+        },
+        ..fast_sim()
+    })
+    .await;
+    let p = client_until(&s, StepFunction::CheckStatus.in_process_budget());
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), p.retrieve("video_x"))
+        .await
+        .expect("the client answered instead of sleeping 100 s")
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(100)),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(s.stats().faults_served, 1, "no second request");
+}
+
+/// A short wait with time for a whole request after it is still made in-process.
+#[tokio::test]
+async fn retries_that_end_before_the_deadline_are_made() {
+    let s = sim(SimConfig {
+        faults: Faults {
+            rate_limit_first: 2,
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+        ..fast_sim()
+    })
+    .await;
+    let p = client_until(&s, StepFunction::Submit.in_process_budget());
+    p.create(&request("x")).await.unwrap();
+    assert_eq!((s.stats().faults_served, s.stats().creates), (2, 1));
+}
+
+/// The same 1 s wait, when a request after it could outlast the deadline: handed back.
+#[tokio::test]
+async fn a_retry_with_no_room_for_a_request_after_it_is_handed_back() {
+    let s = sim(SimConfig {
+        faults: Faults {
+            rate_limit_first: 1,
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+        ..fast_sim()
+    })
+    .await;
+    // 30 s left: a 1 s wait plus a 60 s request does not fit.
+    let p = client_until(&s, Duration::from_secs(30));
+    let err = p.retrieve("video_x").await.unwrap_err();
+    assert!(matches!(err, ProviderError::RateLimited { .. }), "{err:?}");
+    assert_eq!(s.stats().faults_served, 1);
+}
+
+/// Past the deadline, nothing is sent at all, and the caller knows nothing was made.
+#[tokio::test]
+async fn nothing_is_sent_after_the_deadline() {
+    let s = sim(fast_sim()).await;
+    let p = client_until(&s, Duration::ZERO);
+    let err = p.create(&request("x")).await.unwrap_err();
+    assert!(matches!(err, ProviderError::NotSent { .. }), "{err:?}");
+    assert!(err.is_retryable() && !err.may_have_acted());
+    assert_eq!(
+        s.stats(),
+        sora_sim::SimStats::default(),
+        "no request reached it"
     );
 }

@@ -12,7 +12,10 @@ use common::template::{tagged, Template};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::time::Duration;
 use vidgen_shared::domain::ids::JobId;
+use vidgen_shared::provider::openai::OpenAiConfig;
+use vidgen_shared::workflow::contract::{CLEANUP_RESERVE, PROVIDER_REQUEST_TIMEOUT, STEP_RESERVE};
 use vidgen_shared::workflow::{
     local_substitutions, CheckStatusInput, ExecutionEventDetail, StepErrorName, StepFunction,
     WorkflowState,
@@ -301,5 +304,106 @@ fn the_eventbridge_rule_sends_check_status_its_execution_ended_input() {
             panic!("not an execution_ended input")
         };
         assert_eq!(detail.cause, cause);
+    }
+}
+
+/// For every Task and the function it calls: provider request timeout < in-process
+/// budget < Lambda `Timeout` < Task `TimeoutSeconds`, from the real template, the real
+/// definition and the code's constants. Broken, a provider's long `Retry-After` kills
+/// the Lambda mid-wait (`Sandbox.Timedout`), which no Retry matches, or a Task's retry
+/// overlaps a submit still running.
+#[test]
+fn the_time_limits_ladder_holds_for_every_step_function() {
+    let template = Template::load();
+    let request = PROVIDER_REQUEST_TIMEOUT;
+    assert_eq!(
+        OpenAiConfig::new("http://x/v1", vidgen_shared::config::Secret::new("k")).request_timeout,
+        request,
+        "the client uses the ladder's request timeout"
+    );
+    assert!(
+        CLEANUP_RESERVE < STEP_RESERVE,
+        "the cleanup fits in the step's reserve"
+    );
+    let mut checked = BTreeSet::new();
+    for (name, state) in states(&definition()) {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let target = state["Parameters"]["FunctionName"]
+            .as_str()
+            .and_then(|f| f.strip_prefix("${"))
+            .and_then(|f| f.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{name}'s FunctionName is one ${{…}} substitution"));
+        let function = StepFunction::ALL
+            .into_iter()
+            .find(|f| f.substitution() == target)
+            .unwrap_or_else(|| panic!("{name} calls ${{{target}}}, which is no step function"));
+        let lambda = Duration::from_secs(template.function_timeout(function.template_resource()));
+        assert_eq!(
+            lambda,
+            function.lambda_timeout(),
+            "template.yaml's {} Timeout and StepFunction::lambda_timeout differ (the local engine gives the latter)",
+            function.template_resource()
+        );
+        let budget = function.in_process_budget();
+        let task = state["TimeoutSeconds"]
+            .as_u64()
+            .map(Duration::from_secs)
+            .unwrap_or_else(|| panic!("{name} sets no TimeoutSeconds"));
+        assert!(
+            request < budget && budget < lambda && lambda < task,
+            "{name} ({}): request {request:?} < budget {budget:?} < Lambda {lambda:?} < Task {task:?} does not hold",
+            function.name()
+        );
+        checked.insert(function.name());
+    }
+    assert_eq!(
+        checked.len(),
+        StepFunction::ALL.len(),
+        "every step function is called by some Task: {checked:?}"
+    );
+}
+
+/// A provider's longest honoured `Retry-After` is outwaited: in-process when the step's
+/// budget holds it and a request, else by the Retry it is handed to, whose last wait
+/// must reach it, so a rate-limited job is not failed early.
+#[test]
+fn retryable_retries_outwait_the_longest_retry_after() {
+    let longest = vidgen_shared::provider::retry::RetryPolicy::default().max_retry_after;
+    for (name, state) in states(&definition()) {
+        if state["Type"] != "Task" || name == "RecordFailure" {
+            continue;
+        }
+        let function = StepFunction::ALL
+            .into_iter()
+            .find(|f| state["Parameters"]["FunctionName"] == format!("${{{}}}", f.substitution()))
+            .expect("a step function");
+        if function.in_process_budget() >= longest + PROVIDER_REQUEST_TIMEOUT {
+            continue;
+        }
+        let rule = state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "Retryable")
+            })
+            .unwrap_or_else(|| panic!("{name} retries Retryable"));
+        let (interval, rate, attempts) = (
+            rule["IntervalSeconds"].as_f64().unwrap_or(1.0),
+            rule["BackoffRate"].as_f64().unwrap_or(2.0),
+            rule["MaxAttempts"].as_u64().unwrap_or(3),
+        );
+        let cap = rule["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX);
+        let last = (interval * rate.powi(attempts.saturating_sub(1) as i32)).min(cap);
+        assert!(
+            last >= longest.as_secs_f64(),
+            "{name}: the last retry waits at most {last} s, under the {longest:?} a provider may ask"
+        );
     }
 }

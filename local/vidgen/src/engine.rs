@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use vidgen_shared::workflow::{
@@ -84,12 +85,15 @@ impl TaskHandler for Steps {
         let function = StepFunction::from_name(name)
             .ok_or_else(|| unknown(format!("no function named {name:?}")))?;
         let payload = input.get("Payload").cloned().unwrap_or(Value::Null);
+        // As Lambda does, each invocation has the function's Timeout. It is not scaled
+        // by the engine's time scale: provider calls take real time whatever the scale.
+        let deadline = Deadline::after(function.lambda_timeout());
         let deps = self.deps.clone();
         let shutdown = self.shutdown.clone();
         let invocation = self.tasks.spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => None,
-                r = run_step(&deps, function, payload) => Some(r),
+                r = run_step(&deps, function, payload, deadline) => Some(r),
             }
         });
         match invocation.await {
@@ -158,7 +162,8 @@ impl LocalEngine {
     }
 
     /// Restart executions of jobs that had not ended when the server stopped. Submit
-    /// reuses a recorded provider video, so nothing is created twice.
+    /// reuses a recorded provider video, and one it may have asked for without
+    /// recording it is looked for at the provider before anything is created.
     pub async fn resume(&self, job_ids: &[JobId]) {
         for id in job_ids {
             info!(job_id = %id, "resuming the workflow of an unfinished job");

@@ -81,6 +81,8 @@ error_codes! {
         "the provider kept failing or rate limiting until the retries ran out";
     ProviderProtocolError = "provider_protocol_error", Job,
         "the provider's answer could not be read";
+    SubmitUncertain = "submit_uncertain", Job,
+        "the provider may have started the render but its answer was lost and the video could not be found again; the job ended rather than risk a second paid render";
     ContentUnavailable = "content_unavailable", Job,
         "the provider no longer has the video (it expired before it was stored)";
     InputReferenceMissing = "input_reference_missing", Job,

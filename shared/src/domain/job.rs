@@ -157,6 +157,11 @@ pub struct Job {
     #[serde(default)]
     pub remix_source_video_id: Option<String>,
     pub provider_video_id: Option<String>,
+    /// When submit last set out to ask the provider for the render, written before the
+    /// request: with no `provider_video_id`, a render may exist that the record never
+    /// heard of, and submit must find it rather than create another.
+    #[serde(default)]
+    pub submit_attempted_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
@@ -266,6 +271,7 @@ impl Job {
             remixed_from: new.remixed_from,
             remix_source_video_id: new.remix_source_video_id,
             provider_video_id: None,
+            submit_attempted_at: None,
             metadata: new.metadata,
             created_at: now,
             updated_at: now,
@@ -285,6 +291,38 @@ impl Job {
         self.status.check(next)?;
         self.status = next;
         self.updated_at = now;
+        Ok(())
+    }
+
+    /// Submit is about to ask the provider for the render. `seen` is the mark the
+    /// submit found on the record (`None`, or one the provider showed made nothing): it
+    /// must still be there, so of two submits only one gets past this.
+    pub fn mark_submit_attempted(
+        &mut self,
+        seen: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), SubmitRefused> {
+        if self.status != Status::Queued {
+            return Err(SubmitRefused::NotQueued(self.status));
+        }
+        if self.provider_video_id.is_some() || self.submit_attempted_at != seen {
+            return Err(SubmitRefused::AlreadyAttempted);
+        }
+        self.submit_attempted_at = Some(now);
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The provider is known to have made nothing (a 429, a refusal): the next submit
+    /// may ask again.
+    pub fn clear_submit_attempt(&mut self, now: DateTime<Utc>) -> Result<(), SubmitRefused> {
+        if self.status != Status::Queued {
+            return Err(SubmitRefused::NotQueued(self.status));
+        }
+        if self.provider_video_id.is_none() {
+            self.submit_attempted_at = None;
+            self.updated_at = now;
+        }
         Ok(())
     }
 
@@ -349,6 +387,15 @@ impl Job {
         self.completed_at = Some(now);
         Ok(())
     }
+}
+
+/// Why submit may not ask the provider now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitRefused {
+    #[error("the job is {0}, not queued")]
+    NotQueued(Status),
+    #[error("a submit of this job has already asked the provider")]
+    AlreadyAttempted,
 }
 
 #[cfg(test)]
@@ -430,6 +477,45 @@ pub(crate) mod tests {
             )
             .is_err());
         assert_eq!(job.status, Status::Failed);
+    }
+
+    #[test]
+    fn only_one_submit_asks_the_provider() {
+        let t0 = Utc::now();
+        let mut job = sample_job(t0);
+        let t1 = t0 + chrono::Duration::seconds(1);
+        job.mark_submit_attempted(None, t0).unwrap();
+        assert_eq!(job.submit_attempted_at, Some(t0));
+        assert_eq!(
+            job.mark_submit_attempted(None, t1),
+            Err(SubmitRefused::AlreadyAttempted),
+            "a second submit that saw no mark"
+        );
+        // One that saw this very mark (and the provider showing it made nothing) may.
+        job.mark_submit_attempted(Some(t0), t1).unwrap();
+        assert_eq!(
+            job.mark_submit_attempted(Some(t0), t1),
+            Err(SubmitRefused::AlreadyAttempted)
+        );
+        job.clear_submit_attempt(t1).unwrap();
+        job.mark_submit_attempted(None, t1).unwrap();
+        job.mark_submitted("video_1", t1).unwrap();
+        assert!(job.clear_submit_attempt(t1).is_err());
+        assert_eq!(
+            job.submit_attempted_at,
+            Some(t1),
+            "kept once an id is recorded"
+        );
+        assert_eq!(
+            job.mark_submit_attempted(Some(t1), t1),
+            Err(SubmitRefused::NotQueued(Status::InProgress))
+        );
+        let mut canceled = sample_job(t0);
+        canceled.mark_canceled(t0).unwrap();
+        assert_eq!(
+            canceled.mark_submit_attempted(None, t0),
+            Err(SubmitRefused::NotQueued(Status::Canceled))
+        );
     }
 
     #[test]

@@ -6,10 +6,12 @@
 pub mod openai;
 pub mod retry;
 
+use crate::deadline::Deadline;
 use crate::domain::ErrorCode;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What to render.
@@ -21,6 +23,35 @@ pub struct CreateVideo {
     pub seconds: u32,
     pub size: String,
     pub input_reference: Option<ReferenceImage>,
+}
+
+/// What a render we asked for looks like among the provider's recent videos: the exact
+/// request, and the window its `created_at` falls in. The provider takes no tag of
+/// ours, so this is all a submit that lost the create's answer can match on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoProbe {
+    pub prompt: String,
+    pub model: String,
+    pub seconds: u32,
+    pub size: String,
+    /// For a remix: the source video; `None` for a plain create.
+    pub remixed_from: Option<String>,
+    /// The provider's `created_at` (unix seconds) is at least this…
+    pub created_from: i64,
+    /// …and at most this.
+    pub created_until: i64,
+}
+
+/// What [`VideoProvider::find_recent`] learned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecentSearch {
+    /// Exactly one video fits: the render was made, and this is it.
+    Found(ProviderVideo),
+    /// The whole window was read and nothing fits: the provider made nothing.
+    Absent,
+    /// No answer either way (several videos fit, or the window was longer than is
+    /// read, or the provider cannot list): never a guess.
+    Inconclusive { reason: String },
 }
 
 /// A reference image that becomes the first frame.
@@ -108,9 +139,14 @@ pub enum ProviderError {
     /// 5xx, 408, 409: a passing fault on the provider's side.
     #[error("the provider failed ({status}): {message}")]
     Unavailable { status: u16, message: String },
-    /// Connection refused or reset, body cut short, or no answer in time.
+    /// Connection reset, body cut short, or no answer in time: the request may have
+    /// reached the provider.
     #[error("could not reach the provider: {message}")]
     Transport { message: String },
+    /// The request never left: the connection could not be made, or the step's
+    /// deadline left no time to send it. The provider did nothing.
+    #[error("did not reach the provider: {message}")]
+    NotSent { message: String },
     /// 4xx other than the above: the request itself is refused (moderation, bad field,
     /// bad key). The provider's own code and message are kept.
     #[error("the provider refused the request ({status}, {code}): {message}")]
@@ -139,6 +175,20 @@ impl ProviderError {
             ProviderError::RateLimited { .. }
                 | ProviderError::Unavailable { .. }
                 | ProviderError::Transport { .. }
+                | ProviderError::NotSent { .. }
+        )
+    }
+
+    /// Whether a create or remix that failed this way may still have made (and billed)
+    /// a video: false only when the provider is known to have done nothing (a 429, a
+    /// refusal, a request that never left).
+    pub fn may_have_acted(&self) -> bool {
+        !matches!(
+            self,
+            ProviderError::RateLimited { .. }
+                | ProviderError::Rejected { .. }
+                | ProviderError::NotFound { .. }
+                | ProviderError::NotSent { .. }
         )
     }
 
@@ -147,7 +197,8 @@ impl ProviderError {
         match self {
             ProviderError::RateLimited { .. }
             | ProviderError::Unavailable { .. }
-            | ProviderError::Transport { .. } => ErrorCode::ProviderUnavailable,
+            | ProviderError::Transport { .. }
+            | ProviderError::NotSent { .. } => ErrorCode::ProviderUnavailable,
             ProviderError::Rejected { reason, .. } => *reason,
             ProviderError::NotFound { .. } => ErrorCode::ContentUnavailable,
             ProviderError::Protocol { .. } => ErrorCode::ProviderProtocolError,
@@ -160,6 +211,7 @@ impl ProviderError {
             ProviderError::RateLimited { message, .. }
             | ProviderError::Unavailable { message, .. }
             | ProviderError::Transport { message }
+            | ProviderError::NotSent { message }
             | ProviderError::Rejected { message, .. }
             | ProviderError::NotFound { message }
             | ProviderError::Protocol { message } => message,
@@ -176,4 +228,10 @@ pub trait VideoProvider: Send + Sync {
     /// Stream one content variant of a completed video.
     async fn download(&self, video_id: &str, variant: Variant) -> Result<Content, ProviderError>;
     async fn delete(&self, video_id: &str) -> Result<(), ProviderError>;
+    /// Look for the render `probe` describes among the provider's recent videos.
+    async fn find_recent(&self, probe: &VideoProbe) -> Result<RecentSearch, ProviderError>;
+    /// This provider with every call, its retries included, ending by `deadline`: a
+    /// retry that would run past it is not made, and the last error is returned for the
+    /// workflow's own retry to take over.
+    fn with_deadline(&self, deadline: Deadline) -> Arc<dyn VideoProvider>;
 }

@@ -12,14 +12,18 @@
 //!   and deletes. A create or remix that may have reached the provider is NOT retried
 //!   here: doing so can make (and bill) a second video. It fails as retryable instead,
 //!   and the workflow's own retry re-runs submit, which first checks the job record.
+//! - A provider given a deadline ([`VideoProvider::with_deadline`], one per step
+//!   invocation) never waits or sends past it: a retry that would not end in time is
+//!   handed back as the error, for Step Functions' Retry to make later.
 //! - The key appears only in the `Authorization` header; it is never logged.
 
 use super::retry::RetryPolicy;
 use super::{
-    Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo, Variant,
-    VideoProvider,
+    Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
+    RecentSearch, Variant, VideoProbe, VideoProvider,
 };
 use crate::config::Secret;
+use crate::deadline::Deadline;
 use crate::domain::ErrorCode;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -27,11 +31,18 @@ use futures::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::warn;
 
-/// The most bytes of a JSON answer (a video object or an error) read from the provider.
+/// The most bytes of a JSON answer (a video object, a list page, an error) read from
+/// the provider.
 pub const MAX_JSON_BODY: u64 = 1024 * 1024;
+
+/// The most list pages (of [`LIST_PAGE`] videos) [`VideoProvider::find_recent`] reads;
+/// a window it could not read to the end finds nothing.
+pub const MAX_LIST_PAGES: u32 = 10;
+const LIST_PAGE: u32 = 100;
 
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
@@ -52,7 +63,7 @@ impl OpenAiConfig {
             base_url: base_url.into(),
             api_key,
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(60),
+            request_timeout: crate::workflow::contract::PROVIDER_REQUEST_TIMEOUT,
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
         }
@@ -63,6 +74,16 @@ impl OpenAiConfig {
 pub struct OpenAiProvider {
     client: reqwest::Client,
     config: OpenAiConfig,
+    /// Set per step invocation by [`VideoProvider::with_deadline`].
+    deadline: Option<Deadline>,
+}
+
+/// Whether a call's whole exchange is bounded by the request timeout (JSON answers), or
+/// only its silences are (streamed downloads, which take as long as they take).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bounded {
+    Whole,
+    Silences,
 }
 
 /// Whether repeating a call can do harm (create and remix make a new, billed video).
@@ -82,7 +103,11 @@ impl OpenAiProvider {
             .map_err(|e| ProviderError::Transport {
                 message: format!("could not build the HTTP client: {e}"),
             })?;
-        Ok(OpenAiProvider { client, config })
+        Ok(OpenAiProvider {
+            client,
+            config,
+            deadline: None,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -97,15 +122,46 @@ impl OpenAiProvider {
 
     /// Send with retries; `build` makes a fresh request each attempt (multipart bodies
     /// cannot be replayed).
+    /// One request at a time, bounded by the deadline if there is one: a `Whole` call's
+    /// timeout is cut to the time left, and none is started once it has passed.
+    fn attempt(
+        &self,
+        bounded: Bounded,
+        build: &impl Fn() -> RequestBuilder,
+    ) -> Option<RequestBuilder> {
+        let request = build();
+        let Some(deadline) = self.deadline else {
+            return Some(match bounded {
+                Bounded::Whole => request.timeout(self.config.request_timeout),
+                Bounded::Silences => request,
+            });
+        };
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return None;
+        }
+        Some(match bounded {
+            Bounded::Whole => request.timeout(self.config.request_timeout.min(left)),
+            Bounded::Silences => request,
+        })
+    }
+
     async fn send(
         &self,
         what: &str,
         idempotent: Idempotent,
+        bounded: Bounded,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, ProviderError> {
         let mut attempt = 0;
+        let mut last: Option<ProviderError> = None;
         loop {
-            let (error, hint) = match build().send().await {
+            let Some(request) = self.attempt(bounded, &build) else {
+                return Err(last.unwrap_or_else(|| ProviderError::NotSent {
+                    message: format!("no time left to send the {what} before the step's deadline"),
+                }));
+            };
+            let (error, hint) = match request.send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status();
@@ -130,10 +186,17 @@ impl OpenAiProvider {
                     (error, hint)
                 }
                 Err(e) => {
-                    let error = ProviderError::Transport {
-                        message: describe(&e),
+                    // A connection never made sent nothing; anything later might have
+                    // reached the provider.
+                    let error = if e.is_connect() {
+                        ProviderError::NotSent {
+                            message: describe(&e),
+                        }
+                    } else {
+                        ProviderError::Transport {
+                            message: describe(&e),
+                        }
                     };
-                    // A refused connection never reached the provider; anything later might have.
                     if !(e.is_connect() || idempotent == Idempotent::Yes) {
                         return Err(error);
                     }
@@ -141,10 +204,24 @@ impl OpenAiProvider {
                     (error, None)
                 }
             };
-            match self.config.retry.delay(attempt, hint) {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => return Err(error),
+            let Some(delay) = self.config.retry.delay(attempt, hint) else {
+                return Err(error);
+            };
+            // The retry must end before the deadline, with a whole request's time after
+            // the wait; otherwise Step Functions' Retry waits instead of this Lambda.
+            if let Some(deadline) = self.deadline {
+                if !deadline.fits(delay, self.config.request_timeout) {
+                    warn!(
+                        call = what,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "no time for another try before the step's deadline; handing the retry to the workflow"
+                    );
+                    return Err(error);
+                }
             }
+            tokio::time::sleep(delay).await;
+            last = Some(error);
             attempt += 1;
         }
     }
@@ -155,7 +232,18 @@ impl OpenAiProvider {
         idempotent: Idempotent,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<ProviderVideo, ProviderError> {
-        let response = self.send(what, idempotent, build).await?;
+        let (wire, poll_after) = self.json::<WireVideo>(what, idempotent, build).await?;
+        Ok(wire.into_video(poll_after))
+    }
+
+    /// A JSON answer of type `T`, and its poll hint.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        idempotent: Idempotent,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<(T, Option<Duration>), ProviderError> {
+        let response = self.send(what, idempotent, Bounded::Whole, build).await?;
         let poll_after = poll_hint(response.headers());
         let body = read_capped(response).await.map_err(|e| match e {
             BodyError::TooLarge => ProviderError::Protocol {
@@ -165,11 +253,10 @@ impl OpenAiProvider {
                 message: describe(&e),
             },
         })?;
-        let wire: WireVideo =
-            serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
-                message: format!("unexpected video object: {e}"),
-            })?;
-        Ok(wire.into_video(poll_after))
+        let wire: T = serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
+            message: format!("unexpected {what} answer: {e}"),
+        })?;
+        Ok((wire, poll_after))
     }
 }
 
@@ -192,9 +279,7 @@ impl VideoProvider for OpenAiProvider {
                     });
                 form = form.part("input_reference", part);
             }
-            self.request(Method::POST, "/videos")
-                .timeout(self.config.request_timeout)
-                .multipart(form)
+            self.request(Method::POST, "/videos").multipart(form)
         };
         self.video("create", Idempotent::No, build).await
     }
@@ -203,7 +288,6 @@ impl VideoProvider for OpenAiProvider {
         let path = format!("/videos/{}", encode(video_id));
         self.video("retrieve", Idempotent::Yes, || {
             self.request(Method::GET, &path)
-                .timeout(self.config.request_timeout)
         })
         .await
     }
@@ -212,9 +296,7 @@ impl VideoProvider for OpenAiProvider {
         let path = format!("/videos/{}/remix", encode(video_id));
         let body = serde_json::json!({ "prompt": prompt });
         self.video("remix", Idempotent::No, || {
-            self.request(Method::POST, &path)
-                .timeout(self.config.request_timeout)
-                .json(&body)
+            self.request(Method::POST, &path).json(&body)
         })
         .await
     }
@@ -222,7 +304,7 @@ impl VideoProvider for OpenAiProvider {
     async fn download(&self, video_id: &str, variant: Variant) -> Result<Content, ProviderError> {
         let path = format!("/videos/{}/content", encode(video_id));
         let response = self
-            .send("download", Idempotent::Yes, || {
+            .send("download", Idempotent::Yes, Bounded::Silences, || {
                 self.request(Method::GET, &path)
                     .query(&[("variant", variant.as_str())])
                     .header(ACCEPT, "application/binary")
@@ -241,12 +323,69 @@ impl VideoProvider for OpenAiProvider {
 
     async fn delete(&self, video_id: &str) -> Result<(), ProviderError> {
         let path = format!("/videos/{}", encode(video_id));
-        self.send("delete", Idempotent::Yes, || {
+        self.send("delete", Idempotent::Yes, Bounded::Whole, || {
             self.request(Method::DELETE, &path)
-                .timeout(self.config.request_timeout)
         })
         .await
         .map(|_| ())
+    }
+
+    async fn find_recent(&self, probe: &VideoProbe) -> Result<RecentSearch, ProviderError> {
+        let mut found: Vec<WireVideo> = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let (page, _) = self
+                .json::<WireList>("list", Idempotent::Yes, || {
+                    let mut query = vec![
+                        ("order", "desc".to_string()),
+                        ("limit", LIST_PAGE.to_string()),
+                    ];
+                    if let Some(after) = &after {
+                        query.push(("after", after.clone()));
+                    }
+                    self.request(Method::GET, "/videos").query(&query)
+                })
+                .await?;
+            // Newest first: once a video is older than the window, so is the rest.
+            let mut past_the_window = false;
+            for video in page.data {
+                match video.created_at {
+                    Some(t) if t < probe.created_from as f64 => past_the_window = true,
+                    _ if video.fits(probe) => found.push(video),
+                    _ => {}
+                }
+            }
+            if past_the_window || !page.has_more {
+                return Ok(match (found.pop(), found.len()) {
+                    (None, _) => RecentSearch::Absent,
+                    (Some(video), 0) => RecentSearch::Found(video.into_video(None)),
+                    (Some(_), others) => RecentSearch::Inconclusive {
+                        reason: format!("{} recent videos fit the job", others + 1),
+                    },
+                });
+            }
+            match page.last_id {
+                Some(last) if !last.is_empty() => after = Some(last),
+                _ => {
+                    return Ok(RecentSearch::Inconclusive {
+                        reason: "the provider's list has more videos but gave no cursor".into(),
+                    })
+                }
+            }
+        }
+        Ok(RecentSearch::Inconclusive {
+            reason: format!(
+                "more than {} recent videos to read",
+                MAX_LIST_PAGES * LIST_PAGE
+            ),
+        })
+    }
+
+    fn with_deadline(&self, deadline: Deadline) -> Arc<dyn VideoProvider> {
+        Arc::new(OpenAiProvider {
+            deadline: Some(deadline),
+            ..self.clone()
+        })
     }
 }
 
@@ -454,6 +593,31 @@ struct WireVideo {
     progress: Option<f64>,
     #[serde(default)]
     error: Option<WireVideoError>,
+    // What the request asked for, matched by `find_recent`.
+    #[serde(default)]
+    created_at: Option<f64>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    size: Option<String>,
+    /// A string in the spec; read whatever JSON it is and compared as text.
+    #[serde(default)]
+    seconds: Option<serde_json::Value>,
+    #[serde(default)]
+    remixed_from_video_id: Option<String>,
+}
+
+/// A page of `GET /videos`.
+#[derive(Deserialize)]
+struct WireList {
+    #[serde(default)]
+    data: Vec<WireVideo>,
+    #[serde(default)]
+    last_id: Option<String>,
+    #[serde(default)]
+    has_more: bool,
 }
 
 #[derive(Deserialize)]
@@ -465,6 +629,23 @@ struct WireVideoError {
 }
 
 impl WireVideo {
+    /// Whether this is the render `probe` describes: every field the request set, and a
+    /// creation time inside the window. A field the answer lacks does not match.
+    fn fits(&self, probe: &VideoProbe) -> bool {
+        let seconds = match &self.seconds {
+            Some(serde_json::Value::String(s)) => s.trim().parse::<u32>().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            _ => None,
+        };
+        self.created_at
+            .is_some_and(|t| t >= probe.created_from as f64 && t <= probe.created_until as f64)
+            && self.prompt.as_deref() == Some(probe.prompt.as_str())
+            && self.model.as_deref() == Some(probe.model.as_str())
+            && self.size.as_deref() == Some(probe.size.as_str())
+            && seconds == Some(probe.seconds)
+            && self.remixed_from_video_id == probe.remixed_from
+    }
+
     fn into_video(self, poll_after: Option<Duration>) -> ProviderVideo {
         let status = match self.status.as_str() {
             "queued" => ProviderStatus::Queued,

@@ -1,8 +1,21 @@
 //! What the state machine definition (`infra/state-machine.asl.json`), the template and
 //! the step code must agree on, written once: the functions a Task may name, the
-//! definition's substitutions, the error names Retry/Catch match, and each function's
-//! input. `shared/tests/workflow_contract.rs` holds the ASL file and `template.yaml` to
-//! these.
+//! definition's substitutions, the error names Retry/Catch match, each function's
+//! input, and the ladder of time limits. `shared/tests/workflow_contract.rs` holds the
+//! ASL file and `template.yaml` to these.
+//!
+//! ## The ladder of time limits
+//! For every step function, each limit must leave room for the one inside it:
+//!
+//! provider request timeout < in-process budget < Lambda `Timeout` < Task `TimeoutSeconds`
+//!
+//! A provider call (one request, [`PROVIDER_REQUEST_TIMEOUT`]) fits in the step's
+//! in-process budget ([`StepFunction::in_process_budget`]: the Lambda's time less
+//! [`STEP_RESERVE`]); a retry that would not fit is handed to Step Functions as
+//! `Retryable` instead of being slept on; the step's last writes fit in the reserve;
+//! and the Lambda ends, by its own answer, before the Task gives up on it. Were it the
+//! other way round, a 429 with a long `Retry-After` would kill the Lambda
+//! (`Sandbox.Timedout`), which no Retry matches, and the job would fail as internal.
 
 use super::failure::StepFailure;
 use super::WorkflowState;
@@ -10,6 +23,19 @@ use crate::domain::ids::JobId;
 use crate::domain::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::time::Duration;
+
+/// The OpenAI client's whole-request timeout for JSON calls: the bottom of the ladder.
+pub const PROVIDER_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long before its Lambda's deadline a step stops calling the provider: the time
+/// kept for recording what the provider answered (a write retried in-process) and for
+/// cleaning up when that fails.
+pub const STEP_RESERVE: Duration = Duration::from_secs(10);
+
+/// Within [`STEP_RESERVE`]: how long before the deadline a step stops retrying a record
+/// write, leaving the rest to delete a render the record could not take.
+pub const CLEANUP_RESERVE: Duration = Duration::from_secs(5);
 
 /// The three workflow functions, by the names the local engine gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +74,21 @@ impl StepFunction {
             StepFunction::CheckStatus => "CheckStatusFunctionArn",
             StepFunction::Download => "DownloadFunctionArn",
         }
+    }
+
+    /// The function's Lambda `Timeout` in `template.yaml` (a contract test holds the two
+    /// equal). The local engine gives each invocation this long, as Lambda does.
+    pub fn lambda_timeout(self) -> Duration {
+        match self {
+            StepFunction::Submit => Duration::from_secs(90),
+            StepFunction::CheckStatus => Duration::from_secs(90),
+            StepFunction::Download => Duration::from_secs(900),
+        }
+    }
+
+    /// How long an invocation may spend on provider calls and their retries.
+    pub fn in_process_budget(self) -> Duration {
+        self.lambda_timeout().saturating_sub(STEP_RESERVE)
     }
 
     /// The template's logical id of the function.

@@ -210,7 +210,7 @@ impl From<ProviderError> for StepError {
     fn from(e: ProviderError) -> Self {
         let code = e.code();
         let message = match &e {
-            ProviderError::Transport { message } => {
+            ProviderError::Transport { message } | ProviderError::NotSent { message } => {
                 tracing::warn!(error = %message, "provider transport error");
                 PROVIDER_UNREACHABLE_MESSAGE.to_string()
             }

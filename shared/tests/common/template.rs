@@ -23,6 +23,14 @@ impl Template {
         r
     }
 
+    /// A function's `Timeout` in seconds: its own, else the Globals' (Lambda's default
+    /// of 3 s when neither sets one).
+    pub fn function_timeout(&self, logical_id: &str) -> u64 {
+        let own = &self.resource(logical_id)["Properties"]["Timeout"];
+        let global = &self.root["Globals"]["Function"]["Timeout"];
+        own.as_u64().or_else(|| global.as_u64()).unwrap_or(3)
+    }
+
     /// Logical ids of every resource of `kind` (e.g. `AWS::Serverless::Function`).
     pub fn resources_of(&self, kind: &str) -> Vec<String> {
         self.root["Resources"]
