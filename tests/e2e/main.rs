@@ -39,6 +39,7 @@ mod create;
 mod faults;
 mod idempotency;
 mod isolation;
+mod lambda_semantics;
 mod remix;
 mod restart;
 mod uploads;

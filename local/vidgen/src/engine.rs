@@ -1,20 +1,33 @@
 //! The local workflow engine: Step Functions' role, played by the `asl` interpreter on
 //! the SAME definition file, with each Task calling the workflow step in-process the
 //! way Step Functions calls a Lambda (`{"Payload": …}` out, `errorType`/`Cause` on error).
+//!
+//! Lambda's semantics are kept, so the local run fails where AWS would (see
+//! `shared/reference/aws-semantics.md` §1–2 and [`crate::deployment`]):
+//! - an invocation ends at its function's `Timeout` from `template.yaml` with the error
+//!   Step Functions reports for it, `Sandbox.Timedout`, which Retry/Catch then see;
+//! - a Task's `TimeoutSeconds` or a stop does not stop an invocation already running:
+//!   it runs on as its own task to its end (or its `Timeout`), its late writes land,
+//!   and its result is dropped, while the execution moves on or ends;
+//! - an execution that ends FAILED, TIMED_OUT or ABORTED (stopped) is handed to the
+//!   backstop function through the template's EventBridge rule, with the same input
+//!   check-status gets in AWS. A server shutdown is no stop: those executions resume.
 
+use crate::deployment::Deployment;
 use asl::{ExecutionOptions, ExecutionOutcome, StateMachine, TaskFailure, TaskHandler};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::engine::{EngineError, WorkflowEngine};
 use vidgen_shared::workflow::{
-    local_substitutions, record_execution_end, run_step, ExecutionEnd, StepDeps, StepFunction,
-    WorkflowState,
+    local_substitutions, run_step, StepDeps, StepFunction, WorkflowState,
 };
 
 /// The definition, compiled in so an installed binary needs no source tree.
@@ -23,6 +36,13 @@ pub const DEFINITION: &str = include_str!("../../../infra/state-machine.asl.json
 /// The Lambda-invoke resource the definition's Tasks use.
 const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 
+/// The error Step Functions reports for a Lambda that ran past its `Timeout`
+/// (aws-semantics.md §1: what production histories show, and what the harness emits).
+pub const LAMBDA_TIMED_OUT: &str = "Sandbox.Timedout";
+
+/// The error of a runtime that ended without answering (a panic, under `panic = "abort"`).
+const RUNTIME_EXIT: &str = "Runtime.ExitError";
+
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionSummary {
@@ -30,18 +50,28 @@ pub struct ExecutionSummary {
     pub transitions: u64,
 }
 
+/// A running execution: cancel ends it; `stopped` says it was a stop (StopExecution),
+/// not a shutdown.
+struct Execution {
+    cancel: CancellationToken,
+    stopped: Arc<AtomicBool>,
+}
+
 enum Run {
-    Running(CancellationToken),
+    Running(Execution),
     Finished(ExecutionSummary),
 }
 
 struct Inner {
     machine: StateMachine,
-    deps: StepDeps,
+    lambdas: Lambdas,
     time_scale: f64,
     runs: Mutex<HashMap<String, Run>>,
-    /// Every execution task, so shutdown can wait for them to let go of the stores.
+    /// Every execution and invocation task, so shutdown can wait for them to let go
+    /// of the stores.
     tasks: TaskTracker,
+    /// Server shutdown: ends every execution and invocation (the process is going away).
+    shutdown: CancellationToken,
 }
 
 /// Runs one execution per job, named after it.
@@ -50,11 +80,115 @@ pub struct LocalEngine {
     inner: Arc<Inner>,
 }
 
-/// Dispatches Tasks to the in-process steps.
-struct Steps(StepDeps);
+/// The step functions, invoked as Lambda invokes them: each invocation is a task of its
+/// own that nobody but its `Timeout` (or a shutdown) ends.
+struct Lambdas {
+    deps: StepDeps,
+    deployment: Deployment,
+    time_scale: f64,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts an invocation as running until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `errorType`/`errorMessage` as Step Functions' `Cause` holds them: the payload's JSON.
+fn lambda_failure(error: &str, message: &str) -> TaskFailure {
+    TaskFailure {
+        error: error.into(),
+        cause: json!({ "errorType": error, "errorMessage": message }).to_string(),
+    }
+}
+
+/// What Step Functions sees when the invocation outlived its function's `Timeout`.
+pub fn timed_out_failure(timeout: Duration) -> TaskFailure {
+    let request_id = ulid::Ulid::new().to_string().to_lowercase();
+    lambda_failure(
+        LAMBDA_TIMED_OUT,
+        &format!(
+            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+            timeout.as_secs_f64()
+        ),
+    )
+}
+
+/// The job an invocation is about, for logs: the payload's `job_id` or `state.job_id`.
+fn job_of(payload: &Value) -> String {
+    payload
+        .get("job_id")
+        .or_else(|| payload.get("state").and_then(|s| s.get("job_id")))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `d` times the engine's time scale; `d` itself when the product is not a duration.
+fn scaled(d: Duration, time_scale: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * time_scale).unwrap_or(d)
+}
+
+impl Lambdas {
+    /// Invoke `function` with `payload` as Lambda would. The work runs as its own task:
+    /// dropping this future (the interpreter does at a Task timeout or a stop) leaves it
+    /// running to its end, as a Lambda keeps running; only its `Timeout` ends it.
+    async fn invoke(&self, function: StepFunction, payload: Value) -> Result<Value, TaskFailure> {
+        let deps = self.deps.clone();
+        let timeout = self.deployment.timeout(function);
+        let limit = scaled(timeout, self.time_scale);
+        let shutdown = self.shutdown.clone();
+        let running = InFlight::new(&self.in_flight);
+        let job_id = job_of(&payload);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tasks.spawn(async move {
+            let _running = running;
+            let step = tokio::time::timeout(limit, run_step(&deps, function, payload));
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => Err(lambda_failure(RUNTIME_EXIT, "vidgen is shutting down")),
+                r = step => match r {
+                    Ok(Ok(out)) => Ok(out),
+                    Ok(Err(e)) => Err(TaskFailure {
+                        error: e.error_type().as_str().into(),
+                        cause: e.lambda_cause(),
+                    }),
+                    Err(_) => {
+                        warn!(job_id, function = function.name(), timeout_secs = timeout.as_secs(), "the invocation ran past its function's Timeout and was ended");
+                        Err(timed_out_failure(timeout))
+                    }
+                },
+            };
+            if tx.send(result).is_err() {
+                // Step Functions drops a result that comes after its Task timed out or its
+                // execution stopped; the writes the step made stay (and must be harmless).
+                info!(job_id, function = function.name(), "an invocation finished after its execution moved on; its result is dropped");
+            }
+        });
+        rx.await.unwrap_or_else(|_| {
+            // The task ended without answering: it panicked (a crashed runtime).
+            Err(lambda_failure(
+                RUNTIME_EXIT,
+                "Runtime exited without providing a reason",
+            ))
+        })
+    }
+}
 
 #[async_trait]
-impl TaskHandler for Steps {
+impl TaskHandler for Lambdas {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
         let unknown = |what: String| TaskFailure {
             error: "States.TaskFailed".into(),
@@ -70,29 +204,37 @@ impl TaskHandler for Steps {
         let function = StepFunction::from_name(name)
             .ok_or_else(|| unknown(format!("no function named {name:?}")))?;
         let payload = input.get("Payload").cloned().unwrap_or(Value::Null);
-        match run_step(&self.0, function, payload).await {
-            Ok(out) => Ok(json!({ "Payload": out, "StatusCode": 200 })),
-            Err(e) => Err(TaskFailure {
-                error: e.error_type().as_str().into(),
-                cause: e.lambda_cause(),
-            }),
-        }
+        let out = Lambdas::invoke(self, function, payload).await?;
+        Ok(json!({ "Payload": out, "StatusCode": 200 }))
     }
 }
 
 impl LocalEngine {
+    /// `deployment` is what `template.yaml` says of the functions
+    /// ([`Deployment::embedded`]); `time_scale` multiplies every wait and timeout.
     pub fn new(
         definition: &str,
+        deployment: Deployment,
         deps: StepDeps,
         time_scale: f64,
     ) -> Result<LocalEngine, asl::AslError> {
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
         Ok(LocalEngine {
             inner: Arc::new(Inner {
                 machine: StateMachine::parse(definition, &local_substitutions())?,
-                deps,
+                lambdas: Lambdas {
+                    deps,
+                    deployment,
+                    time_scale,
+                    tasks: tasks.clone(),
+                    shutdown: shutdown.clone(),
+                    in_flight: Arc::new(AtomicUsize::new(0)),
+                },
                 time_scale,
                 runs: Mutex::new(HashMap::new()),
-                tasks: TaskTracker::new(),
+                tasks,
+                shutdown,
             }),
         })
     }
@@ -115,14 +257,16 @@ impl LocalEngine {
         matches!(self.runs().get(job_id), Some(Run::Running(_)))
     }
 
-    /// Stop every running execution without ending its job (server shutdown) and wait
-    /// for them to finish; the next start resumes them.
+    /// Function invocations still running, including those whose execution has moved
+    /// on or ended (a Lambda is not stopped by a Task timeout or a stop).
+    pub fn invocations_running(&self) -> usize {
+        self.inner.lambdas.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Stop every running execution and invocation without ending their jobs (server
+    /// shutdown) and wait for them to finish; the next start resumes them.
     pub async fn stop_all(&self) {
-        for run in self.runs().values() {
-            if let Run::Running(cancel) = run {
-                cancel.cancel();
-            }
-        }
+        self.inner.shutdown.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
@@ -138,7 +282,13 @@ impl LocalEngine {
         }
     }
 
-    async fn run(self, job_id: String, input: Value, cancel: CancellationToken) {
+    async fn run(
+        self,
+        job_id: String,
+        input: Value,
+        cancel: CancellationToken,
+        stopped: Arc<AtomicBool>,
+    ) {
         let options = ExecutionOptions {
             time_scale: self.inner.time_scale,
             cancel,
@@ -148,10 +298,21 @@ impl LocalEngine {
         let report = self
             .inner
             .machine
-            .execute(input, &Steps(self.inner.deps.clone()), options)
+            .execute(input, &self.inner.lambdas, options)
             .await;
         info!(job_id = %job_id, transitions = report.transitions, outcome = ?report.outcome, "execution ended");
-        self.backstop(&job_id, &report.outcome).await;
+        // Step Functions' execution status, as its status-change event carries it.
+        let status = match &report.outcome {
+            ExecutionOutcome::Succeeded(_) => None,
+            ExecutionOutcome::TimedOut => Some("TIMED_OUT"),
+            ExecutionOutcome::Failed { .. } => Some("FAILED"),
+            ExecutionOutcome::Aborted if stopped.load(Ordering::SeqCst) => Some("ABORTED"),
+            // A shutdown, not a stop: the execution resumes on the next start.
+            ExecutionOutcome::Aborted => None,
+        };
+        if let Some(status) = status {
+            self.backstop(&job_id, status).await;
+        }
         self.runs().insert(
             job_id,
             Run::Finished(ExecutionSummary {
@@ -162,20 +323,30 @@ impl LocalEngine {
     }
 
     /// An execution that ended without the record ending (the top-level timeout, a
-    /// runtime error) must still leave the record saying why: the same backstop the
-    /// EventBridge rule runs in AWS. Aborted runs are cancels or shutdowns (which resume).
-    async fn backstop(&self, job_id: &str, outcome: &ExecutionOutcome) {
+    /// runtime error, a stop) must still leave the record saying why: the event goes
+    /// through the template's EventBridge rule to its function, as in AWS, which leaves
+    /// a job that already ended (a cancel wrote `canceled` before stopping) alone.
+    async fn backstop(&self, job_id: &str, status: &str) {
         // Executions are named after their job; any other name has no record to end.
-        let Some(job_id) = JobId::parse(job_id) else {
+        if JobId::parse(job_id).is_none() {
+            return;
+        }
+        let Some((function, input)) = self
+            .inner
+            .lambdas
+            .deployment
+            .execution_ended(job_id, status)
+        else {
             return;
         };
-        let end = match outcome {
-            ExecutionOutcome::Succeeded(_) | ExecutionOutcome::Aborted => return,
-            ExecutionOutcome::TimedOut => ExecutionEnd::TimedOut,
-            ExecutionOutcome::Failed { .. } => ExecutionEnd::Failed,
-        };
-        if let Err(e) = record_execution_end(&self.inner.deps, &job_id, end).await {
-            warn!(job_id = %job_id, error = %e, "could not record the end of the execution");
+        info!(
+            job_id,
+            status,
+            function = function.name(),
+            "execution status change: running the backstop"
+        );
+        if let Err(e) = self.inner.lambdas.invoke(function, input).await {
+            warn!(job_id, status, error = %e.error, cause = %e.cause, "could not record the end of the execution");
         }
     }
 }
@@ -183,24 +354,38 @@ impl LocalEngine {
 #[async_trait]
 impl WorkflowEngine for LocalEngine {
     async fn start(&self, job_id: &str, input: &Value) -> Result<(), EngineError> {
-        let cancel = CancellationToken::new();
+        // A child of the shutdown token: a shutdown ends every execution.
+        let cancel = self.inner.shutdown.child_token();
+        let stopped = Arc::new(AtomicBool::new(false));
         {
             let mut runs = self.runs();
             if matches!(runs.get(job_id), Some(Run::Running(_))) {
                 return Err(EngineError::AlreadyExists(job_id.to_string()));
             }
-            runs.insert(job_id.to_string(), Run::Running(cancel.clone()));
+            runs.insert(
+                job_id.to_string(),
+                Run::Running(Execution {
+                    cancel: cancel.clone(),
+                    stopped: stopped.clone(),
+                }),
+            );
         }
-        self.inner
-            .tasks
-            .spawn(self.clone().run(job_id.to_string(), input.clone(), cancel));
+        self.inner.tasks.spawn(self.clone().run(
+            job_id.to_string(),
+            input.clone(),
+            cancel,
+            stopped,
+        ));
         Ok(())
     }
 
+    /// StopExecution: the execution ends ABORTED at once; an invocation it is waiting
+    /// for runs on to its end.
     async fn stop(&self, job_id: &str, cause: &str) -> Result<(), EngineError> {
-        if let Some(Run::Running(cancel)) = self.runs().get(job_id) {
+        if let Some(Run::Running(execution)) = self.runs().get(job_id) {
             info!(job_id, cause, "stopping the execution");
-            cancel.cancel();
+            execution.stopped.store(true, Ordering::SeqCst);
+            execution.cancel.cancel();
         }
         Ok(())
     }
