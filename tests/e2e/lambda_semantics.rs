@@ -15,8 +15,9 @@ on_both_stores!(
     a_stop_by_hand_runs_the_aborted_backstop,
 );
 
-/// A video that takes about 3 s to download (300 kB at 100 kB/s).
-const SLOW_DOWNLOAD: &str = "Slow. [sim:video_bytes=300000] [sim:slow_download=100000]";
+/// A video that takes about 5 s to download (500 kB at 100 kB/s): long enough for a
+/// stop to land mid-download on a busy machine.
+const SLOW_DOWNLOAD: &str = "Slow. [sim:video_bytes=500000] [sim:slow_download=100000]";
 
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -29,10 +30,10 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 async fn a_step_past_its_function_timeout_fails_the_job_through_the_catch(store: Store) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = fast_config(dir.path(), store);
-    // download-to-s3's Timeout, 20 s at the tests' time scale of 0.05: 1 s.
+    // download-to-s3's Timeout (not scaled by the time scale: step work is real I/O).
     config.deployment = Deployment::embedded()
         .unwrap()
-        .with_timeout(StepFunction::Download, Duration::from_secs(20));
+        .with_timeout(StepFunction::Download, Duration::from_secs(1));
     let h = Harness::with_config(dir, config).await;
     let job = create(&h, ALICE, &json!({ "prompt": SLOW_DOWNLOAD })).await;
     let id = job["id"].as_str().unwrap();
@@ -81,7 +82,7 @@ async fn a_stop_lets_the_running_step_finish_and_the_job_stays_canceled(store: S
         .await;
     assert_eq!(status, StatusCode::OK, "{canceled}");
     // The execution ends at once (ABORTED)…
-    wait_until("the execution stops", Duration::from_millis(500), || {
+    wait_until("the execution stops", Duration::from_secs(2), || {
         !h.stack.engine.is_running(id)
     })
     .await;

@@ -85,7 +85,6 @@ pub struct LocalEngine {
 struct Lambdas {
     deps: StepDeps,
     deployment: Deployment,
-    time_scale: f64,
     tasks: TaskTracker,
     shutdown: CancellationToken,
     in_flight: Arc<AtomicUsize>,
@@ -137,26 +136,22 @@ fn job_of(payload: &Value) -> String {
         .to_string()
 }
 
-/// `d` times the engine's time scale; `d` itself when the product is not a duration.
-fn scaled(d: Duration, time_scale: f64) -> Duration {
-    Duration::try_from_secs_f64(d.as_secs_f64() * time_scale).unwrap_or(d)
-}
-
 impl Lambdas {
     /// Invoke `function` with `payload` as Lambda would. The work runs as its own task:
     /// dropping this future (the interpreter does at a Task timeout or a stop) leaves it
     /// running to its end, as a Lambda keeps running; only its `Timeout` ends it.
     async fn invoke(&self, function: StepFunction, payload: Value) -> Result<Value, TaskFailure> {
         let deps = self.deps.clone();
+        // Not scaled by the time scale: the work in a step is real I/O, not a modelled
+        // wait, and a scaled-down limit would fail a merely slow moment.
         let timeout = self.deployment.timeout(function);
-        let limit = scaled(timeout, self.time_scale);
         let shutdown = self.shutdown.clone();
         let running = InFlight::new(&self.in_flight);
         let job_id = job_of(&payload);
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.tasks.spawn(async move {
             let _running = running;
-            let step = tokio::time::timeout(limit, run_step(&deps, function, payload));
+            let step = tokio::time::timeout(timeout, run_step(&deps, function, payload));
             let result = tokio::select! {
                 _ = shutdown.cancelled() => Err(lambda_failure(RUNTIME_EXIT, "vidgen is shutting down")),
                 r = step => match r {
@@ -211,7 +206,8 @@ impl TaskHandler for Lambdas {
 
 impl LocalEngine {
     /// `deployment` is what `template.yaml` says of the functions
-    /// ([`Deployment::embedded`]); `time_scale` multiplies every wait and timeout.
+    /// ([`Deployment::embedded`]); `time_scale` multiplies every wait and the definition's timeouts (not the
+    /// functions' `Timeout`: a step's work is real I/O).
     pub fn new(
         definition: &str,
         deployment: Deployment,
@@ -226,7 +222,6 @@ impl LocalEngine {
                 lambdas: Lambdas {
                     deps,
                     deployment,
-                    time_scale,
                     tasks: tasks.clone(),
                     shutdown: shutdown.clone(),
                     in_flight: Arc::new(AtomicUsize::new(0)),
@@ -345,8 +340,21 @@ impl LocalEngine {
             function = function.name(),
             "execution status change: running the backstop"
         );
-        if let Err(e) = self.inner.lambdas.invoke(function, input).await {
-            warn!(job_id, status, error = %e.error, cause = %e.cause, "could not record the end of the execution");
+        // EventBridge invokes asynchronously: Lambda retries a failed invocation twice,
+        // after about 1 and 2 minutes (scaled like every other wait here).
+        for (attempt, wait_secs) in [(1, 0.0), (2, 60.0), (3, 120.0)] {
+            let wait = Duration::try_from_secs_f64(wait_secs * self.inner.time_scale)
+                .unwrap_or(Duration::ZERO);
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            match self.inner.lambdas.invoke(function, input.clone()).await {
+                Ok(_) => return,
+                Err(e) => {
+                    warn!(job_id, status, attempt, error = %e.error, cause = %e.cause, "could not record the end of the execution")
+                }
+            }
         }
     }
 }
