@@ -398,3 +398,171 @@ fn the_api_is_throttled_and_cannot_starve_the_steps() {
         );
     }
 }
+
+/// Every statement of `v` (a list), with both branches of each `Fn::If`, and
+/// `AWS::NoValue` dropped.
+fn statements(v: &Value) -> Vec<Value> {
+    fn expand(item: &Value, out: &mut Vec<Value>) {
+        let branches = match item {
+            Value::Tagged(t) if t.tag == "!If" => Some(list(&t.value)),
+            Value::Mapping(m) if m.len() == 1 && m.contains_key("Fn::If") => {
+                Some(list(&item["Fn::If"]))
+            }
+            _ => None,
+        };
+        match branches {
+            Some(b) => b.iter().skip(1).for_each(|branch| expand(branch, out)),
+            None if text(item).as_deref() == Some("AWS::NoValue") => {}
+            None => out.push(item.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    for item in list(v) {
+        expand(&item, &mut out);
+    }
+    out
+}
+
+/// Does `resource` (as written in the template) name what `action`'s service may touch:
+/// the jobs table (or its index), an object prefix of the videos bucket, the job state
+/// machine (or its executions), a secret given as a parameter, a queue of the template?
+fn scoped(t: &Value, action: &str, resource: &str) -> bool {
+    let service = action.split(':').next().unwrap_or_default();
+    let is_resource_of =
+        |kind: &str, logical: &str| t["Resources"][logical]["Type"].as_str() == Some(kind);
+    let logical = resource
+        .trim_start_matches("${")
+        .split(['.', '}'])
+        .next()
+        .unwrap_or_default();
+    match service {
+        "dynamodb" => resource == "JobsTable.Arn" || resource == "${JobsTable.Arn}/index/by_owner",
+        // Object prefixes only: never the whole bucket's objects.
+        "s3" => [
+            "${VideosBucket.Arn}/uploads/*",
+            "${VideosBucket.Arn}/videos/*",
+        ]
+        .contains(&resource),
+        "states" => {
+            resource == "JobStateMachine"
+                || (resource.contains(":execution:${JobStateMachine.Name}:")
+                    && resource.ends_with(":*"))
+        }
+        "secretsmanager" => {
+            resource.ends_with("SecretArn") && t["Parameters"][resource].is_mapping()
+        }
+        "sqs" => is_resource_of("AWS::SQS::Queue", logical.trim_end_matches(".Arn")),
+        _ => false,
+    }
+}
+
+#[test]
+fn every_function_statement_names_the_resource_it_may_touch() {
+    // moto checks actions on "*" only (aws-semantics.md §9): the IAM tests
+    // (tests/iam) prove each function's actions are enough; this proves their
+    // resources are narrow.
+    let t = template();
+    let functions: Vec<String> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .filter_map(|(k, _)| k.as_str().map(str::to_string))
+        .collect();
+    assert!(functions.len() >= 4, "{functions:?}");
+    for function in &functions {
+        let policies = &t["Resources"][function.as_str()]["Properties"]["Policies"];
+        for policy in list(policies) {
+            if policy["Statement"].is_null() {
+                // A SAM policy template: scoped by its parameter, which must name one of
+                // the template's own resources or parameters, never "*".
+                if let Value::Mapping(m) = &policy {
+                    for (name, params) in m {
+                        for (_, value) in params.as_mapping().into_iter().flatten() {
+                            let v = text(value).unwrap_or_default();
+                            assert!(
+                                !v.is_empty() && v != "*",
+                                "{function}: {name:?} is not scoped: {value:?}"
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
+            for statement in statements(&policy["Statement"]) {
+                let actions: Vec<String> =
+                    list(&statement["Action"]).iter().filter_map(text).collect();
+                for resource in list(&statement["Resource"]) {
+                    let resource = text(&resource).unwrap_or_else(|| format!("{resource:?}"));
+                    for action in &actions {
+                        assert!(
+                            scoped(&t, action, &resource),
+                            "{function}: {action} on {resource:?} is broader than what it needs, \
+                             or names a resource this test does not know"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The parameter a variable's value names: `!Ref P`, or `!If [c, !Ref P, …]`.
+fn parameter_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(t) if t.tag == "!If" => list(&t.value).get(1).and_then(parameter_of),
+        Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+#[test]
+fn each_secret_is_readable_by_exactly_the_functions_that_read_it() {
+    // moto grants on "*", so the IAM tests cannot tell one secret from another: this
+    // holds the template's secret grants to settings::VARIABLES.
+    use vidgen_shared::settings::{Function, VARIABLES};
+    let t = template();
+    let resource_of = |f: Function| -> String {
+        t["Resources"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(f.name()))
+            .and_then(|(k, _)| k.as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("no function is built from binary {}", f.name()))
+    };
+    for variable in VARIABLES.iter().filter(|v| v.name.ends_with("_SECRET_ARN")) {
+        for function in Function::ALL {
+            let id = resource_of(function);
+            let r = &t["Resources"][id.as_str()];
+            let env = &r["Properties"]["Environment"]["Variables"][variable.name];
+            let reads = variable.read_by.contains(&function);
+            let Some(parameter) = parameter_of(env) else {
+                assert!(
+                    !reads,
+                    "{id} reads {} but the template does not set it",
+                    variable.name
+                );
+                continue;
+            };
+            let grants = list(&r["Properties"]["Policies"])
+                .iter()
+                .flat_map(|p| statements(&p["Statement"]))
+                .any(|s| {
+                    list(&s["Action"])
+                        .iter()
+                        .filter_map(text)
+                        .any(|a| a == "secretsmanager:GetSecretValue")
+                        && list(&s["Resource"])
+                            .iter()
+                            .filter_map(text)
+                            .any(|r| r == parameter)
+                });
+            assert_eq!(
+                grants, reads,
+                "{id}: GetSecretValue on {parameter} ({}) must be granted exactly when the function reads it",
+                variable.name
+            );
+        }
+    }
+}

@@ -39,6 +39,7 @@ mod create;
 mod faults;
 mod idempotency;
 mod isolation;
+mod lambda_semantics;
 mod limits;
 mod remix;
 mod restart;

@@ -41,6 +41,10 @@ pub struct TaskFailure {
 #[async_trait::async_trait]
 pub trait TaskHandler: Send + Sync {
     /// `resource` after substitution; `input` after InputPath and Parameters.
+    ///
+    /// The interpreter drops this future when the Task's `TimeoutSeconds` passes or the
+    /// execution is canceled, as Step Functions stops waiting. Work that, like a
+    /// Lambda, must not be stopped by that has to run detached (its own task).
     async fn invoke(
         &self,
         resource: &str,

@@ -1,12 +1,26 @@
 //! The local workflow engine: Step Functions' role, played by the `asl` interpreter on
 //! the SAME definition file, with each Task calling the workflow step in-process the
 //! way Step Functions calls a Lambda (`{"Payload": …}` out, `errorType`/`Cause` on error).
+//!
+//! Lambda's semantics are kept, so the local run fails where AWS would (see
+//! `shared/reference/aws-semantics.md` §1–2 and [`crate::deployment`]):
+//! - an invocation ends at its function's `Timeout` from `template.yaml` with the error
+//!   Step Functions reports for it, `Sandbox.Timedout`, which Retry/Catch then see;
+//! - a Task's `TimeoutSeconds` or a stop does not stop an invocation already running:
+//!   it runs on as its own task to its end (or its `Timeout`), its late writes land,
+//!   and its result is dropped, while the execution moves on or ends;
+//! - an execution that ends FAILED, TIMED_OUT or ABORTED (stopped) is handed to the
+//!   backstop function through the template's EventBridge rule, with the same input
+//!   check-status gets in AWS. A server shutdown is no stop: those executions resume.
 
+use crate::deployment::Deployment;
 use asl::{ExecutionOptions, ExecutionOutcome, StateMachine, TaskFailure, TaskHandler};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -14,8 +28,7 @@ use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use vidgen_shared::workflow::{
-    local_substitutions, on_execution_ended, record_execution_end, run_step, ExecutionEnd,
-    StepDeps, StepFunction, WorkflowState,
+    local_substitutions, run_step, StepDeps, StepFunction, WorkflowState,
 };
 
 /// The definition, compiled in so an installed binary needs no source tree.
@@ -24,6 +37,13 @@ pub const DEFINITION: &str = include_str!("../../../infra/state-machine.asl.json
 /// The Lambda-invoke resource the definition's Tasks use.
 const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 
+/// The error Step Functions reports for a Lambda that ran past its `Timeout`
+/// (aws-semantics.md §1: what production histories show, and what the harness emits).
+pub const LAMBDA_TIMED_OUT: &str = "Sandbox.Timedout";
+
+/// The error of a runtime that ended without answering (a panic, under `panic = "abort"`).
+const RUNTIME_EXIT: &str = "Runtime.ExitError";
+
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionSummary {
@@ -31,23 +51,29 @@ pub struct ExecutionSummary {
     pub transitions: u64,
 }
 
+/// A running execution: cancel ends it; `stop_cause` is set by a stop (StopExecution),
+/// never by a shutdown, and reaches the backstop as the event's `detail.cause`.
+struct Execution {
+    cancel: CancellationToken,
+    stop_cause: StopCause,
+}
+
+type StopCause = Arc<Mutex<Option<String>>>;
+
 enum Run {
-    Running(CancellationToken),
+    Running(Execution),
     Finished(ExecutionSummary),
 }
 
 struct Inner {
     machine: StateMachine,
-    deps: StepDeps,
+    lambdas: Lambdas,
     time_scale: f64,
     runs: Mutex<HashMap<String, Run>>,
-    /// The cause of each [`WorkflowEngine::stop`], for the ABORTED backstop (the
-    /// execution status event's `detail.cause` in AWS).
-    stop_causes: Mutex<HashMap<String, String>>,
-    /// Every execution task and step invocation, so shutdown can wait for them to let
-    /// go of the stores.
+    /// Every execution and invocation task, so shutdown can wait for them to let go
+    /// of the stores.
     tasks: TaskTracker,
-    /// Ends step invocations still running at shutdown.
+    /// Server shutdown: ends every execution and invocation (the process is going away).
     shutdown: CancellationToken,
 }
 
@@ -57,19 +83,112 @@ pub struct LocalEngine {
     inner: Arc<Inner>,
 }
 
-/// Dispatches Tasks to the in-process steps.
-///
-/// Like a Lambda, a step once invoked runs to its end: a stop or a Task timeout stops
-/// the execution waiting for it, not the step (its late writes must be harmless). Each
-/// invocation runs as its own task; only a server shutdown (`shutdown`) ends it early.
-struct Steps {
+/// The step functions, invoked as Lambda invokes them: each invocation is a task of its
+/// own that nobody but its `Timeout` (or a shutdown) ends.
+struct Lambdas {
     deps: StepDeps,
+    deployment: Deployment,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts an invocation as running until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `errorType`/`errorMessage` as Step Functions' `Cause` holds them: the payload's JSON.
+fn lambda_failure(error: &str, message: &str) -> TaskFailure {
+    TaskFailure {
+        error: error.into(),
+        cause: json!({ "errorType": error, "errorMessage": message }).to_string(),
+    }
+}
+
+/// What Step Functions sees when the invocation outlived its function's `Timeout`.
+pub fn timed_out_failure(timeout: Duration) -> TaskFailure {
+    let request_id = ulid::Ulid::new().to_string().to_lowercase();
+    lambda_failure(
+        LAMBDA_TIMED_OUT,
+        &format!(
+            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+            timeout.as_secs_f64()
+        ),
+    )
+}
+
+/// The job an invocation is about, for logs: the payload's `job_id` or `state.job_id`.
+fn job_of(payload: &Value) -> String {
+    payload
+        .get("job_id")
+        .or_else(|| payload.get("state").and_then(|s| s.get("job_id")))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Lambdas {
+    /// Invoke `function` with `payload` as Lambda would. The work runs as its own task:
+    /// dropping this future (the interpreter does at a Task timeout or a stop) leaves it
+    /// running to its end, as a Lambda keeps running; only its `Timeout` ends it.
+    async fn invoke(&self, function: StepFunction, payload: Value) -> Result<Value, TaskFailure> {
+        let deps = self.deps.clone();
+        // Not scaled by the time scale: the work in a step is real I/O, not a modelled
+        // wait, and a scaled-down limit would fail a merely slow moment.
+        let timeout = self.deployment.timeout(function);
+        let shutdown = self.shutdown.clone();
+        let running = InFlight::new(&self.in_flight);
+        let job_id = job_of(&payload);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tasks.spawn(async move {
+            let _running = running;
+            // The step sees the same deadline it gets from Lambda's context in AWS.
+            let deadline = Deadline::after(timeout);
+            let step = tokio::time::timeout(timeout, run_step(&deps, function, payload, deadline));
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => Err(lambda_failure(RUNTIME_EXIT, "vidgen is shutting down")),
+                r = step => match r {
+                    Ok(Ok(out)) => Ok(out),
+                    Ok(Err(e)) => Err(TaskFailure {
+                        error: e.error_type().as_str().into(),
+                        cause: e.lambda_cause(),
+                    }),
+                    Err(_) => {
+                        warn!(job_id, function = function.name(), timeout_secs = timeout.as_secs(), "the invocation ran past its function's Timeout and was ended");
+                        Err(timed_out_failure(timeout))
+                    }
+                },
+            };
+            if tx.send(result).is_err() {
+                // Step Functions drops a result that comes after its Task timed out or its
+                // execution stopped; the writes the step made stay (and must be harmless).
+                info!(job_id, function = function.name(), "an invocation finished after its execution moved on; its result is dropped");
+            }
+        });
+        rx.await.unwrap_or_else(|_| {
+            // The task ended without answering: it panicked (a crashed runtime).
+            Err(lambda_failure(
+                RUNTIME_EXIT,
+                "Runtime exited without providing a reason",
+            ))
+        })
+    }
 }
 
 #[async_trait]
-impl TaskHandler for Steps {
+impl TaskHandler for Lambdas {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
         let unknown = |what: String| TaskFailure {
             error: "States.TaskFailed".into(),
@@ -85,47 +204,37 @@ impl TaskHandler for Steps {
         let function = StepFunction::from_name(name)
             .ok_or_else(|| unknown(format!("no function named {name:?}")))?;
         let payload = input.get("Payload").cloned().unwrap_or(Value::Null);
-        // As Lambda does, each invocation has the function's Timeout. It is not scaled
-        // by the engine's time scale: provider calls take real time whatever the scale.
-        let deadline = Deadline::after(function.lambda_timeout());
-        let deps = self.deps.clone();
-        let shutdown = self.shutdown.clone();
-        let invocation = self.tasks.spawn(async move {
-            tokio::select! {
-                _ = shutdown.cancelled() => None,
-                r = run_step(&deps, function, payload, deadline) => Some(r),
-            }
-        });
-        match invocation.await {
-            Ok(Some(Ok(out))) => Ok(json!({ "Payload": out, "StatusCode": 200 })),
-            Ok(Some(Err(e))) => Err(TaskFailure {
-                error: e.error_type().as_str().into(),
-                cause: e.lambda_cause(),
-            }),
-            // Shut down (the execution is being stopped too) or the step panicked.
-            Ok(None) | Err(_) => Err(TaskFailure {
-                error: "Runtime.ExitError".into(),
-                cause: format!("{name} ended before it answered"),
-            }),
-        }
+        let out = Lambdas::invoke(self, function, payload).await?;
+        Ok(json!({ "Payload": out, "StatusCode": 200 }))
     }
 }
 
 impl LocalEngine {
+    /// `deployment` is what `template.yaml` says of the functions
+    /// ([`Deployment::embedded`]); `time_scale` multiplies every wait and the definition's timeouts (not the
+    /// functions' `Timeout`: a step's work is real I/O).
     pub fn new(
         definition: &str,
+        deployment: Deployment,
         deps: StepDeps,
         time_scale: f64,
     ) -> Result<LocalEngine, asl::AslError> {
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
         Ok(LocalEngine {
             inner: Arc::new(Inner {
                 machine: StateMachine::parse(definition, &local_substitutions())?,
-                deps,
+                lambdas: Lambdas {
+                    deps,
+                    deployment,
+                    tasks: tasks.clone(),
+                    shutdown: shutdown.clone(),
+                    in_flight: Arc::new(AtomicUsize::new(0)),
+                },
                 time_scale,
                 runs: Mutex::new(HashMap::new()),
-                stop_causes: Mutex::new(HashMap::new()),
-                tasks: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
+                tasks,
+                shutdown,
             }),
         })
     }
@@ -148,22 +257,28 @@ impl LocalEngine {
         matches!(self.runs().get(job_id), Some(Run::Running(_)))
     }
 
-    /// Stop every running execution without ending its job (server shutdown) and wait
-    /// for them to finish; the next start resumes them.
+    /// Function invocations still running, including those whose execution has moved
+    /// on or ended (a Lambda is not stopped by a Task timeout or a stop).
+    pub fn invocations_running(&self) -> usize {
+        self.inner.lambdas.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Whether no execution and no invocation is running (an invocation keeps running
+    /// after its execution was stopped, as a Lambda does).
+    pub fn is_idle(&self) -> bool {
+        self.inner.tasks.is_empty()
+    }
+
+    /// Stop every running execution and invocation without ending their jobs (server
+    /// shutdown) and wait for them to finish; the next start resumes them.
     pub async fn stop_all(&self) {
-        for run in self.runs().values() {
-            if let Run::Running(cancel) = run {
-                cancel.cancel();
-            }
-        }
         self.inner.shutdown.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
 
     /// Restart executions of jobs that had not ended when the server stopped. Submit
-    /// reuses a recorded provider video, and one it may have asked for without
-    /// recording it is looked for at the provider before anything is created.
+    /// reuses a recorded provider video, so nothing is created twice.
     pub async fn resume(&self, job_ids: &[JobId]) {
         for id in job_ids {
             info!(job_id = %id, "resuming the workflow of an unfinished job");
@@ -173,21 +288,13 @@ impl LocalEngine {
         }
     }
 
-    fn steps(&self) -> Steps {
-        Steps {
-            deps: self.inner.deps.clone(),
-            tasks: self.inner.tasks.clone(),
-            shutdown: self.inner.shutdown.clone(),
-        }
-    }
-
-    /// Whether no execution and no step invocation is running (a step keeps running
-    /// after its execution was stopped, as a Lambda does).
-    pub fn is_idle(&self) -> bool {
-        self.inner.tasks.is_empty()
-    }
-
-    async fn run(self, job_id: String, input: Value, cancel: CancellationToken) {
+    async fn run(
+        self,
+        job_id: String,
+        input: Value,
+        cancel: CancellationToken,
+        stop_cause: StopCause,
+    ) {
         let options = ExecutionOptions {
             time_scale: self.inner.time_scale,
             cancel,
@@ -197,16 +304,22 @@ impl LocalEngine {
         let report = self
             .inner
             .machine
-            .execute(input, &self.steps(), options)
+            .execute(input, &self.inner.lambdas, options)
             .await;
         info!(job_id = %job_id, transitions = report.transitions, outcome = ?report.outcome, "execution ended");
-        let stop_cause = self
-            .inner
-            .stop_causes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&job_id);
-        self.backstop(&job_id, &report.outcome, stop_cause).await;
+        let stop_cause = stop_cause.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Step Functions' execution status, as its status-change event carries it.
+        let status = match &report.outcome {
+            ExecutionOutcome::Succeeded(_) => None,
+            ExecutionOutcome::TimedOut => Some("TIMED_OUT"),
+            ExecutionOutcome::Failed { .. } => Some("FAILED"),
+            ExecutionOutcome::Aborted if stop_cause.is_some() => Some("ABORTED"),
+            // A shutdown, not a stop: the execution resumes on the next start.
+            ExecutionOutcome::Aborted => None,
+        };
+        if let Some(status) = status {
+            self.backstop(&job_id, status, stop_cause.as_deref()).await;
+        }
         self.runs().insert(
             job_id,
             Run::Finished(ExecutionSummary {
@@ -217,36 +330,43 @@ impl LocalEngine {
     }
 
     /// An execution that ended without the record ending (the top-level timeout, a
-    /// runtime error) must still leave the record saying why: the same backstop the
-    /// EventBridge rule runs in AWS. A stopped run (a cancel or DELETE) gets the same
-    /// ABORTED handling as there; a run ended by a shutdown is not stopped: it resumes.
-    async fn backstop(&self, job_id: &str, outcome: &ExecutionOutcome, stop_cause: Option<String>) {
+    /// runtime error, a stop) must still leave the record saying why: the event goes
+    /// through the template's EventBridge rule to its function, as in AWS, which leaves
+    /// a job that already ended (a cancel wrote `canceled` before stopping) alone.
+    async fn backstop(&self, job_id: &str, status: &str, cause: Option<&str>) {
         // Executions are named after their job; any other name has no record to end.
-        let Some(job_id) = JobId::parse(job_id) else {
+        if JobId::parse(job_id).is_none() {
+            return;
+        }
+        let Some((function, input)) = self
+            .inner
+            .lambdas
+            .deployment
+            .execution_ended(job_id, status, cause)
+        else {
             return;
         };
-        let end = match outcome {
-            ExecutionOutcome::Aborted => {
-                if let Some(cause) = stop_cause {
-                    let ended = on_execution_ended(
-                        &self.inner.deps,
-                        &job_id,
-                        Some(ExecutionEnd::Aborted),
-                        Some(&cause),
-                    )
-                    .await;
-                    if let Err(e) = ended {
-                        warn!(job_id = %job_id, error = %e, "could not record the stop of the execution");
-                    }
-                }
-                return;
+        info!(
+            job_id,
+            status,
+            function = function.name(),
+            "execution status change: running the backstop"
+        );
+        // EventBridge invokes asynchronously: Lambda retries a failed invocation twice,
+        // after about 1 and 2 minutes (scaled like every other wait here).
+        for (attempt, wait_secs) in [(1, 0.0), (2, 60.0), (3, 120.0)] {
+            let wait = Duration::try_from_secs_f64(wait_secs * self.inner.time_scale)
+                .unwrap_or(Duration::ZERO);
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
             }
-            ExecutionOutcome::Succeeded(_) => return,
-            ExecutionOutcome::TimedOut => ExecutionEnd::TimedOut,
-            ExecutionOutcome::Failed { .. } => ExecutionEnd::Failed,
-        };
-        if let Err(e) = record_execution_end(&self.inner.deps, &job_id, end).await {
-            warn!(job_id = %job_id, error = %e, "could not record the end of the execution");
+            match self.inner.lambdas.invoke(function, input.clone()).await {
+                Ok(_) => return,
+                Err(e) => {
+                    warn!(job_id, status, attempt, error = %e.error, cause = %e.cause, "could not record the end of the execution")
+                }
+            }
         }
     }
 }
@@ -254,29 +374,41 @@ impl LocalEngine {
 #[async_trait]
 impl WorkflowEngine for LocalEngine {
     async fn start(&self, job_id: &str, input: &Value) -> Result<(), EngineError> {
-        let cancel = CancellationToken::new();
+        // A child of the shutdown token: a shutdown ends every execution.
+        let cancel = self.inner.shutdown.child_token();
+        let stop_cause: StopCause = Arc::new(Mutex::new(None));
         {
             let mut runs = self.runs();
             if matches!(runs.get(job_id), Some(Run::Running(_))) {
                 return Err(EngineError::AlreadyExists(job_id.to_string()));
             }
-            runs.insert(job_id.to_string(), Run::Running(cancel.clone()));
+            runs.insert(
+                job_id.to_string(),
+                Run::Running(Execution {
+                    cancel: cancel.clone(),
+                    stop_cause: stop_cause.clone(),
+                }),
+            );
         }
-        self.inner
-            .tasks
-            .spawn(self.clone().run(job_id.to_string(), input.clone(), cancel));
+        self.inner.tasks.spawn(self.clone().run(
+            job_id.to_string(),
+            input.clone(),
+            cancel,
+            stop_cause,
+        ));
         Ok(())
     }
 
+    /// StopExecution: the execution ends ABORTED at once; an invocation it is waiting
+    /// for runs on to its end.
     async fn stop(&self, job_id: &str, cause: &str) -> Result<(), EngineError> {
-        if let Some(Run::Running(cancel)) = self.runs().get(job_id) {
+        if let Some(Run::Running(execution)) = self.runs().get(job_id) {
             info!(job_id, cause, "stopping the execution");
-            self.inner
-                .stop_causes
+            *execution
+                .stop_cause
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(job_id.to_string(), cause.to_string());
-            cancel.cancel();
+                .unwrap_or_else(|p| p.into_inner()) = Some(cause.to_string());
+            execution.cancel.cancel();
         }
         Ok(())
     }

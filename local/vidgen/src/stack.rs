@@ -1,5 +1,6 @@
 //! Everything `vidgen serve` runs, wired together: stores, provider, engine, server.
 
+use crate::deployment::Deployment;
 use crate::engine::LocalEngine;
 use crate::server::{self, AppState};
 use anyhow::Context;
@@ -77,6 +78,9 @@ pub struct StackConfig {
     /// Signs `callback_url` deliveries (`whsec_…` or raw); `None` = a secret made once
     /// and kept in the data dir (`webhook-secret`), so receivers can verify locally too.
     pub webhook_secret: Option<Secret>,
+    /// The functions' Lambda settings (timeouts, the execution-ended rule): those of the
+    /// compiled-in `template.yaml`; tests shorten timeouts.
+    pub deployment: Deployment,
 }
 
 impl StackConfig {
@@ -102,6 +106,10 @@ impl StackConfig {
                 ..ApiConfig::default()
             },
             webhook_secret: None,
+            deployment: Deployment::embedded().expect(
+                "the compiled-in template.yaml gives the local engine its Lambda settings \
+                 (checked by deployment::tests)",
+            ),
         }
     }
 }
@@ -232,7 +240,12 @@ impl RunningStack {
                 ..config.workflow.clone()
             },
         };
-        let engine = LocalEngine::new(crate::engine::DEFINITION, step_deps, config.time_scale)?;
+        let engine = LocalEngine::new(
+            crate::engine::DEFINITION,
+            config.deployment.clone(),
+            step_deps,
+            config.time_scale,
+        )?;
         let sweep_deps = SweepDeps {
             jobs: jobs.clone(),
             engine: Arc::new(engine.clone()),

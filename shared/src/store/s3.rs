@@ -105,6 +105,9 @@ impl S3ObjectStore {
             let mut next_part = Some(first);
             let mut number = 0i32;
             let mut total = 0u64;
+            // A stream that has ended must not be polled again: the provider's body
+            // (an unfold) panics if it is.
+            let mut ended = false;
             loop {
                 while in_flight.len() >= self.concurrency {
                     let done: Result<CompletedPart, StoreError> = in_flight
@@ -134,13 +137,13 @@ impl S3ObjectStore {
                             .build(),
                     )
                 });
+                if ended {
+                    continue;
+                }
                 let mut buf = BytesMut::with_capacity(self.part_size);
-                let more = self.fill(&mut body, &mut buf, &mut carry).await?;
+                ended = !self.fill(&mut body, &mut buf, &mut carry).await?;
                 if !buf.is_empty() {
                     next_part = Some(buf.freeze());
-                }
-                if !more && next_part.is_none() {
-                    break;
                 }
             }
             while let Some(done) = in_flight.next().await {
