@@ -7,6 +7,7 @@ use crate::common::*;
 use std::time::{Duration, Instant};
 use vidgen::deployment::Deployment;
 use vidgen_shared::engine::WorkflowEngine;
+use vidgen_shared::workflow::contract::STEP_RESERVE;
 use vidgen_shared::workflow::StepFunction;
 
 on_both_stores!(
@@ -19,6 +20,10 @@ on_both_stores!(
 /// stop to land mid-download on a busy machine.
 const SLOW_DOWNLOAD: &str = "Slow. [sim:video_bytes=500000] [sim:slow_download=100000]";
 
+/// About 20 s to download: past a download Timeout that still leaves the step's provider
+/// calls their reserve (`STEP_RESERVE`), so the call is made and outlives the Timeout.
+const SLOWER_DOWNLOAD: &str = "Slower. [sim:video_bytes=2000000] [sim:slow_download=100000]";
+
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
@@ -30,12 +35,14 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 async fn a_step_past_its_function_timeout_fails_the_job_through_the_catch(store: Store) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = fast_config(dir.path(), store);
-    // download-to-s3's Timeout (not scaled by the time scale: step work is real I/O).
+    // download-to-s3's Timeout (not scaled by the time scale: step work is real I/O),
+    // above the reserve a step keeps before its deadline, so the download is started.
+    let timeout = STEP_RESERVE + Duration::from_secs(3);
     config.deployment = Deployment::embedded()
         .unwrap()
-        .with_timeout(StepFunction::Download, Duration::from_secs(1));
+        .with_timeout(StepFunction::Download, timeout);
     let h = Harness::with_config(dir, config).await;
-    let job = create(&h, ALICE, &json!({ "prompt": SLOW_DOWNLOAD })).await;
+    let job = create(&h, ALICE, &json!({ "prompt": SLOWER_DOWNLOAD })).await;
     let id = job["id"].as_str().unwrap();
     let done = h.wait_for_end(id, ALICE).await;
     // Sandbox.Timedout matches no Retry (not States.Timeout, not Retryable): the Catch
@@ -100,8 +107,17 @@ async fn a_stop_lets_the_running_step_finish_and_the_job_stays_canceled(store: S
         h.stack.engine.invocations_running() == 0
     })
     .await;
-    assert!(h.sim_stats().downloads >= 2, "it went on to the next asset");
-    // Its late writes are harmless: the job stays canceled, with no assets.
+    // It checked the job after the asset it was writing, found it canceled, removed what
+    // it wrote and went no further: its late writes are harmless.
+    assert_eq!(
+        h.sim_stats().downloads,
+        1,
+        "no asset after the cancel was seen"
+    );
+    assert!(
+        h.object_keys("videos/").await.is_empty(),
+        "nothing left behind"
+    );
     let (_, _, after) = h
         .call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None)
         .await;
