@@ -164,13 +164,19 @@ fn started<T>(result: Result<T, ConfigError>, function: &str) -> Result<T, Confi
     result
 }
 
+/// What every function's init does once its settings are read: JSON logs at the
+/// configured level, then the SDK clients.
+async fn logging_and_clients(common: &Common) -> AwsClients {
+    telemetry::init(LogFormat::Json, &common.log_filter);
+    let sdk = aws::sdk_config().await;
+    AwsClients::new(&sdk, common.s3_force_path_style)
+}
+
 /// The api Lambda's init: settings from the environment, logging, then [`api_deps`].
 pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
     let result = async {
         let settings = ApiSettings::from_env()?;
-        telemetry::init(LogFormat::Json, &settings.common.log_filter);
-        let sdk = aws::sdk_config().await;
-        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        let clients = logging_and_clients(&settings.common).await;
         api_deps(&settings, &clients).await
     }
     .await;
@@ -181,9 +187,7 @@ pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
 pub async fn step_deps_from_env(function: StepFunction) -> Result<StepDeps, ConfigError> {
     let result = async {
         let settings = StepSettings::from_env(function)?;
-        telemetry::init(LogFormat::Json, &settings.common.log_filter);
-        let sdk = aws::sdk_config().await;
-        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        let clients = logging_and_clients(&settings.common).await;
         step_deps(&settings, &clients).await
     }
     .await;
@@ -194,9 +198,7 @@ pub async fn step_deps_from_env(function: StepFunction) -> Result<StepDeps, Conf
 pub async fn sweep_deps_from_env() -> Result<SweepDeps, ConfigError> {
     let result = async {
         let settings = SweeperSettings::from_env()?;
-        telemetry::init(LogFormat::Json, &settings.common.log_filter);
-        let sdk = aws::sdk_config().await;
-        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        let clients = logging_and_clients(&settings.common).await;
         sweep_deps(&settings, &clients).await
     }
     .await;
