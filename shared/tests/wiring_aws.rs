@@ -10,14 +10,11 @@ use vidgen_shared::settings::{SenderSettings, StepSettings};
 use vidgen_shared::wiring::{sender, step_deps, AwsClients};
 use vidgen_shared::workflow::StepFunction;
 
+/// moto's endpoint; without it the test is skipped, or fails under
+/// `VIDGEN_REQUIRE_AWS_TESTS` (as scripts/test.sh runs it).
 fn moto() -> Option<String> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            eprintln!("MOTO_ENDPOINT is not set: skipping (scripts/test.sh starts moto)");
-            None
-        }
-    }
+    let [endpoint] = vidgen_shared::aws::aws_test_env(["MOTO_ENDPOINT"])?;
+    Some(endpoint)
 }
 
 async fn secret(clients: &AwsClients, name: &str, value: &str) -> String {
