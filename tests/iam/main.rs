@@ -752,7 +752,11 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
     if let Some(w) = &s.webhooks {
         let messages = receive_all(&w.sqs, &w.queue_url).await;
         let jobs: Vec<_> = messages.iter().map(|m| delivery(m).job_id).collect();
-        assert_eq!(jobs, [stuck.clone()], "the sweeper queued its one delivery");
+        assert_eq!(
+            jobs,
+            std::slice::from_ref(&stuck),
+            "the sweeper queued its one delivery"
+        );
         let failed = s.deliver(&messages).await;
         assert!(failed.is_empty(), "{failed:?}");
         let got = seen.lock().expect("receiver log").clone();
@@ -816,7 +820,7 @@ async fn webhook_deliveries_through_sqs() {
     let failed = s.deliver(&messages).await;
     assert_eq!(
         failed,
-        [bad_message.clone()],
+        std::slice::from_ref(&bad_message),
         "only the 500 is a batch item failure"
     );
 
