@@ -1,9 +1,12 @@
 //! What the three step Lambdas share: their event goes to [`run_step`], a
 //! [`StepError`] becomes Lambda's `errorType` / `errorMessage`, which the state
-//! machine's Retry and Catch match on.
+//! machine's Retry and Catch match on. Also the sweeper's and the webhook-sender's
+//! loops, so each Lambda `main` is one call and tests run the same handlers.
 
+use crate::callback::{deliver_batch, CallbackSender};
 use crate::deadline::Deadline;
 use crate::workflow::{run_step, StepDeps, StepError, StepFunction};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::Value;
 
 /// Lambda's error shape: the pair Step Functions sees as `Error` and `Cause`.
@@ -71,6 +74,42 @@ pub async fn run_sweeper_lambda() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
         let report = sweep(deps, chrono::Utc::now()).await?;
         Ok::<_, lambda_runtime::Error>(report)
+    }))
+    .await
+}
+
+/// The webhook-sender's handler: deliver every message of the SQS batch and answer the
+/// ones to show again (`ReportBatchItemFailures`); after the queue's `maxReceiveCount`
+/// SQS moves them to the dead-letter queue. A record without a message id cannot be
+/// reported, so it is delivered once at most (SQS always sets one).
+pub async fn handle_sqs_batch(sender: &CallbackSender, event: SqsEvent) -> SqsBatchResponse {
+    let messages: Vec<(String, String)> = event
+        .records
+        .into_iter()
+        .filter_map(|r| Some((r.message_id?, r.body.unwrap_or_default())))
+        .collect();
+    let failed = deliver_batch(sender, &messages).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|item_identifier| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = item_identifier;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// The whole `main` of the webhook-sender Lambda: the signing secret read once at
+/// init, then each SQS batch to [`handle_sqs_batch`].
+#[cfg(feature = "lambda")]
+pub async fn run_webhook_sender_lambda() -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{service_fn, LambdaEvent};
+    let sender = crate::wiring::sender_from_env().await?;
+    let sender = &sender;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(handle_sqs_batch(sender, event.payload).await)
     }))
     .await
 }

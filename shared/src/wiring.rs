@@ -57,19 +57,31 @@ fn callbacks(queue_url: Option<&str>, clients: &AwsClients) -> Option<Arc<dyn De
         .map(|url| Arc::new(SqsDeliveries::new(clients.sqs.clone(), url)) as Arc<dyn DeliveryQueue>)
 }
 
-/// The webhook-sender function's sender: the signing secret, read at init.
-pub async fn sender(
+/// The webhook-sender function's signer: the signing secret, read at init with the
+/// sender's own permissions (the IAM tests call this with the sender's keys).
+pub async fn webhook_signer(
     settings: &SenderSettings,
     clients: &AwsClients,
-) -> Result<CallbackSender, ConfigError> {
+) -> Result<WebhookSigner, ConfigError> {
     let secret = aws::secret_string(
         &clients.secrets,
         &settings.webhook_secret_arn,
         "WEBHOOK_SECRET",
     )
     .await?;
-    // In AWS, callbacks never reach private or loopback addresses.
-    Ok(CallbackSender::new(WebhookSigner::new(&secret)?, false))
+    WebhookSigner::new(&secret)
+}
+
+/// The webhook-sender function's sender: [`webhook_signer`]; in AWS, callbacks never
+/// reach private or loopback addresses.
+pub async fn sender(
+    settings: &SenderSettings,
+    clients: &AwsClients,
+) -> Result<CallbackSender, ConfigError> {
+    Ok(CallbackSender::new(
+        webhook_signer(settings, clients).await?,
+        false,
+    ))
 }
 
 /// The webhook-sender Lambda's init: settings, logging, then [`sender`].

@@ -10,14 +10,21 @@
 //! state machine, users) is the admin's; everything a function does is done with its
 //! own keys: the api's create (with an Idempotency-Key), reference upload check, get,
 //! list, cancel and delete; submit; check-status's poll, RecordFailure and the
-//! execution-ended backstop; download-to-s3 storing the assets. Run with webhooks off
-//! and on (the secret ARN set, so the functions that send webhooks read it at init).
+//! execution-ended backstop; download-to-s3 storing the assets; the sweeper ending a
+//! job whose execution never started. Run with webhooks off and on: on, the producers
+//! (api, check-status, download-to-s3, sweeper) queue deliveries on moto SQS with their
+//! own keys, and the webhook-sender (deployed only then) receives them with its keys,
+//! reads the signing secret and delivers to a receiver on 127.0.0.1.
+//! [`webhook_deliveries_through_sqs`] follows one good and one failing delivery through
+//! the queue to the dead-letter queue.
 //! S3 is moto's here (s3s-fs has its own keys); presigned links are only signed, never
 //! fetched (moto's IAM check cannot read query-string signatures).
 
 mod policy;
 
 use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::QueueAttributeName;
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,18 +32,30 @@ use std::time::Duration;
 use vidgen::deployment::Deployment;
 use vidgen_shared::api::ApiDeps;
 use vidgen_shared::aws::{aws_test_env, s3_client, static_sdk_config};
+use vidgen_shared::callback::{CallbackSender, Delivery, WebhookSigner};
+use vidgen_shared::config::Secret;
 use vidgen_shared::deadline::Deadline;
-use vidgen_shared::lambda_glue::{handle_step, LambdaError};
-use vidgen_shared::settings::{ApiSettings, StepSettings};
+use vidgen_shared::domain::ids::{JobId, Owner};
+use vidgen_shared::domain::{Job, Limits, Model, NewJob, Size};
+use vidgen_shared::lambda_glue::{handle_sqs_batch, handle_step, LambdaError};
+use vidgen_shared::settings::{ApiSettings, SenderSettings, StepSettings, SweeperSettings};
 use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
 use vidgen_shared::store::s3::create_bucket;
 use vidgen_shared::store::JobStore;
-use vidgen_shared::wiring::{api_deps, step_deps, AwsClients};
+use vidgen_shared::wiring::{api_deps, step_deps, sweep_deps, webhook_signer, AwsClients};
+use vidgen_shared::workflow::sweep::{sweep, SweepDeps, SweepReport, STUCK_AFTER};
 use vidgen_shared::workflow::{StepDeps, StepFunction};
-use vidgen_tests::unique_suffix;
+use vidgen_tests::{unique_suffix, webhook_receiver};
 
-/// The template's logical id of the API function.
+/// The template's logical ids of the functions that are not workflow steps.
 const API_FUNCTION: &str = "ApiFunction";
+const SWEEPER_FUNCTION: &str = "SweeperFunction";
+const SENDER_FUNCTION: &str = "WebhookSenderFunction";
+/// The signing secret's value (Standard Webhooks form).
+const WEBHOOK_SECRET: &str = "whsec_c2VjcmV0LWtleQ==";
+/// A callback URL the api accepts (https, public); deliveries to it are not attempted
+/// here: the test checks they were queued, then removes them.
+const OUTSIDE_HOOK: &str = "https://hooks.example.com/vidgen";
 const OWNER: &str = "alice";
 
 fn template() -> serde_yaml_ng::Value {
@@ -90,11 +109,27 @@ async fn user(
     static_sdk_config(endpoint, key.access_key_id(), key.secret_access_key())
 }
 
+/// The webhook queue and what the webhook-sender does with it (webhooks on).
+struct Webhooks {
+    /// Built from the signer the sender read with its own keys; allowed to reach the
+    /// receiver on 127.0.0.1 (in AWS it is not: `wiring::sender`).
+    sender: CallbackSender,
+    /// The sender's SQS client: the event source mapping receives and deletes with the
+    /// function's role.
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    queue_arn: String,
+    dlq_url: String,
+    admin_sqs: aws_sdk_sqs::Client,
+}
+
 /// A deployment on the IAM-enforcing moto: each function's clients sign with its own
 /// user's keys.
 struct Stack {
     api: ApiDeps,
     steps: BTreeMap<&'static str, StepDeps>,
+    sweep: SweepDeps,
+    webhooks: Option<Webhooks>,
     /// The admin's view of the jobs, for set-up only.
     admin_jobs: DynamoJobStore,
     admin_s3: aws_sdk_s3::Client,
@@ -137,7 +172,13 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
     )
     .await;
     let webhook_arn = if webhooks {
-        Some(secret(format!("vidgen-hooks-{suffix}"), "whsec_c2VjcmV0LWtleQ==").await)
+        Some(secret(format!("vidgen-hooks-{suffix}"), WEBHOOK_SECRET).await)
+    } else {
+        None
+    };
+    let admin_sqs = aws_sdk_sqs::Client::new(&admin);
+    let queues = if webhooks {
+        Some(webhook_queues(&admin_sqs, &suffix).await)
     } else {
         None
     };
@@ -189,12 +230,20 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
     if let Some(arn) = webhook_arn {
         variables.insert("WEBHOOK_SECRET_ARN", arn);
     }
+    if let Some((queue_url, _, _)) = &queues {
+        variables.insert("WEBHOOK_QUEUE_URL", queue_url.clone());
+    }
     let lookup = |name: &str| variables.get(name).cloned();
 
     let template = template();
     let conditions = BTreeMap::from([("HasWebhookSecret", webhooks)]);
-    let functions = policy::functions(&template);
+    let functions = policy::functions(&template, &conditions).unwrap_or_else(|e| panic!("{e}"));
     assert!(functions.iter().any(|f| f == API_FUNCTION), "{functions:?}");
+    assert_eq!(
+        functions.iter().any(|f| f == SENDER_FUNCTION),
+        webhooks,
+        "the sender is deployed exactly when webhooks are on: {functions:?}"
+    );
     let mut clients = BTreeMap::new();
     for function in &functions {
         let actions =
@@ -218,9 +267,33 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
             .unwrap_or_else(|e| panic!("{} starts with only its template actions: {e}", f.name()));
         steps.insert(f.template_resource(), deps);
     }
+    let settings = SweeperSettings::from_lookup(&lookup).expect("sweeper settings");
+    let sweep = sweep_deps(&settings, &clients[SWEEPER_FUNCTION])
+        .await
+        .unwrap_or_else(|e| panic!("the sweeper starts with only its template actions: {e}"));
+    let webhooks = match queues {
+        Some((queue_url, queue_arn, dlq_url)) => {
+            let own = &clients[SENDER_FUNCTION];
+            let settings = SenderSettings::from_lookup(&lookup).expect("sender settings");
+            let signer = webhook_signer(&settings, own).await.unwrap_or_else(|e| {
+                panic!("the webhook-sender starts with only its template actions: {e}")
+            });
+            Some(Webhooks {
+                sender: CallbackSender::new(signer, true).with_retries(1, Duration::ZERO),
+                sqs: own.sqs.clone(),
+                queue_url,
+                queue_arn,
+                dlq_url,
+                admin_sqs,
+            })
+        }
+        None => None,
+    };
     Some(Stack {
         api,
         steps,
+        sweep,
+        webhooks,
         admin_jobs: DynamoJobStore::new(admin_dynamodb, &table),
         admin_s3,
         bucket,
@@ -228,6 +301,135 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
         functions,
         _sim: sim,
     })
+}
+
+/// The admin's webhook queue and its dead-letter queue, as the template makes them but
+/// with a short visibility timeout and one receive before the DLQ, so a failed
+/// delivery reaches the DLQ within the test: (queue URL, queue ARN, DLQ URL).
+async fn webhook_queues(admin: &aws_sdk_sqs::Client, suffix: &str) -> (String, String, String) {
+    let dlq_url = admin
+        .create_queue()
+        .queue_name(format!("vidgen-hooks-dlq-{suffix}"))
+        .send()
+        .await
+        .expect("dead-letter queue")
+        .queue_url()
+        .expect("a URL")
+        .to_string();
+    let dlq_arn = queue_arn(admin, &dlq_url).await;
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1});
+    let queue_url = admin
+        .create_queue()
+        .queue_name(format!("vidgen-hooks-{suffix}"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "2")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .expect("webhook queue")
+        .queue_url()
+        .expect("a URL")
+        .to_string();
+    let arn = queue_arn(admin, &queue_url).await;
+    (queue_url, arn, dlq_url)
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("a queue ARN")
+        .clone()
+}
+
+/// Every message waiting on `url` (received, so hidden for the visibility timeout).
+async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut all = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)));
+        let batch = out.messages().to_vec();
+        if batch.is_empty() {
+            return all;
+        }
+        all.extend(batch);
+    }
+}
+
+async fn delete_message(sqs: &aws_sdk_sqs::Client, url: &str, m: &aws_sdk_sqs::types::Message) {
+    sqs.delete_message()
+        .queue_url(url)
+        .receipt_handle(m.receipt_handle().expect("a receipt handle"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)));
+}
+
+/// That a receiver got `d` with valid Standard Webhooks headers, signed with the
+/// secret the sender read; its event.
+fn signed_event(d: &vidgen_tests::Delivery) -> Value {
+    let header = |name: &str| {
+        d.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header: {:?}", d.headers))
+            .to_string()
+    };
+    let (id, timestamp) = (header("webhook-id"), header("webhook-timestamp"));
+    let timestamp: i64 = timestamp.parse().expect("a unix timestamp");
+    let signer = WebhookSigner::new(&Secret::new(WEBHOOK_SECRET)).expect("a valid secret");
+    assert!(
+        signer.verify(
+            &id,
+            timestamp,
+            &d.body,
+            &header("webhook-signature"),
+            chrono::Utc::now().timestamp(),
+            Duration::from_secs(300),
+        ),
+        "a valid signature: {:?}",
+        d.headers
+    );
+    let event: Value = serde_json::from_slice(&d.body).expect("a JSON event");
+    assert_eq!(event["id"], id.as_str(), "{event}");
+    event
+}
+
+/// A message's body as the delivery the producers queue.
+fn delivery(message: &aws_sdk_sqs::types::Message) -> Delivery {
+    let body = message.body().expect("a body");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not a delivery ({e}): {body}"))
+}
+
+/// A job record written by the admin, last touched longer ago than the sweeper waits,
+/// with no execution: what the API leaves when it dies between the record and
+/// StartExecution.
+async fn stale_job(jobs: &DynamoJobStore, callback_url: Option<&str>) -> JobId {
+    let new = NewJob {
+        callback_url: callback_url.map(str::to_string),
+        ..NewJob::new(
+            &Owner::new(OWNER),
+            Model::Sora2,
+            4,
+            Size::Portrait720,
+            "Stuck.",
+        )
+    };
+    let touched = chrono::Utc::now() - STUCK_AFTER - chrono::Duration::minutes(1);
+    let job = Job::new(new, touched);
+    jobs.create(&job, None, &Limits::UNLIMITED)
+        .await
+        .expect("the stale record");
+    job.id
 }
 
 /// An API Gateway HTTP API (payload 2.0) event through the JWT authorizer as `OWNER`.
@@ -323,6 +525,71 @@ impl Stack {
         panic!("the render did not finish: {state}");
     }
 
+    /// One scheduled run of the sweeper, with its keys.
+    async fn sweep(&mut self) -> SweepReport {
+        self.exercised.insert(SWEEPER_FUNCTION.into());
+        sweep(&self.sweep, chrono::Utc::now())
+            .await
+            .expect("the sweeper lists the unfinished jobs")
+    }
+
+    /// With webhooks on: that a producer queued job `id`'s `kind` event for
+    /// [`OUTSIDE_HOOK`]. Every waiting delivery to it is removed (with the sender's keys,
+    /// as its event source would after delivering): nothing here answers it.
+    async fn expect_queued(&mut self, id: &str, kind: &str) {
+        let Some(w) = &self.webhooks else {
+            return;
+        };
+        let messages = receive_all(&w.sqs, &w.queue_url).await;
+        let seen: Vec<_> = messages
+            .iter()
+            .map(|m| (delivery(m).job_id.to_string(), delivery(m).event.kind))
+            .collect();
+        assert!(
+            seen.iter().any(|(j, k)| j == id && k == kind),
+            "no {kind} queued for {id}; queued: {seen:?}"
+        );
+        for m in &messages {
+            assert_eq!(delivery(m).url, OUTSIDE_HOOK, "{m:?}");
+            delete_message(&w.sqs, &w.queue_url, m).await;
+        }
+    }
+
+    /// The webhook-sender's invocation for `messages`, as its SQS event source makes
+    /// it: the event, the handler, then the delivered messages deleted with the
+    /// sender's keys (the failures stay, to come back or reach the DLQ).
+    async fn deliver(&mut self, messages: &[aws_sdk_sqs::types::Message]) -> Vec<String> {
+        self.exercised.insert(SENDER_FUNCTION.into());
+        let w = self.webhooks.as_ref().expect("webhooks are on");
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id().map(str::to_string);
+                record.receipt_handle = m.receipt_handle().map(str::to_string);
+                record.body = m.body().map(str::to_string);
+                record.md5_of_body = m.md5_of_body().map(str::to_string);
+                record.event_source = Some("aws:sqs".into());
+                record.event_source_arn = Some(w.queue_arn.clone());
+                record.aws_region = Some("us-east-1".into());
+                record
+            })
+            .collect();
+        let failed: Vec<String> = handle_sqs_batch(&w.sender, event)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        for m in messages {
+            if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
+                delete_message(&w.sqs, &w.queue_url, m).await;
+            }
+        }
+        failed
+    }
+
     async fn create(&mut self, body: Value, headers: &[(&str, &str)]) -> String {
         let (status, job) = self.api("POST", "/v1/videos", headers, Some(&body)).await;
         assert_eq!(status, 202, "create: {job}");
@@ -377,6 +644,7 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
     let body = json!({
         "prompt": "A lighthouse.",
         "input_reference": {"upload_id": upload_id},
+        "callback_url": OUTSIDE_HOOK,
     });
     let key = [("idempotency-key", "iam-test-1")];
     let id = s.create(body.clone(), &key).await;
@@ -389,6 +657,7 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
     let done = s.status(&id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert!(done["assets"]["video"]["url"].is_string(), "{done}");
+    s.expect_queued(&id, "video.completed").await;
     for path in ["/v1/videos", "/v1/videos?status=completed"] {
         let (status, page) = s.api("GET", path, &[], None).await;
         assert_eq!(status, 200, "{path}: {page}");
@@ -409,7 +678,10 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
     // 2. Cancel: the record, then StopExecution; the ABORTED backstop (as the
     // EventBridge rule delivers it) leaves the canceled job alone.
     let id = s
-        .create(json!({"prompt": "Canceled. [sim:never_finish]"}), &[])
+        .create(
+            json!({"prompt": "Canceled. [sim:never_finish]", "callback_url": OUTSIDE_HOOK}),
+            &[],
+        )
         .await;
     let (status, canceled) = s
         .api("POST", &format!("/v1/videos/{id}/cancel"), &[], None)
@@ -419,6 +691,7 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
         (200, Some("canceled")),
         "{canceled}"
     );
+    s.expect_queued(&id, "video.canceled").await;
     let deployment = Deployment::embedded().expect("template");
     let (function, input) = deployment
         .execution_ended(&id, "ABORTED", None)
@@ -440,7 +713,12 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
 
     // 4. A render that fails: the poll's error goes, as the Catch puts it, to
     // RecordFailure.
-    let id = s.create(json!({"prompt": "Fails. [sim:fail]"}), &[]).await;
+    let id = s
+        .create(
+            json!({"prompt": "Fails. [sim:fail]", "callback_url": OUTSIDE_HOOK}),
+            &[],
+        )
+        .await;
     let state = s.ok(StepFunction::Submit, json!({"job_id": id})).await;
     let failure = s
         .poll_until_done(state)
@@ -455,6 +733,38 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
     s.ok(StepFunction::CheckStatus, input).await;
     let failed = s.status(&id).await;
     assert_eq!(failed["status"], "failed", "{failed}");
+    s.expect_queued(&id, "video.failed").await;
+
+    // 5. The sweeper: a record whose execution never started (DescribeExecution finds
+    // none) ends `workflow_start_failed`; with webhooks on, its delivery goes through
+    // the queue to the webhook-sender and on, signed, to the receiver.
+    let (hook, seen) = webhook_receiver().await;
+    let stuck = stale_job(&s.admin_jobs, Some(&hook)).await;
+    let report = s.sweep().await;
+    assert_eq!(
+        (report.checked, report.ended, report.errors),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    let ended = s.status(stuck.as_ref()).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["error"]["code"], "workflow_start_failed", "{ended}");
+    if let Some(w) = &s.webhooks {
+        let messages = receive_all(&w.sqs, &w.queue_url).await;
+        let jobs: Vec<_> = messages.iter().map(|m| delivery(m).job_id).collect();
+        assert_eq!(
+            jobs,
+            std::slice::from_ref(&stuck),
+            "the sweeper queued its one delivery"
+        );
+        let failed = s.deliver(&messages).await;
+        assert!(failed.is_empty(), "{failed:?}");
+        let got = seen.lock().expect("receiver log").clone();
+        assert_eq!(got.len(), 1, "{got:?}");
+        let event = signed_event(&got[0]);
+        assert_eq!(event["type"], "video.failed", "{event}");
+        assert_eq!(event["data"]["id"], stuck.as_ref(), "{event}");
+    }
 
     // Every function of the template ran.
     let missing: Vec<_> = s
@@ -476,6 +786,72 @@ async fn webhooks_off() {
 #[tokio::test]
 async fn webhooks_on() {
     every_function_runs_with_only_its_template_actions(true).await;
+}
+
+/// The SQS path end to end, each side with its own keys: the sweeper (a producer)
+/// queues two deliveries, the sender's handler gets them as one SQS event, delivers
+/// both signed; the receiver that answers 500 makes its message a batch item failure,
+/// which SQS shows again and, past `maxReceiveCount`, moves to the dead-letter queue;
+/// the delivered one is gone.
+#[tokio::test]
+async fn webhook_deliveries_through_sqs() {
+    let Some(mut s) = deploy(true).await else {
+        return;
+    };
+    let (hook, seen) = webhook_receiver().await;
+    let down = hook.replace("/hook", "/fail");
+    let good = stale_job(&s.admin_jobs, Some(&hook)).await;
+    let bad = stale_job(&s.admin_jobs, Some(&down)).await;
+    let report = s.sweep().await;
+    assert_eq!((report.ended, report.errors), (2, 0), "{report:?}");
+
+    let w = s.webhooks.as_ref().expect("webhooks are on");
+    let messages = receive_all(&w.sqs, &w.queue_url).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let id_of = |job: &JobId| {
+        messages
+            .iter()
+            .find(|m| &delivery(m).job_id == job)
+            .and_then(|m| m.message_id())
+            .unwrap_or_else(|| panic!("no message for {job}"))
+            .to_string()
+    };
+    let bad_message = id_of(&bad);
+    let failed = s.deliver(&messages).await;
+    assert_eq!(
+        failed,
+        std::slice::from_ref(&bad_message),
+        "only the 500 is a batch item failure"
+    );
+
+    let got = seen.lock().expect("receiver log").clone();
+    let mut paths: Vec<_> = got.iter().map(|d| d.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/fail", "/hook"], "both were delivered once");
+    for d in &got {
+        let event = signed_event(d);
+        let job = if d.path == "/hook" { &good } else { &bad };
+        assert_eq!(event["data"]["id"], job.as_ref(), "{event}");
+        assert_eq!(event["type"], "video.failed", "{event}");
+    }
+
+    // After the visibility timeout the failed message is received again: past
+    // maxReceiveCount (1 here) SQS moves it to the DLQ instead. The delivered one was
+    // deleted.
+    let w = s.webhooks.as_ref().expect("webhooks are on");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = receive_all(&w.sqs, &w.queue_url).await;
+    assert!(again.is_empty(), "{again:?}");
+    let dead = receive_all(&w.admin_sqs, &w.dlq_url).await;
+    let dead: Vec<_> = dead
+        .iter()
+        .map(|m| m.message_id().map(str::to_string))
+        .collect();
+    assert_eq!(
+        dead,
+        [Some(bad_message)],
+        "the failed delivery rests in the DLQ"
+    );
 }
 
 /// The check itself: a user without an action is refused by this moto, so a green run

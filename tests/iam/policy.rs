@@ -109,17 +109,30 @@ const MANAGED_POLICIES: &[(&str, &[&str])] = &[
     ("AWSXRayDaemonWriteAccess", &[]),
 ];
 
-/// The logical ids of every `AWS::Serverless::Function`.
-pub fn functions(template: &Value) -> Vec<String> {
-    template["Resources"]
-        .as_mapping()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-                .filter_map(|(k, _)| k.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The logical ids of every `AWS::Serverless::Function` the configuration deploys: one
+/// with a `Condition` only when `conditions` says it holds (an unknown condition is an
+/// error naming it).
+pub fn functions(
+    template: &Value,
+    conditions: &BTreeMap<&str, bool>,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (id, resource) in template["Resources"].as_mapping().into_iter().flatten() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().ok_or("a resource id that is not a string")?;
+        if let Some(condition) = resource["Condition"].as_str() {
+            let holds = conditions.get(condition).ok_or_else(|| {
+                format!("{id}: condition {condition} is not set by the test's configuration")
+            })?;
+            if !holds {
+                continue;
+            }
+        }
+        out.push(id.to_string());
+    }
+    Ok(out)
 }
 
 /// The actions `function`'s policies allow, with the template's conditions set as
@@ -293,6 +306,19 @@ Resources:
         assert!(off.contains("sqs:SendMessage"));
         let e = actions(&t, "F", &BTreeMap::new()).unwrap_err();
         assert!(e.contains("condition On"), "{e}");
+    }
+
+    #[test]
+    fn a_function_with_a_condition_is_deployed_only_when_it_holds() {
+        let t = yaml(&format!(
+            "{FUNCTION}  G:\n    Type: AWS::Serverless::Function\n    Condition: On\n  Q:\n    Type: AWS::SQS::Queue\n"
+        ));
+        let on = functions(&t, &BTreeMap::from([("On", true)])).unwrap();
+        assert_eq!(on, ["F", "G"]);
+        let off = functions(&t, &BTreeMap::from([("On", false)])).unwrap();
+        assert_eq!(off, ["F"]);
+        let e = functions(&t, &BTreeMap::new()).unwrap_err();
+        assert!(e.contains("G") && e.contains("condition On"), "{e}");
     }
 
     #[test]

@@ -327,31 +327,36 @@ impl Harness {
 /// One webhook delivery as a receiver saw it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// `/hook` (answered 204) or `/fail` (answered 500).
+    pub path: String,
     pub headers: axum::http::HeaderMap,
     pub body: Vec<u8>,
 }
 
-/// A webhook receiver on 127.0.0.1: every POST to `/hook` is kept and answered 204.
-/// Returns the URL to give as `callback_url` and the deliveries seen so far.
+/// A webhook receiver on 127.0.0.1: every POST to `/hook` is kept and answered 204,
+/// every POST to `/fail` kept and answered 500 (a receiver that is down).
+/// Returns the `/hook` URL to give as `callback_url` and the deliveries seen so far.
 pub async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>) {
+    use axum::http::{HeaderMap, StatusCode, Uri};
     use axum::routing::post;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
+    let keep = move |answer: StatusCode| {
+        let log = log.clone();
         post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let log = log.clone();
-                async move {
-                    log.lock().expect("receiver log").push(Delivery {
-                        headers,
-                        body: body.to_vec(),
-                    });
-                    axum::http::StatusCode::NO_CONTENT
-                }
+            move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| async move {
+                log.lock().expect("receiver log").push(Delivery {
+                    path: uri.path().to_string(),
+                    headers,
+                    body: body.to_vec(),
+                });
+                answer
             },
-        ),
-    );
+        )
+    };
+    let app = axum::Router::new()
+        .route("/hook", keep(StatusCode::NO_CONTENT))
+        .route("/fail", keep(StatusCode::INTERNAL_SERVER_ERROR));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("receiver binds");
