@@ -32,11 +32,11 @@ case "$cmd" in
     work=$(mktemp -d)
     moto_port=$(free_port)
     s3s_port=$(free_port)
-    moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+    python3 "$(dirname "$0")/moto-serialized.py" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
     moto_pid=$!
     iam_port=$(free_port)
     # CreateUser, PutUserPolicy, CreateAccessKey: the admin's set-up, then nothing unsigned.
-    INITIAL_NO_AUTH_ACTION_COUNT=3 moto_server -H 127.0.0.1 -p "$iam_port" >"$work/moto-iam.log" 2>&1 &
+    INITIAL_NO_AUTH_ACTION_COUNT=3 python3 "$(dirname "$0")/moto-serialized.py" -H 127.0.0.1 -p "$iam_port" >"$work/moto-iam.log" 2>&1 &
     iam_pid=$!
     mkdir -p "$work/s3s"
     s3s_key=vidgen-test-access
