@@ -33,6 +33,8 @@ impl fmt::Display for Secret {
 
 /// The public OpenAI endpoint; any compatible `/v1/videos` API works via `OPENAI_BASE_URL`.
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// Runway's API host (the SDK's default; routes are under `/v1`).
+pub const DEFAULT_RUNWAY_BASE_URL: &str = "https://api.dev.runwayml.com";
 
 /// A configuration problem, naming the variable: `TABLE_NAME is required`,
 /// `URL_TTL_SECS: "abc" is not valid: …`.

@@ -10,8 +10,8 @@
 //! build settings from a map; `from_env` reads the process environment. An unset or blank
 //! variable takes its default; a bad value is one [`ConfigError`] naming the variable.
 
-use crate::config::{ConfigError, DEFAULT_OPENAI_BASE_URL};
-use crate::domain::{Limits, Model};
+use crate::config::{ConfigError, DEFAULT_OPENAI_BASE_URL, DEFAULT_RUNWAY_BASE_URL};
+use crate::domain::{Limits, Model, ProviderId};
 use crate::workflow::{StepFunction, WorkflowConfig};
 use std::fmt;
 use std::str::FromStr;
@@ -129,10 +129,22 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "the workflow (set by the template)",
     },
     Variable {
+        name: "VIDGEN_DEFAULT_MODEL",
+        read_by: API,
+        default: UNSET,
+        meaning: "model used when a request names none (an id from `GET /v1/models`); unset = `SORA_MODEL`",
+    },
+    Variable {
         name: "SORA_MODEL",
         read_by: API,
         default: "sora-2",
-        meaning: "default model when a request names none",
+        meaning: "the default model when `VIDGEN_DEFAULT_MODEL` is unset (the Python backend's setting)",
+    },
+    Variable {
+        name: "VIDGEN_PROVIDERS",
+        read_by: API,
+        default: "openai",
+        meaning: "providers this deployment has a key for, comma-separated (set by the template); other providers' models answer 400",
     },
     Variable {
         name: "URL_TTL_SECS",
@@ -167,14 +179,26 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "OPENAI_SECRET_ARN",
         read_by: STEPS,
-        default: REQUIRED,
-        meaning: "secret holding the provider key",
+        default: UNSET,
+        meaning: "secret holding the OpenAI key; unset = no OpenAI models",
     },
     Variable {
         name: "OPENAI_BASE_URL",
         read_by: STEPS,
         default: DEFAULT_OPENAI_BASE_URL,
         meaning: "any compatible `/v1/videos` endpoint",
+    },
+    Variable {
+        name: "RUNWAYML_SECRET_ARN",
+        read_by: STEPS,
+        default: UNSET,
+        meaning: "secret holding the Runway key (`RUNWAYML_API_SECRET`); unset = no Runway models",
+    },
+    Variable {
+        name: "RUNWAYML_BASE_URL",
+        read_by: STEPS,
+        default: DEFAULT_RUNWAY_BASE_URL,
+        meaning: "Runway's API host (any server speaking its task API)",
     },
     Variable {
         name: "VIDGEN_BUDGET_SORA2_SECS",
@@ -275,6 +299,26 @@ pub fn url(name: &str, raw: &str) -> Result<String, ConfigError> {
     Ok(raw.trim().to_string())
 }
 
+/// Any non-blank text, trimmed.
+pub fn text(_name: &str, raw: &str) -> Result<String, ConfigError> {
+    Ok(raw.trim().to_string())
+}
+
+/// `VIDGEN_PROVIDERS`: provider ids, comma-separated, at least one.
+pub fn provider_list(name: &str, raw: &str) -> Result<Vec<ProviderId>, ConfigError> {
+    let mut out = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let id = parse::<ProviderId>(name, item)?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid(name, raw, "names no provider"));
+    }
+    Ok(out)
+}
+
 /// A `tracing` filter (`info`, `vidgen_shared=debug,warn`, …).
 pub fn log_filter(name: &str, raw: &str) -> Result<String, ConfigError> {
     tracing_subscriber::EnvFilter::try_new(raw.trim()).map_err(|e| invalid(name, raw, e))?;
@@ -349,6 +393,14 @@ impl Reader<'_> {
         self.parsed(name).map(Duration::from_secs)
     }
 
+    /// `VIDGEN_DEFAULT_MODEL`, else `SORA_MODEL` (whose default is sora-2).
+    fn default_model(&self) -> Result<Model, ConfigError> {
+        match self.checked_optional("VIDGEN_DEFAULT_MODEL", parse::<Model>)? {
+            Some(model) => Ok(model),
+            None => self.parsed("SORA_MODEL"),
+        }
+    }
+
     fn limits(&self) -> Result<Limits, ConfigError> {
         Ok(Limits {
             max_active_jobs: self.checked("VIDGEN_MAX_ACTIVE_JOBS", max_active_jobs)?,
@@ -385,8 +437,10 @@ pub struct ApiSettings {
     pub common: Common,
     /// `STATE_MACHINE_ARN`.
     pub state_machine_arn: String,
-    /// `SORA_MODEL`.
+    /// `VIDGEN_DEFAULT_MODEL`, else `SORA_MODEL`.
     pub default_model: Model,
+    /// `VIDGEN_PROVIDERS`.
+    pub providers: Vec<ProviderId>,
     /// `URL_TTL_SECS`.
     pub url_ttl: Duration,
     /// `WEBHOOK_QUEUE_URL`: cancel ends a job, so the api queues webhooks too.
@@ -398,10 +452,28 @@ pub struct ApiSettings {
 impl ApiSettings {
     pub fn from_lookup(lookup: Lookup) -> Result<ApiSettings, ConfigError> {
         let r = Reader { lookup };
+        let default_model = r.default_model()?;
+        let providers = r.checked("VIDGEN_PROVIDERS", provider_list)?;
+        if !providers.contains(&default_model.provider()) {
+            let var = if value(lookup, "VIDGEN_DEFAULT_MODEL").is_some() {
+                "VIDGEN_DEFAULT_MODEL"
+            } else {
+                "SORA_MODEL"
+            };
+            return Err(ConfigError {
+                var: var.into(),
+                message: format!(
+                    "the default model {default_model} needs a {} key, and VIDGEN_PROVIDERS names only {}",
+                    default_model.provider(),
+                    providers.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
         Ok(ApiSettings {
             common: r.common()?,
             state_machine_arn: r.required("STATE_MACHINE_ARN")?,
-            default_model: r.parsed("SORA_MODEL")?,
+            default_model,
+            providers,
             url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
             webhook_queue_url: r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
             limits: r.limits()?,
@@ -418,10 +490,14 @@ impl ApiSettings {
 pub struct StepSettings {
     pub function: StepFunction,
     pub common: Common,
-    /// `OPENAI_SECRET_ARN`.
-    pub openai_secret_arn: String,
+    /// `OPENAI_SECRET_ARN`: `None` when this deployment has no OpenAI key.
+    pub openai_secret_arn: Option<String>,
     /// `OPENAI_BASE_URL`.
     pub openai_base_url: String,
+    /// `RUNWAYML_SECRET_ARN`: `None` when this deployment has no Runway key.
+    pub runway_secret_arn: Option<String>,
+    /// `RUNWAYML_BASE_URL`.
+    pub runway_base_url: String,
     /// The `VIDGEN_*` budgets and pace this step reads; the rest keep their defaults.
     /// `callbacks` is `None` here: wiring fills it from the webhook secret.
     pub workflow: WorkflowConfig,
@@ -438,8 +514,8 @@ impl StepSettings {
         let r = Reader { lookup };
         let mut workflow = WorkflowConfig::default();
         if function == StepFunction::Submit {
-            workflow.budget_sora2 = r.seconds("VIDGEN_BUDGET_SORA2_SECS")?;
-            workflow.budget_sora2_pro = r.seconds("VIDGEN_BUDGET_SORA2_PRO_SECS")?;
+            workflow.budget_standard = r.seconds("VIDGEN_BUDGET_SORA2_SECS")?;
+            workflow.budget_slow = r.seconds("VIDGEN_BUDGET_SORA2_PRO_SECS")?;
         }
         if function == StepFunction::CheckStatus {
             workflow.max_polls = r.parsed("VIDGEN_MAX_POLLS")?;
@@ -457,8 +533,10 @@ impl StepSettings {
         Ok(StepSettings {
             function,
             common: r.common()?,
-            openai_secret_arn: r.required("OPENAI_SECRET_ARN")?,
+            openai_secret_arn: r.checked_optional("OPENAI_SECRET_ARN", text)?,
             openai_base_url: r.checked("OPENAI_BASE_URL", url)?,
+            runway_secret_arn: r.checked_optional("RUNWAYML_SECRET_ARN", text)?,
+            runway_base_url: r.checked("RUNWAYML_BASE_URL", url)?,
             workflow,
             webhook_queue_url,
         })

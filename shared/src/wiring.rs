@@ -11,7 +11,10 @@ use crate::aws;
 use crate::callback::{CallbackSender, DeliveryQueue, SqsDeliveries, WebhookSigner};
 use crate::config::ConfigError;
 use crate::engine::sfn::StepFunctionsEngine;
+use crate::domain::ProviderId;
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
+use crate::provider::runway::{RunwayConfig, RunwayProvider};
+use crate::provider::Providers;
 use crate::settings::{ApiSettings, Common, SenderSettings, StepSettings, SweeperSettings};
 use crate::store::dynamo::DynamoJobStore;
 use crate::store::s3::S3ObjectStore;
@@ -107,6 +110,7 @@ pub async fn api_deps(
     let config = ApiConfig {
         policy: ValidationPolicy {
             default_model: settings.default_model,
+            available: settings.providers.clone(),
             allow_private_callbacks: false,
         },
         url_ttl: settings.url_ttl,
@@ -128,25 +132,31 @@ pub async fn step_deps(
     clients: &AwsClients,
 ) -> Result<StepDeps, ConfigError> {
     let (jobs, objects) = stores(&settings.common, clients);
-    let key = aws::secret_string(
-        &clients.secrets,
-        &settings.openai_secret_arn,
-        "OPENAI_API_KEY",
-    )
-    .await?;
-    let provider =
-        OpenAiProvider::new(OpenAiConfig::new(&settings.openai_base_url, key)).map_err(|e| {
-            ConfigError {
+    let mut providers = Providers::new();
+    if let Some(arn) = &settings.openai_secret_arn {
+        let key = aws::secret_string(&clients.secrets, arn, "OPENAI_API_KEY").await?;
+        let openai = OpenAiProvider::new(OpenAiConfig::new(&settings.openai_base_url, key))
+            .map_err(|e| ConfigError {
                 var: "OPENAI_BASE_URL".into(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
+        providers = providers.with(ProviderId::OpenAi, Arc::new(openai));
+    }
+    if let Some(arn) = &settings.runway_secret_arn {
+        let key = aws::secret_string(&clients.secrets, arn, "RUNWAYML_API_SECRET").await?;
+        let runway = RunwayProvider::new(RunwayConfig::new(&settings.runway_base_url, key))
+            .map_err(|e| ConfigError {
+                var: "RUNWAYML_BASE_URL".into(),
+                message: e.to_string(),
+            })?;
+        providers = providers.with(ProviderId::Runway, Arc::new(runway));
+    }
     let mut config = settings.workflow.clone();
     config.callbacks = callbacks(settings.webhook_queue_url.as_deref(), clients);
     Ok(StepDeps {
         jobs,
         objects,
-        provider: Arc::new(provider),
+        providers,
         config,
     })
 }

@@ -19,7 +19,7 @@ use vidgen_shared::aws::{aws_test_env, static_sdk_config};
 use vidgen_shared::config::Secret;
 use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::{JobId, Owner};
-use vidgen_shared::domain::{Job, Limits, Model, NewJob, Size, Status};
+use vidgen_shared::domain::{Job, Limits, Model, NewJob, Status};
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::{CreateVideo, VideoProvider};
 use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
@@ -210,9 +210,9 @@ impl World {
     async fn job(&self, prompt: &str) -> Job {
         self.job_with(NewJob::new(
             &Owner::new("alice"),
-            Model::Sora2,
+            Model::SORA_2,
             4,
-            Size::Portrait720,
+            "720x1280",
             prompt,
         ))
         .await
@@ -480,9 +480,9 @@ async fn a_submit_that_cannot_tell_which_render_is_its_own_ends_submit_uncertain
                 input_reference: Some("up_01JREFIMAGE".into()),
                 ..NewJob::new(
                     &Owner::new("alice"),
-                    Model::Sora2,
+                    Model::SORA_2,
                     4,
-                    Size::Portrait720,
+                    "720x1280",
                     "a bridge at night",
                 )
             })

@@ -36,7 +36,7 @@ use vidgen_shared::callback::{CallbackSender, Delivery, WebhookSigner};
 use vidgen_shared::config::Secret;
 use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::{JobId, Owner};
-use vidgen_shared::domain::{Job, Limits, Model, NewJob, Size};
+use vidgen_shared::domain::{Job, Limits, Model, NewJob};
 use vidgen_shared::lambda_glue::{handle_sqs_batch, handle_step, LambdaError};
 use vidgen_shared::settings::{ApiSettings, SenderSettings, StepSettings, SweeperSettings};
 use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
@@ -418,9 +418,9 @@ async fn stale_job(jobs: &DynamoJobStore, callback_url: Option<&str>) -> JobId {
         callback_url: callback_url.map(str::to_string),
         ..NewJob::new(
             &Owner::new(OWNER),
-            Model::Sora2,
+            Model::SORA_2,
             4,
-            Size::Portrait720,
+            "720x1280",
             "Stuck.",
         )
     };

@@ -450,7 +450,7 @@ mod tests {
     #[tokio::test]
     async fn the_local_sweep_ends_a_job_whose_workflow_never_started() {
         use vidgen_shared::domain::ids::Owner;
-        use vidgen_shared::domain::{ErrorCode, Job, Limits, Model, NewJob, Size, Status};
+        use vidgen_shared::domain::{ErrorCode, Job, Limits, Model, NewJob, Status};
         let root = tempfile::tempdir().unwrap();
         let config = StackConfig::local("127.0.0.1:0".parse().unwrap(), root.path().into());
         let stack = RunningStack::start(config).await.unwrap();
@@ -458,9 +458,9 @@ mod tests {
         // starting it) for longer than the sweeper waits.
         let new = NewJob::new(
             &Owner::new("alice"),
-            Model::Sora2,
+            Model::SORA_2,
             4,
-            Size::Portrait720,
+            "720x1280",
             "p",
         );
         let stale = chrono::Utc::now() - chrono::Duration::minutes(30);

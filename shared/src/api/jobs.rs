@@ -250,6 +250,7 @@ async fn stop(deps: &ApiDeps, job: &Job) -> Result<Option<Job>, ApiError> {
     let cause = crate::workflow::discard::StopCause {
         reason: "canceled by its owner".into(),
         provider_video_id: canceled.provider_video_id.clone(),
+        provider: canceled.model.provider(),
     };
     if let Err(e) = deps.engine.stop(&job.id, &cause.text()).await {
         // The record already says canceled, so each step stops at its next look
@@ -330,9 +331,16 @@ pub async fn content(
             job.status
         )));
     };
+    let Some(asset) = assets.get(variant) else {
+        return Err(ApiError::not_found(format!(
+            "{} renders no {}",
+            job.model.provider(),
+            variant.as_str()
+        )));
+    };
     let link = deps
         .objects
-        .presign_get(&assets.get(variant).key, deps.config.url_ttl)
+        .presign_get(&asset.key, deps.config.url_ttl)
         .await?;
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = StatusCode::FOUND;

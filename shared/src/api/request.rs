@@ -6,7 +6,7 @@
 
 use crate::domain::status::Status;
 pub use crate::domain::MAX_UPLOAD_BYTES;
-use crate::domain::{Model, Size};
+use crate::domain::{Model, ProviderId};
 use crate::private_address::is_private_ip;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -24,7 +24,8 @@ pub const MAX_METADATA_KEY_CHARS: usize = 40;
 pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 pub const MAX_CALLBACK_URL_CHARS: usize = 2048;
-pub const DEFAULT_SECONDS: u32 = 4;
+/// The most variants one create may ask for, and a job may have.
+pub const MAX_VARIANTS: usize = 3;
 pub const DEFAULT_LIST_LIMIT: u32 = 20;
 pub const MAX_LIST_LIMIT: u32 = 100;
 
@@ -69,10 +70,20 @@ pub struct CreateRequest {
     pub negative_keywords: Vec<String>,
     pub model: Model,
     pub seconds: u32,
-    pub size: Size,
+    pub size: String,
+    /// More jobs from the same prompt, at other sizes (or models, or lengths).
+    pub variants: Vec<VariantRequest>,
     pub input_reference: Option<String>,
     pub callback_url: Option<String>,
     pub metadata: BTreeMap<String, String>,
+}
+
+/// One variant: what its job renders with. Validated against its model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantRequest {
+    pub model: Model,
+    pub seconds: u32,
+    pub size: String,
 }
 
 /// A validated `POST /v1/videos/{id}/remix` body.
@@ -101,16 +112,26 @@ pub struct ListQuery {
 /// Deployment-dependent knobs validation needs.
 #[derive(Debug, Clone)]
 pub struct ValidationPolicy {
-    /// `SORA_MODEL`: the model used when a request names none.
+    /// `VIDGEN_DEFAULT_MODEL` (else `SORA_MODEL`): the model used when a request names none.
     pub default_model: Model,
+    /// The providers this deployment has a key (or, locally, a simulator) for: only
+    /// their models can be asked for.
+    pub available: Vec<ProviderId>,
     /// In AWS, callbacks to private or loopback hosts are refused (SSRF); locally they are fine.
     pub allow_private_callbacks: bool,
+}
+
+impl ValidationPolicy {
+    pub fn is_available(&self, model: Model) -> bool {
+        self.available.contains(&model.provider())
+    }
 }
 
 impl Default for ValidationPolicy {
     fn default() -> Self {
         ValidationPolicy {
-            default_model: Model::Sora2,
+            default_model: Model::SORA_2,
+            available: ProviderId::ALL.to_vec(),
             allow_private_callbacks: false,
         }
     }
@@ -163,6 +184,7 @@ pub fn create_request(
             "model",
             "seconds",
             "size",
+            "variants",
             "input_reference",
             "callback_url",
             "metadata",
@@ -176,39 +198,15 @@ pub fn create_request(
     }
     let keywords = f.keywords("keywords")?;
     let negative_keywords = f.keywords("negative_keywords")?;
-    let model = match f.get("model") {
-        None => policy.default_model,
-        Some(Value::String(s)) => s
-            .parse::<Model>()
-            .map_err(|why| Rejection::field("model", format!("model {why}")))?,
-        Some(_) => return Err(Rejection::field("model", "model must be a string")),
-    };
-    let seconds = match f.get("seconds") {
-        None => DEFAULT_SECONDS,
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(s @ (4 | 8 | 12)) => s as u32,
-            _ => return Err(Rejection::field("seconds", "seconds must be 4, 8 or 12")),
-        },
-        Some(_) => {
-            return Err(Rejection::field(
-                "seconds",
-                "seconds must be an integer: 4, 8 or 12",
-            ))
-        }
-    };
-    let size = match f.get("size") {
-        None => Size::Portrait720,
-        Some(Value::String(s)) => s
-            .parse::<Size>()
-            .map_err(|why| Rejection::field("size", format!("size {why}")))?,
-        Some(_) => return Err(Rejection::field("size", "size must be a string")),
-    };
-    if size.requires_pro() && model != Model::Sora2Pro {
-        return Err(Rejection::field(
-            "size",
-            format!("size {size} needs model sora-2-pro"),
-        ));
-    }
+    let (model, seconds, size) = render_choice(
+        policy,
+        "",
+        f.get("model"),
+        f.get("seconds"),
+        f.get("size"),
+        None,
+    )?;
+    let variants = f.variants(policy, model, seconds)?;
     let input_reference = match f.get("input_reference") {
         None => None,
         Some(Value::Object(obj)) => {
@@ -237,6 +235,18 @@ pub fn create_request(
             ))
         }
     };
+    if input_reference.is_some() {
+        let without: Vec<Model> = std::iter::once(model)
+            .chain(variants.iter().map(|v| v.model))
+            .filter(|m| !m.spec().input_reference)
+            .collect();
+        if let Some(m) = without.first() {
+            return Err(Rejection::field(
+                "input_reference",
+                format!("model {m} takes no reference image"),
+            ));
+        }
+    }
     Ok(CreateRequest {
         script,
         style,
@@ -246,10 +256,125 @@ pub fn create_request(
         model,
         seconds,
         size,
+        variants,
         input_reference,
         callback_url: f.callback_url(policy)?,
         metadata: f.metadata()?,
     })
+}
+
+/// Validate a `POST /v1/videos/{id}/variants` body against the primary's model and
+/// seconds (the defaults when the body names none).
+pub fn variant_request(
+    content_type: Option<&str>,
+    body: &[u8],
+    policy: &ValidationPolicy,
+    primary_model: Model,
+    primary_seconds: u32,
+) -> Result<VariantRequest, Rejection> {
+    let map = json_object(content_type, body)?;
+    let f = Fields::new(map, &["size", "model", "seconds"])?;
+    variant_choice(policy, "", &f, primary_model, primary_seconds)
+}
+
+/// A variant's model, seconds and size: `size` is required; the model defaults to the
+/// primary's, the seconds to the primary's when its model offers them, else to its
+/// model's default.
+fn variant_choice(
+    policy: &ValidationPolicy,
+    prefix: &str,
+    f: &Fields,
+    primary_model: Model,
+    primary_seconds: u32,
+) -> Result<VariantRequest, Rejection> {
+    if f.get("size").is_none() {
+        return Err(Rejection::field(
+            &format!("{prefix}size"),
+            format!("{prefix}size is required"),
+        ));
+    }
+    let (model, seconds, size) = render_choice(
+        policy,
+        prefix,
+        f.get("model"),
+        f.get("seconds"),
+        f.get("size"),
+        Some((primary_model, primary_seconds)),
+    )?;
+    Ok(VariantRequest {
+        model,
+        seconds,
+        size,
+    })
+}
+
+/// Model, seconds and size, each checked against the chosen model's catalog entry.
+/// `prefix` names where they sit (`variants[1].`); `inherit` is a primary's model and
+/// seconds, which a variant takes when it names none.
+fn render_choice(
+    policy: &ValidationPolicy,
+    prefix: &str,
+    model: Option<&Value>,
+    seconds: Option<&Value>,
+    size: Option<&Value>,
+    inherit: Option<(Model, u32)>,
+) -> Result<(Model, u32, String), Rejection> {
+    let name = |field: &str| format!("{prefix}{field}");
+    let model = match model {
+        None => inherit.map_or(policy.default_model, |(m, _)| m),
+        Some(Value::String(s)) => s
+            .parse::<Model>()
+            .map_err(|why| Rejection::field(&name("model"), format!("{} {why}", name("model"))))?,
+        Some(_) => {
+            return Err(Rejection::field(
+                &name("model"),
+                format!("{} must be a string", name("model")),
+            ))
+        }
+    };
+    if !policy.is_available(model) {
+        let available: Vec<&str> = Model::all()
+            .filter(|m| policy.is_available(*m))
+            .map(Model::id)
+            .collect();
+        return Err(Rejection::field(
+            &name("model"),
+            format!(
+                "model {model} is not available here: this deployment has no key for {}; available: {}",
+                model.provider(),
+                if available.is_empty() { "none".to_string() } else { available.join(", ") }
+            ),
+        ));
+    }
+    let spec = model.spec();
+    let allowed_seconds = || format!("{} must be {} for {model}", name("seconds"), spec.seconds_list());
+    let seconds = match seconds {
+        None => inherit
+            .map(|(_, s)| s)
+            .filter(|s| spec.seconds.contains(s))
+            .unwrap_or(spec.default_seconds),
+        Some(Value::Number(n)) => match n.as_u64().and_then(|s| u32::try_from(s).ok()) {
+            Some(s) if spec.seconds.contains(&s) => s,
+            _ => return Err(Rejection::field(&name("seconds"), allowed_seconds())),
+        },
+        Some(_) => {
+            return Err(Rejection::field(
+                &name("seconds"),
+                format!("{} must be an integer: {}", name("seconds"), spec.seconds_list()),
+            ))
+        }
+    };
+    let size = match size {
+        None => spec.default_size.to_string(),
+        Some(Value::String(s)) if spec.size(s).is_some() => s.clone(),
+        Some(_) => {
+            return Err(Rejection::field(
+                &name("size"),
+                format!("{} must be {} for {model}", name("size"), spec.sizes_list()),
+            ))
+        }
+    };
+    Ok((model, seconds, size))
 }
 
 /// Validate a remix body.
@@ -437,6 +562,51 @@ impl Fields {
                     name,
                     format!("{name} must be an array of strings"),
                 )),
+            })
+            .collect()
+    }
+
+    fn variants(
+        &self,
+        policy: &ValidationPolicy,
+        primary_model: Model,
+        primary_seconds: u32,
+    ) -> Result<Vec<VariantRequest>, Rejection> {
+        let items = match self.get("variants") {
+            None => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                return Err(Rejection::field(
+                    "variants",
+                    "variants must be an array of objects {\"size\", \"model\"?, \"seconds\"?}",
+                ))
+            }
+        };
+        if items.len() > MAX_VARIANTS {
+            return Err(Rejection::field(
+                "variants",
+                format!("variants may hold at most {MAX_VARIANTS} entries (got {})", items.len()),
+            ));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let prefix = format!("variants[{i}].");
+                let Value::Object(map) = item else {
+                    return Err(Rejection::field(
+                        &format!("variants[{i}]"),
+                        format!("variants[{i}] must be an object {{\"size\", \"model\"?, \"seconds\"?}}"),
+                    ));
+                };
+                let f = Fields::new(map.clone(), &["size", "model", "seconds"]).map_err(|e| match e {
+                    Rejection::Invalid { field: Some(f), message } => Rejection::Invalid {
+                        field: Some(format!("{prefix}{f}")),
+                        message: format!("variants[{i}]: {message}"),
+                    },
+                    other => other,
+                })?;
+                variant_choice(policy, &prefix, &f, primary_model, primary_seconds)
             })
             .collect()
     }

@@ -11,7 +11,11 @@ pub async fn job_json(deps: &ApiDeps, job: &Job) -> Result<Value, ApiError> {
         Some(assets) => {
             let mut out = serde_json::Map::new();
             for kind in AssetKind::ALL {
-                let asset = assets.get(kind);
+                // An asset the provider does not make (Runway: no thumbnail) is null.
+                let Some(asset) = assets.get(kind) else {
+                    out.insert(kind.as_str().into(), Value::Null);
+                    continue;
+                };
                 let link = deps
                     .objects
                     .presign_get(&asset.key, deps.config.url_ttl)
@@ -36,6 +40,7 @@ pub async fn job_json(deps: &ApiDeps, job: &Job) -> Result<Value, ApiError> {
         "status": job.status,
         "progress": job.progress,
         "model": job.model,
+        "provider": job.model.provider(),
         "seconds": job.seconds,
         "size": job.size,
         "prompt": job.prompt,
@@ -44,6 +49,8 @@ pub async fn job_json(deps: &ApiDeps, job: &Job) -> Result<Value, ApiError> {
         "keywords": job.keywords,
         "negative_keywords": job.negative_keywords,
         "remixed_from": job.remixed_from,
+        "variant_of": job.variant_of,
+        "variants": job.variants,
         "provider_video_id": job.provider_video_id,
         "metadata": job.metadata,
         "created_at": time(&job.created_at),
@@ -52,6 +59,7 @@ pub async fn job_json(deps: &ApiDeps, job: &Job) -> Result<Value, ApiError> {
         "error": job.error,
         "duration_seconds": job.duration_seconds,
         "estimated_cost_usd": job.estimated_cost_usd,
+        "cost_usd": job.cost_usd,
         "assets": assets,
     }))
 }

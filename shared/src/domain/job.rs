@@ -5,7 +5,7 @@
 
 use super::error_code::ErrorCode;
 use super::ids::{JobId, Owner};
-use super::model::{Model, Size};
+use super::model::Model;
 use super::status::{Status, TransitionError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -100,21 +100,20 @@ pub struct Asset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assets {
     pub video: Asset,
-    pub thumbnail: Asset,
-    pub spritesheet: Asset,
+    /// `None` when the provider makes none (Runway).
+    #[serde(default)]
+    pub thumbnail: Option<Asset>,
+    #[serde(default)]
+    pub spritesheet: Option<Asset>,
 }
 
 impl Assets {
-    pub fn get(&self, kind: AssetKind) -> &Asset {
+    pub fn get(&self, kind: AssetKind) -> Option<&Asset> {
         match kind {
-            AssetKind::Video => &self.video,
-            AssetKind::Thumbnail => &self.thumbnail,
-            AssetKind::Spritesheet => &self.spritesheet,
+            AssetKind::Video => Some(&self.video),
+            AssetKind::Thumbnail => self.thumbnail.as_ref(),
+            AssetKind::Spritesheet => self.spritesheet.as_ref(),
         }
-    }
-
-    pub fn keys(&self) -> [&str; 3] {
-        [&self.video.key, &self.thumbnail.key, &self.spritesheet.key]
     }
 }
 
@@ -134,6 +133,11 @@ pub fn upload_key(owner: &Owner, upload_id: &str) -> String {
     format!("uploads/{}/{}", hex::encode(owner.as_str()), upload_id)
 }
 
+/// USD from integer cents, for the record's `*_usd` fields.
+pub fn cents_to_usd(cents: u64) -> f64 {
+    cents as f64 / 100.0
+}
+
 /// The job record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -143,7 +147,8 @@ pub struct Job {
     pub progress: u8,
     pub model: Model,
     pub seconds: u32,
-    pub size: Size,
+    /// One of the model's sizes, `WIDTHxHEIGHT`.
+    pub size: String,
     /// The prompt the provider receives (composed or verbatim).
     pub prompt: String,
     pub script: Option<String>,
@@ -153,6 +158,12 @@ pub struct Job {
     #[serde(default)]
     pub negative_keywords: Vec<String>,
     pub remixed_from: Option<JobId>,
+    /// For a variant: the primary job, whose prompt and reference it renders again.
+    #[serde(default)]
+    pub variant_of: Option<JobId>,
+    /// For a primary: its variants, in the order they were made.
+    #[serde(default)]
+    pub variants: Vec<JobId>,
     /// For a remix: the source job's provider video id, which the provider remixes.
     #[serde(default)]
     pub remix_source_video_id: Option<String>,
@@ -170,6 +181,10 @@ pub struct Job {
     pub error: Option<JobError>,
     pub duration_seconds: Option<f64>,
     pub estimated_cost_usd: f64,
+    /// What the provider says the render costs: its estimate while it renders, its
+    /// charge once it ended. `None` when the provider does not say (OpenAI).
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
     /// Upload id of the reference image, if any.
     #[serde(default)]
     pub input_reference: Option<String>,
@@ -191,13 +206,14 @@ pub struct NewJob {
     pub owner: Owner,
     pub model: Model,
     pub seconds: u32,
-    pub size: Size,
+    pub size: String,
     pub prompt: String,
     pub script: Option<String>,
     pub style: Option<String>,
     pub keywords: Vec<String>,
     pub negative_keywords: Vec<String>,
     pub remixed_from: Option<JobId>,
+    pub variant_of: Option<JobId>,
     pub remix_source_video_id: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub input_reference: Option<String>,
@@ -212,7 +228,7 @@ impl NewJob {
         owner: &Owner,
         model: Model,
         seconds: u32,
-        size: Size,
+        size: impl Into<String>,
         prompt: impl Into<String>,
     ) -> NewJob {
         NewJob {
@@ -220,13 +236,14 @@ impl NewJob {
             owner: owner.clone(),
             model,
             seconds,
-            size,
+            size: size.into(),
             prompt: prompt.into(),
             script: None,
             style: None,
             keywords: Vec::new(),
             negative_keywords: Vec::new(),
             remixed_from: None,
+            variant_of: None,
             remix_source_video_id: None,
             metadata: BTreeMap::new(),
             input_reference: None,
@@ -245,7 +262,7 @@ impl NewJob {
                 &source.owner,
                 source.model,
                 source.seconds,
-                source.size,
+                source.size.clone(),
                 instruction,
             )
         }
@@ -254,7 +271,7 @@ impl NewJob {
 
 impl Job {
     pub fn new(new: NewJob, now: DateTime<Utc>) -> Job {
-        let estimated_cost_usd = super::cost::estimate_usd(new.model, new.size, new.seconds);
+        let estimated_cost_usd = new.model.estimate_usd(&new.size, new.seconds);
         Job {
             id: new.id,
             owner: new.owner,
@@ -269,6 +286,8 @@ impl Job {
             keywords: new.keywords,
             negative_keywords: new.negative_keywords,
             remixed_from: new.remixed_from,
+            variant_of: new.variant_of,
+            variants: Vec::new(),
             remix_source_video_id: new.remix_source_video_id,
             provider_video_id: None,
             submit_attempted_at: None,
@@ -279,6 +298,7 @@ impl Job {
             error: None,
             duration_seconds: None,
             estimated_cost_usd,
+            cost_usd: None,
             input_reference: new.input_reference,
             callback_url: new.callback_url,
             assets: None,
@@ -348,6 +368,14 @@ impl Job {
         Ok(())
     }
 
+    /// Keep what the provider says the render costs; `None` (it did not say) keeps
+    /// what the record has.
+    pub fn record_cost(&mut self, cents: Option<u64>) {
+        if let Some(cents) = cents {
+            self.cost_usd = Some(cents_to_usd(cents));
+        }
+    }
+
     pub fn mark_downloading(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
         self.move_to(Status::Downloading, now)?;
         self.progress = 100;
@@ -409,9 +437,9 @@ pub(crate) mod tests {
                 script: Some("a cat".into()),
                 ..NewJob::new(
                     &Owner::new("alice"),
-                    Model::Sora2,
+                    Model::SORA_2,
                     4,
-                    Size::Portrait720,
+                    "720x1280",
                     "a cat",
                 )
             },

@@ -1,6 +1,5 @@
 //! Plain domain code: no I/O, no clocks read implicitly (callers pass `now`).
 
-pub mod cost;
 pub mod error_code;
 pub mod ids;
 pub mod job;
@@ -11,7 +10,7 @@ pub mod usage;
 
 pub use error_code::ErrorCode;
 pub use job::{Asset, AssetKind, Assets, Job, JobError, NewJob};
-pub use model::{Model, Size};
+pub use model::{Model, ModelSpec, Pace, ProviderId, CATALOG};
 pub use status::{Status, TransitionError};
 pub use usage::{Limits, Refusal, Usage};
 

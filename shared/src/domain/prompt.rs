@@ -14,6 +14,9 @@
 //! Avoid: {negative keyword}, {negative keyword}.
 //! ```
 //!
+//! For a model with a negative-prompt field the caller passes no `avoid` here: the
+//! negative keywords go in that field instead ([`negative_prompt`]).
+//!
 //! Inputs are trimmed; keywords are de-duplicated case-insensitively keeping the first
 //! spelling and order; a trailing full stop on the style is not doubled. A caller who
 //! sends `prompt` bypasses all of this: it reaches the provider verbatim.
@@ -37,6 +40,12 @@ pub fn compose(script: &str, style: Option<&str>, keywords: &[String], avoid: &[
     parts.join("\n\n")
 }
 
+/// The provider's negative-prompt field, for a model that has one: the negative
+/// keywords, de-duplicated like the composed prompt's "Avoid" line.
+pub fn negative_prompt(avoid: &[String]) -> String {
+    join_unique(avoid).unwrap_or_default()
+}
+
 fn join_unique(words: &[String]) -> Option<String> {
     let mut seen: Vec<String> = Vec::new();
     let mut kept: Vec<&str> = Vec::new();
@@ -56,6 +65,12 @@ mod tests {
 
     fn v(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn the_negative_prompt_field_lists_each_word_once() {
+        assert_eq!(negative_prompt(&v(&["Blur", " blur ", "text"])), "Blur, text");
+        assert_eq!(negative_prompt(&[]), "");
     }
 
     /// script, style, keywords, negative keywords, expected prompt

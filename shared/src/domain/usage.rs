@@ -5,7 +5,6 @@
 //! job record: [`Usage::admit`] with the job's create (so two creates racing at a limit
 //! cannot both pass), [`Usage::release`] with the write that ends the job. Plain code.
 
-use super::cost;
 use super::Job;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -126,7 +125,7 @@ impl Refusal {
 
 /// The estimated cost of a job in cents.
 pub fn job_cents(job: &Job) -> u64 {
-    cost::estimate_cents(job.model, job.size, job.seconds)
+    job.model.estimate_cents(&job.size, job.seconds)
 }
 
 fn bucket_of(t: DateTime<Utc>) -> i64 {
@@ -207,9 +206,9 @@ impl Usage {
 mod tests {
     use super::*;
     use crate::domain::ids::Owner;
-    use crate::domain::{Model, NewJob, Size};
+    use crate::domain::{Model, NewJob};
 
-    fn job(model: Model, size: Size, seconds: u32) -> Job {
+    fn job(model: Model, size: &str, seconds: u32) -> Job {
         Job::new(
             NewJob::new(&Owner::new("alice"), model, seconds, size, "x"),
             Utc::now(),
@@ -228,9 +227,9 @@ mod tests {
         };
         let mut u = Usage::default();
         let (a, b, c) = (
-            job(Model::Sora2, Size::Portrait720, 4),
-            job(Model::Sora2, Size::Portrait720, 4),
-            job(Model::Sora2, Size::Portrait720, 4),
+            job(Model::SORA_2, "720x1280", 4),
+            job(Model::SORA_2, "720x1280", 4),
+            job(Model::SORA_2, "720x1280", 4),
         );
         u.admit(&a, &limits, at(0)).unwrap();
         u.admit(&b, &limits, at(0)).unwrap();
@@ -254,12 +253,12 @@ mod tests {
         let mut u = Usage::default();
         // $2.40 at t=0, $2.40 at t=1 h: $4.80 spent; another $0.40 fits, $1.20 does not.
         for t in [0, 3600] {
-            let j = job(Model::Sora2Pro, Size::Portrait720, 8);
+            let j = job(Model::SORA_2_PRO, "720x1280", 8);
             u.admit(&j, &limits, at(t)).unwrap();
             u.release(j.id.as_str());
         }
         assert_eq!(u.spent_cents(at(3600)), 480);
-        let big = job(Model::Sora2, Size::Portrait720, 12);
+        let big = job(Model::SORA_2, "720x1280", 12);
         let refusal = u.admit(&big, &limits, at(7200)).unwrap_err();
         assert_eq!(
             refusal.limit,
@@ -295,7 +294,7 @@ mod tests {
         };
         let refusal = Usage::default()
             .admit(
-                &job(Model::Sora2Pro, Size::PortraitTall, 12),
+                &job(Model::SORA_2_PRO, "1024x1792", 12),
                 &limits,
                 at(0),
             )

@@ -1,10 +1,15 @@
 //! The provider port: everything vidgen needs from a video generator.
 //!
-//! The OpenAI Videos API adapter ([`openai::OpenAiProvider`]) is the first
-//! implementation; a second provider implements [`VideoProvider`] and nothing else changes.
+//! Adapters: the OpenAI Videos API ([`openai::OpenAiProvider`]) and Runway's task API
+//! ([`runway::RunwayProvider`]). [`Providers`] holds the ones a deployment has keys for;
+//! each job's model names its provider.
 
 pub mod openai;
+mod registry;
 pub mod retry;
+pub mod runway;
+
+pub use registry::Providers;
 
 use crate::deadline::Deadline;
 use crate::domain::ErrorCode;
@@ -18,11 +23,29 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct CreateVideo {
     pub prompt: String,
-    /// Open strings: providers add models, sizes and durations faster than we release.
+    /// The provider's own model name (`sora-2`, `gen4.5`): the catalog's `provider_model`.
+    pub model: String,
+    pub seconds: u32,
+    /// `WIDTHxHEIGHT`.
+    pub size: String,
+    /// Things to keep out, for a model with a negative-prompt field (else they are
+    /// already stated in `prompt`).
+    pub negative_prompt: Option<String>,
+    pub input_reference: Option<ReferenceImage>,
+}
+
+/// What to remix: a completed render of ours, changed as `prompt` says.
+#[derive(Debug, Clone)]
+pub struct RemixVideo {
+    /// The source's video at the provider (OpenAI remixes by id).
+    pub source_video_id: String,
+    /// A presigned link to the source's stored video (Runway fetches the video itself).
+    pub source_video_url: Option<String>,
+    pub prompt: String,
+    /// The source job's provider model, seconds and size.
     pub model: String,
     pub seconds: u32,
     pub size: String,
-    pub input_reference: Option<ReferenceImage>,
 }
 
 /// What a render we asked for looks like among the provider's recent videos: the exact
@@ -101,6 +124,9 @@ pub struct ProviderVideo {
     pub error: Option<ProviderFailure>,
     /// The provider's hint for when to poll again (`openai-poll-after-ms`).
     pub poll_after: Option<Duration>,
+    /// What the provider says the render costs, in USD cents: its estimate while it
+    /// renders, its charge once ended. `None` when it does not say.
+    pub cost_cents: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +137,9 @@ pub enum Variant {
 }
 
 impl Variant {
+    pub const ALL: &'static [Variant] = &[Variant::Video, Variant::Thumbnail, Variant::Spritesheet];
+    pub const VIDEO_ONLY: &'static [Variant] = &[Variant::Video];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Variant::Video => "video",
@@ -224,10 +253,17 @@ impl ProviderError {
 pub trait VideoProvider: Send + Sync {
     async fn create(&self, request: &CreateVideo) -> Result<ProviderVideo, ProviderError>;
     async fn retrieve(&self, video_id: &str) -> Result<ProviderVideo, ProviderError>;
-    async fn remix(&self, video_id: &str, prompt: &str) -> Result<ProviderVideo, ProviderError>;
+    async fn remix(&self, request: &RemixVideo) -> Result<ProviderVideo, ProviderError>;
+    /// The content variants this provider makes (the video always; OpenAI also a
+    /// thumbnail and a spritesheet).
+    fn variants(&self) -> &'static [Variant];
     /// Stream one content variant of a completed video.
     async fn download(&self, video_id: &str, variant: Variant) -> Result<Content, ProviderError>;
     async fn delete(&self, video_id: &str) -> Result<(), ProviderError>;
+    /// The shortest sensible pause between two status checks of one render.
+    fn min_poll_interval(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Look for the render `probe` describes among the provider's recent videos.
     async fn find_recent(&self, probe: &VideoProbe) -> Result<RecentSearch, ProviderError>;
     /// This provider with every call, its retries included, ending by `deadline`: a

@@ -19,7 +19,7 @@
 
 use super::retry::RetryPolicy;
 use super::{
-    Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
+    Content, CreateVideo, RemixVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
     RecentSearch, Variant, VideoProbe, VideoProvider,
 };
 use crate::config::Secret;
@@ -292,13 +292,17 @@ impl VideoProvider for OpenAiProvider {
         .await
     }
 
-    async fn remix(&self, video_id: &str, prompt: &str) -> Result<ProviderVideo, ProviderError> {
-        let path = format!("/videos/{}/remix", encode(video_id));
-        let body = serde_json::json!({ "prompt": prompt });
+    async fn remix(&self, request: &RemixVideo) -> Result<ProviderVideo, ProviderError> {
+        let path = format!("/videos/{}/remix", encode(&request.source_video_id));
+        let body = serde_json::json!({ "prompt": request.prompt });
         self.video("remix", Idempotent::No, || {
             self.request(Method::POST, &path).json(&body)
         })
         .await
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        Variant::ALL
     }
 
     async fn download(&self, video_id: &str, variant: Variant) -> Result<Content, ProviderError> {
@@ -671,6 +675,7 @@ impl WireVideo {
                     .unwrap_or_else(|| "the provider could not make the video".into()),
             }),
             poll_after,
+            cost_cents: None,
         }
     }
 }

@@ -99,7 +99,7 @@ fn defaults_apply_when_unset_or_blank() {
                 log_filter: "info".into(),
             },
             state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:jobs".into(),
-            default_model: Model::Sora2,
+            default_model: Model::SORA_2,
             url_ttl: Duration::from_secs(3600),
             webhook_queue_url: None,
             limits: crate::domain::Limits::DEFAULT,
@@ -114,15 +114,15 @@ fn defaults_apply_when_unset_or_blank() {
         let w = &step.workflow;
         assert_eq!(
             (
-                w.budget_sora2,
-                w.budget_sora2_pro,
+                w.budget_standard,
+                w.budget_slow,
                 w.max_polls,
                 w.min_wait,
                 w.max_wait
             ),
             (
-                d.budget_sora2,
-                d.budget_sora2_pro,
+                d.budget_standard,
+                d.budget_slow,
                 d.max_polls,
                 d.min_wait,
                 d.max_wait
@@ -137,8 +137,8 @@ fn defaults_apply_when_unset_or_blank() {
 fn the_table_defaults_are_the_code_defaults() {
     let d = WorkflowConfig::default();
     for (name, secs) in [
-        ("VIDGEN_BUDGET_SORA2_SECS", d.budget_sora2.as_secs()),
-        ("VIDGEN_BUDGET_SORA2_PRO_SECS", d.budget_sora2_pro.as_secs()),
+        ("VIDGEN_BUDGET_SORA2_SECS", d.budget_standard.as_secs()),
+        ("VIDGEN_BUDGET_SORA2_PRO_SECS", d.budget_slow.as_secs()),
         ("VIDGEN_MAX_POLLS", u64::from(d.max_polls)),
         ("VIDGEN_MIN_WAIT_SECS", d.min_wait.as_secs()),
         ("VIDGEN_MAX_WAIT_SECS", d.max_wait.as_secs()),
@@ -161,7 +161,7 @@ fn the_table_defaults_are_the_code_defaults() {
 fn set_values_are_read() {
     let map = full();
     let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
-    assert_eq!(api.default_model, Model::Sora2Pro);
+    assert_eq!(api.default_model, Model::SORA_2_PRO);
     assert_eq!(api.url_ttl, Duration::from_secs(600));
     assert_eq!(
         api.webhook_queue_url.as_deref(),
@@ -178,8 +178,8 @@ fn set_values_are_read() {
     );
 
     let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&map)).unwrap();
-    assert_eq!(submit.workflow.budget_sora2, Duration::from_secs(60));
-    assert_eq!(submit.workflow.budget_sora2_pro, Duration::from_secs(120));
+    assert_eq!(submit.workflow.budget_standard, Duration::from_secs(60));
+    assert_eq!(submit.workflow.budget_slow, Duration::from_secs(120));
     assert_eq!(submit.workflow.min_wait, Duration::from_secs(2));
     assert_eq!(submit.workflow.max_wait, Duration::from_secs(9));
     assert_eq!(submit.openai_base_url, "http://127.0.0.1:9000/v1");

@@ -1,8 +1,9 @@
 //! CheckStatus: ask the provider how the render goes, record progress, pick the next hop.
 
 use super::{load_job, Next, StepDeps, StepError, WorkflowConfig, WorkflowState};
+use crate::domain::job::cents_to_usd;
 use crate::domain::ErrorCode;
-use crate::provider::ProviderStatus;
+use crate::provider::{ProviderStatus, VideoProvider};
 use crate::store::update_job;
 use chrono::Utc;
 use std::time::Duration;
@@ -37,17 +38,32 @@ pub async fn check_status(
         return Err(StepError::JobEnded);
     }
 
-    let video = deps.provider.retrieve(&video_id).await?;
+    let provider = deps.provider(&job)?;
+    let video = provider.retrieve(&video_id).await?;
     let next = match video.status {
         ProviderStatus::Completed => {
             update_job(deps.jobs.as_ref(), &job.id, |j| {
-                j.mark_downloading(Utc::now())
+                j.mark_downloading(Utc::now())?;
+                j.record_cost(video.cost_cents);
+                Ok::<_, crate::domain::TransitionError>(())
             })
             .await?;
             info!("render completed; downloading");
             Next::Download
         }
         ProviderStatus::Failed => {
+            if video.cost_cents.is_some() {
+                // What a failed render was charged (moderated ones are) stays on the
+                // record; RecordFailure then ends the job.
+                let charged = update_job(deps.jobs.as_ref(), &job.id, |j| {
+                    j.record_cost(video.cost_cents);
+                    Ok::<_, std::convert::Infallible>(())
+                })
+                .await;
+                if let Err(e) = charged {
+                    tracing::warn!(error = %e, "could not record the failed render's cost");
+                }
+            }
             let (code, message) = video.error.map(|e| (e.code, e.message)).unwrap_or_else(|| {
                 (
                     ErrorCode::VideoGenerationFailed,
@@ -61,9 +77,16 @@ pub async fn check_status(
                 tracing::warn!(status = %s, "unknown provider status; still waiting");
             }
             // Write only when something changed: most polls see the same record.
-            if job.status != crate::domain::Status::InProgress || video.progress > job.progress {
+            let cost_changed =
+                video.cost_cents.is_some() && job.cost_usd != video.cost_cents.map(cents_to_usd);
+            if job.status != crate::domain::Status::InProgress
+                || video.progress > job.progress
+                || cost_changed
+            {
                 update_job(deps.jobs.as_ref(), &job.id, |j| {
-                    j.record_progress(video.progress, Utc::now())
+                    j.record_progress(video.progress, Utc::now())?;
+                    j.record_cost(video.cost_cents);
+                    Ok::<_, crate::domain::TransitionError>(())
                 })
                 .await?;
             }
@@ -72,10 +95,22 @@ pub async fn check_status(
     };
     Ok(WorkflowState {
         polls,
-        wait_seconds: next_wait_seconds(video.poll_after, polls, &deps.config),
+        wait_seconds: wait_before_poll(provider.as_ref(), video.poll_after, polls, &deps.config),
         next,
         ..state
     })
+}
+
+/// [`next_wait_seconds`], never shorter than the provider's own floor (Runway: updates
+/// come no more often than every 5 s, so polling faster only spends requests).
+pub(crate) fn wait_before_poll(
+    provider: &dyn VideoProvider,
+    hint: Option<Duration>,
+    polls: u32,
+    config: &WorkflowConfig,
+) -> u64 {
+    let floor = provider.min_poll_interval().as_secs_f64().ceil() as u64;
+    next_wait_seconds(hint, polls, config).max(floor)
 }
 
 /// Seconds to wait before check number `polls + 1`: the provider's hint when it gave

@@ -10,7 +10,7 @@ use super::StepDeps;
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::job::asset_key;
 use crate::domain::AssetKind;
-use crate::domain::Status;
+use crate::domain::{ProviderId, Status};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tracing::{info, warn};
@@ -33,8 +33,17 @@ pub async fn discard_assets(deps: &StepDeps, owner: &Owner, job_id: &JobId) {
 
 /// Ask the provider to delete the render. Best effort: an error or a slow answer is
 /// logged with the job id and otherwise ignored.
-pub async fn discard_render(deps: &StepDeps, job_id: &JobId, video_id: &str) {
-    match tokio::time::timeout(PROVIDER_DELETE_BOUND, deps.provider.delete(video_id)).await {
+pub async fn discard_render(
+    deps: &StepDeps,
+    job_id: &JobId,
+    provider: ProviderId,
+    video_id: &str,
+) {
+    let Some(adapter) = deps.providers.get(provider) else {
+        warn!(job_id = %job_id, %provider, "no key for the provider of a render to delete");
+        return;
+    };
+    match tokio::time::timeout(PROVIDER_DELETE_BOUND, adapter.delete(video_id)).await {
         Ok(Ok(())) => info!(job_id = %job_id, "render deleted at the provider"),
         Ok(Err(e)) => {
             warn!(job_id = %job_id, error = %e, "could not delete the render at the provider")
@@ -55,6 +64,14 @@ pub struct StopCause {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_video_id: Option<String>,
+    /// Who holds that render; causes written before there were several providers
+    /// name none, and those were all OpenAI's.
+    #[serde(default = "openai")]
+    pub provider: ProviderId,
+}
+
+fn openai() -> ProviderId {
+    ProviderId::OpenAi
 }
 
 impl StopCause {
@@ -74,18 +91,20 @@ impl StopCause {
 /// job was canceled, or deleted (then the id comes from the stop's cause). A job stopped
 /// any other way keeps its render.
 pub async fn discard_abandoned_render(deps: &StepDeps, job_id: &JobId, cause: Option<&str>) {
-    let video_id = match deps.jobs.get(job_id).await {
-        Ok(Some(job)) if job.status == Status::Canceled => job.provider_video_id,
+    let render = match deps.jobs.get(job_id).await {
+        Ok(Some(job)) if job.status == Status::Canceled => job
+            .provider_video_id
+            .map(|id| (job.model.provider(), id)),
         Ok(Some(_)) => None,
         Ok(None) => cause
             .and_then(StopCause::parse)
-            .and_then(|c| c.provider_video_id),
+            .and_then(|c| c.provider_video_id.map(|id| (c.provider, id))),
         Err(e) => {
             warn!(job_id = %job_id, error = %e, "could not read the job of a stopped execution");
             None
         }
     };
-    if let Some(video_id) = video_id {
-        discard_render(deps, job_id, &video_id).await;
+    if let Some((provider, video_id)) = render {
+        discard_render(deps, job_id, provider, &video_id).await;
     }
 }

@@ -40,7 +40,7 @@ pub async fn run_step(
         .to_string();
     let span = info_span!("step", step = function.name(), job_id = %job_id);
     let deps = StepDeps {
-        provider: deps.provider.with_deadline(deadline.less(STEP_RESERVE)),
+        providers: deps.providers.with_deadline(deadline.less(STEP_RESERVE)),
         ..deps.clone()
     };
     let result = dispatch(&deps, function, payload, deadline)

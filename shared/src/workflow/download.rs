@@ -12,7 +12,7 @@ use super::{load_job, Next, StepDeps, StepError, WorkflowState};
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::job::asset_key;
 use crate::domain::ErrorCode;
-use crate::domain::{Asset, AssetKind, Assets, Status};
+use crate::domain::{Asset, AssetKind, Assets, Job, ProviderId, Status};
 use crate::mp4_duration::Mp4DurationProbe;
 use crate::provider::{ProviderError, Variant};
 use crate::store::update::UpdateError;
@@ -43,13 +43,17 @@ pub async fn download_to_store(
         StepError::failed(ErrorCode::Internal, "no provider video id to download")
     })?;
 
-    let mut stored = Vec::with_capacity(3);
+    let provider = deps.provider(&job)?;
+    let mut stored: Vec<(AssetKind, Asset)> = Vec::with_capacity(3);
     // The video's real playing time, read from its moov box as it streams past.
     let probe = Arc::new(Mutex::new(Mp4DurationProbe::new()));
-    for kind in AssetKind::ALL {
+    // Only what this provider makes; the video comes first and always.
+    let kinds = AssetKind::ALL
+        .into_iter()
+        .filter(|kind| provider.variants().contains(&variant(*kind)));
+    for kind in kinds {
         let key = asset_key(&job.owner, &job.id, kind);
-        let content = deps
-            .provider
+        let content = provider
             .download(&video_id, variant(kind))
             .await
             .map_err(expired)?;
@@ -81,20 +85,27 @@ pub async fn download_to_store(
                 other => other.into(),
             })?;
         info!(variant = kind.as_str(), bytes, "stored");
-        still_wanted(deps, &job.owner, &job.id, &video_id).await?;
-        stored.push(Asset {
-            key,
-            bytes,
-            content_type: kind.content_type().into(),
-        });
+        still_wanted(deps, &job, &video_id).await?;
+        stored.push((
+            kind,
+            Asset {
+                key,
+                bytes,
+                content_type: kind.content_type().into(),
+            },
+        ));
     }
-    let mut stored = stored.into_iter();
-    let (Some(video), Some(thumbnail), Some(spritesheet)) =
-        (stored.next(), stored.next(), stored.next())
-    else {
+    let mut take = |wanted: AssetKind| {
+        stored
+            .iter()
+            .position(|(kind, _)| *kind == wanted)
+            .map(|at| stored.swap_remove(at).1)
+    };
+    let (thumbnail, spritesheet) = (take(AssetKind::Thumbnail), take(AssetKind::Spritesheet));
+    let Some(video) = take(AssetKind::Video) else {
         return Err(StepError::failed(
             ErrorCode::Internal,
-            "an asset went missing",
+            "the provider makes no video variant",
         ));
     };
     let assets = Assets {
@@ -111,7 +122,7 @@ pub async fn download_to_store(
         Ok(done) => done,
         // Canceled or deleted since the last check: the assets are nobody's.
         Err(e @ (UpdateError::Refused(_) | UpdateError::NotFound(_))) => {
-            discard(deps, &job.owner, &job.id, &video_id).await;
+            discard(deps, &job.owner, &job.id, job.model.provider(), &video_id).await;
             return Err(e.into());
         }
         Err(e) => return Err(e.into()),
@@ -128,19 +139,15 @@ pub async fn download_to_store(
 /// downloading. When it is gone or ended (canceled, failed) they are deleted, with the
 /// render at the provider, and the step stops; when the record cannot be read they are
 /// deleted too (a retry writes them again) and the step is retried.
-async fn still_wanted(
-    deps: &StepDeps,
-    owner: &Owner,
-    job_id: &JobId,
-    video_id: &str,
-) -> Result<(), StepError> {
+async fn still_wanted(deps: &StepDeps, job: &Job, video_id: &str) -> Result<(), StepError> {
+    let (owner, job_id) = (&job.owner, &job.id);
     match deps.jobs.get(job_id).await {
         Ok(Some(job)) if job.status == Status::Downloading => Ok(()),
         // An overlapping retry finished first; it wrote the same bytes under the same keys.
         Ok(Some(job)) if job.status == Status::Completed => Err(StepError::JobEnded),
         Ok(_) => {
             info!("the job was canceled or deleted during the download");
-            discard(deps, owner, job_id, video_id).await;
+            discard(deps, owner, job_id, job.model.provider(), video_id).await;
             Err(StepError::JobEnded)
         }
         Err(e) => {
@@ -150,9 +157,15 @@ async fn still_wanted(
     }
 }
 
-async fn discard(deps: &StepDeps, owner: &Owner, job_id: &JobId, video_id: &str) {
+async fn discard(
+    deps: &StepDeps,
+    owner: &Owner,
+    job_id: &JobId,
+    provider: ProviderId,
+    video_id: &str,
+) {
     discard_assets(deps, owner, job_id).await;
-    discard_render(deps, job_id, video_id).await;
+    discard_render(deps, job_id, provider, video_id).await;
 }
 
 fn variant(kind: AssetKind) -> Variant {

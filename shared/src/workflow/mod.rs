@@ -33,8 +33,8 @@ pub use failure::{classify_failure, record_failure, FailureInput, StepFailure};
 pub use submit::submit;
 
 use crate::domain::ids::JobId;
-use crate::domain::{ErrorCode, Model};
-use crate::provider::{ProviderError, VideoProvider};
+use crate::domain::{ErrorCode, Job, Model, Pace};
+use crate::provider::{ProviderError, Providers, VideoProvider};
 use crate::store::{update::UpdateError, JobStore, ObjectStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -45,17 +45,31 @@ use std::time::Duration;
 pub struct StepDeps {
     pub jobs: Arc<dyn JobStore>,
     pub objects: Arc<dyn ObjectStore>,
-    pub provider: Arc<dyn VideoProvider>,
+    pub providers: Providers,
     pub config: WorkflowConfig,
+}
+
+impl StepDeps {
+    /// The adapter that renders `job`'s model. A job whose provider this deployment has
+    /// no key for fails (never retried): the key will not appear mid-execution.
+    pub fn provider(&self, job: &Job) -> Result<Arc<dyn VideoProvider>, StepError> {
+        let id = job.model.provider();
+        self.providers.get(id).cloned().ok_or_else(|| {
+            StepError::failed(
+                ErrorCode::ProviderUnavailable,
+                format!("this deployment has no key for {id}, which renders {}", job.model),
+            )
+        })
+    }
 }
 
 /// Time budgets and polling pace.
 #[derive(Debug, Clone)]
 pub struct WorkflowConfig {
-    /// Time from submit until a sora-2 job is given up as `timed_out`.
-    pub budget_sora2: Duration,
-    /// The same for sora-2-pro, which renders slower.
-    pub budget_sora2_pro: Duration,
+    /// Time from submit until a job is given up as `timed_out`.
+    pub budget_standard: Duration,
+    /// The same for models that render markedly slower (sora-2-pro).
+    pub budget_slow: Duration,
     /// At most this many status checks per job.
     pub max_polls: u32,
     /// Bounds for the wait between checks (the provider's hint is clamped to them).
@@ -69,8 +83,8 @@ pub struct WorkflowConfig {
 impl Default for WorkflowConfig {
     fn default() -> Self {
         WorkflowConfig {
-            budget_sora2: Duration::from_secs(20 * 60),
-            budget_sora2_pro: Duration::from_secs(45 * 60),
+            budget_standard: Duration::from_secs(20 * 60),
+            budget_slow: Duration::from_secs(45 * 60),
             max_polls: 240,
             min_wait: Duration::from_secs(5),
             max_wait: Duration::from_secs(30),
@@ -81,9 +95,9 @@ impl Default for WorkflowConfig {
 
 impl WorkflowConfig {
     pub fn budget(&self, model: Model) -> Duration {
-        match model {
-            Model::Sora2 => self.budget_sora2,
-            Model::Sora2Pro => self.budget_sora2_pro,
+        match model.spec().pace {
+            Pace::Standard => self.budget_standard,
+            Pace::Slow => self.budget_slow,
         }
     }
 }

@@ -16,14 +16,16 @@
 //! [`VideoProvider::find_recent`]: crate::provider::VideoProvider::find_recent
 
 use super::contract::{StepFunction, CLEANUP_RESERVE};
-use super::{load_job, next_wait_seconds, Next, StepDeps, StepError, WorkflowState};
+use super::check_status::wait_before_poll;
+use super::{load_job, Next, StepDeps, StepError, WorkflowState};
 use crate::deadline::Deadline;
 use crate::domain::ids::JobId;
 use crate::domain::job::SubmitRefused;
 use crate::domain::ErrorCode;
 use crate::domain::MAX_UPLOAD_BYTES;
 use crate::domain::{Job, Status, TransitionError};
-use crate::provider::{CreateVideo, RecentSearch, ReferenceImage, VideoProbe};
+use crate::domain::AssetKind;
+use crate::provider::{CreateVideo, RecentSearch, ReferenceImage, RemixVideo, VideoProbe};
 use crate::store::update::UpdateError;
 use crate::store::update_job;
 use chrono::{DateTime, Utc};
@@ -54,18 +56,19 @@ pub async fn submit(
         (Some(id), _) => id.clone(),
         (None, None) => render(deps, &job, None, deadline).await?,
         (None, Some(attempted_at)) => match find_lost_render(deps, &job, attempted_at).await? {
-            Some(id) => record(deps, &job.id, &id, deadline).await?,
+            Some(id) => record(deps, &job, &id, None, deadline).await?,
             None => render(deps, &job, Some(attempted_at), deadline).await?,
         },
     };
     let now = Utc::now();
     let deadline = now + deps.config.budget(job.model);
+    let wait_seconds = wait_before_poll(deps.provider(&job)?.as_ref(), None, 0, &deps.config);
     Ok(WorkflowState {
         job_id: job.id,
         provider_video_id: Some(video_id),
         polls: 0,
         deadline: Some(deadline.timestamp()),
-        wait_seconds: next_wait_seconds(None, 0, &deps.config),
+        wait_seconds,
         next: Next::Wait,
     })
 }
@@ -83,14 +86,14 @@ async fn find_lost_render(
     let longest = StepFunction::Submit.lambda_timeout().as_secs() as i64;
     let probe = VideoProbe {
         prompt: job.prompt.clone(),
-        model: job.model.as_str().into(),
+        model: job.model.spec().provider_model.into(),
         seconds: job.seconds,
-        size: job.size.as_str().into(),
+        size: job.size.clone(),
         remixed_from: job.remix_source_video_id.clone(),
         created_from: attempted_at.timestamp() - skew,
         created_until: attempted_at.timestamp() + longest + skew,
     };
-    let search = match deps.provider.find_recent(&probe).await? {
+    let search = match deps.provider(job)?.find_recent(&probe).await? {
         // The list does not show the reference image: another job's render of the same
         // prompt from another image would match, and must never be handed to this one.
         RecentSearch::Found(_) if job.input_reference.is_some() => RecentSearch::Inconclusive {
@@ -124,7 +127,7 @@ async fn find_lost_render(
 /// What the provider is asked for.
 enum Ask {
     Create(CreateVideo),
-    Remix { source: String },
+    Remix(RemixVideo),
 }
 
 /// Mark the record, ask the provider, record the id. `seen` is the mark this submit
@@ -136,10 +139,9 @@ async fn render(
     seen: Option<DateTime<Utc>>,
     deadline: Deadline,
 ) -> Result<String, StepError> {
+    let provider = deps.provider(job)?;
     let ask = match &job.remix_source_video_id {
-        Some(source) => Ask::Remix {
-            source: source.clone(),
-        },
+        Some(source) => Ask::Remix(remix_request(deps, job, source).await?),
         None => Ask::Create(create_request(deps, job).await?),
     };
     let attempted_at = Utc::now();
@@ -159,8 +161,8 @@ async fn render(
         other => other.into(),
     })?;
     let asked = match &ask {
-        Ask::Create(request) => deps.provider.create(request).await,
-        Ask::Remix { source } => deps.provider.remix(source, &job.prompt).await,
+        Ask::Create(request) => provider.create(request).await,
+        Ask::Remix(request) => provider.remix(request).await,
     };
     let video = match asked {
         Ok(video) => video,
@@ -183,8 +185,8 @@ async fn render(
             return Err(e.into());
         }
     };
-    info!(provider_video_id = %video.id, "provider accepted the job");
-    record(deps, &job.id, &video.id, deadline).await
+    info!(provider_video_id = %video.id, cost_cents = ?video.cost_cents, "provider accepted the job");
+    record(deps, job, &video.id, video.cost_cents, deadline).await
 }
 
 /// Why the record did not take a provider id.
@@ -201,27 +203,33 @@ enum RecordRefused {
 /// is deleted at the provider. The id the record holds is returned.
 async fn record(
     deps: &StepDeps,
-    job_id: &JobId,
+    job: &Job,
     video_id: &str,
+    cost_cents: Option<u64>,
     deadline: Deadline,
 ) -> Result<String, StepError> {
+    let job_id = &job.id;
     let now = Utc::now();
     let written = write_until(deps, job_id, deadline.less(CLEANUP_RESERVE), |j| {
         match &j.provider_video_id {
             Some(recorded) if recorded == video_id => Ok(()),
             Some(recorded) => Err(RecordRefused::Other(recorded.clone())),
-            None => Ok(j.mark_submitted(video_id, now)?),
+            None => {
+                j.mark_submitted(video_id, now)?;
+                j.record_cost(cost_cents);
+                Ok(())
+            }
         }
     })
     .await;
     match written {
         Ok(_) => Ok(video_id.to_string()),
         Err(UpdateError::Refused(RecordRefused::Other(recorded))) => {
-            delete_orphan(deps, job_id, video_id, deadline).await;
+            delete_orphan(deps, job, video_id, deadline).await;
             Ok(recorded)
         }
         Err(e @ (UpdateError::NotFound(_) | UpdateError::Refused(RecordRefused::Ended(_)))) => {
-            delete_orphan(deps, job_id, video_id, deadline).await;
+            delete_orphan(deps, job, video_id, deadline).await;
             Err(e.into())
         }
         // The mark stays on the record: the workflow's retry adopts this render.
@@ -259,8 +267,12 @@ where
 
 /// A render no job will use: delete it at the provider so it stops costing, best
 /// effort (the provider may refuse while it renders).
-async fn delete_orphan(deps: &StepDeps, job_id: &JobId, video_id: &str, deadline: Deadline) {
-    let provider = deps.provider.with_deadline(deadline.less(DELETE_RESERVE));
+async fn delete_orphan(deps: &StepDeps, job: &Job, video_id: &str, deadline: Deadline) {
+    let job_id = &job.id;
+    let Ok(provider) = deps.provider(job) else {
+        return;
+    };
+    let provider = provider.with_deadline(deadline.less(DELETE_RESERVE));
     match provider.delete(video_id).await {
         Ok(()) => {
             info!(job_id = %job_id, provider_video_id = %video_id, "deleted the render the job can no longer take")
@@ -300,11 +312,41 @@ async fn create_request(deps: &StepDeps, job: &Job) -> Result<CreateVideo, StepE
             })
         }
     };
+    let spec = job.model.spec();
+    let negative_prompt = (spec.negative_prompt && !job.negative_keywords.is_empty())
+        .then(|| crate::domain::prompt::negative_prompt(&job.negative_keywords));
     Ok(CreateVideo {
         prompt: job.prompt.clone(),
-        model: job.model.as_str().into(),
+        model: spec.provider_model.into(),
         seconds: job.seconds,
-        size: job.size.as_str().into(),
+        size: job.size.clone(),
+        negative_prompt,
         input_reference,
+    })
+}
+
+/// How long the link to a remix's source video stays valid: the provider fetches it
+/// while it accepts the task, so an hour is ample.
+const SOURCE_LINK_TTL: Duration = Duration::from_secs(3600);
+
+async fn remix_request(
+    deps: &StepDeps,
+    job: &Job,
+    source_video_id: &str,
+) -> Result<RemixVideo, StepError> {
+    let source_video_url = match &job.remixed_from {
+        Some(source_job) => {
+            let key = crate::domain::job::asset_key(&job.owner, source_job, AssetKind::Video);
+            Some(deps.objects.presign_get(&key, SOURCE_LINK_TTL).await?.url)
+        }
+        None => None,
+    };
+    Ok(RemixVideo {
+        source_video_id: source_video_id.to_string(),
+        source_video_url,
+        prompt: job.prompt.clone(),
+        model: job.model.spec().provider_model.into(),
+        seconds: job.seconds,
+        size: job.size.clone(),
     })
 }

@@ -124,7 +124,7 @@ pub async fn sweep(deps: &SweepDeps, now: DateTime<Utc>) -> Result<SweepReport, 
 mod tests {
     use super::*;
     use crate::domain::ids::{JobId, Owner};
-    use crate::domain::{Limits, Model, NewJob, Size};
+    use crate::domain::{Limits, Model, NewJob};
     use crate::engine::EngineError;
     use crate::store::embedded::EmbeddedJobStore;
     use crate::store::update_job;
@@ -158,9 +158,9 @@ mod tests {
     async fn job(store: &EmbeddedJobStore, touched: DateTime<Utc>) -> JobId {
         let new = NewJob::new(
             &Owner::new("alice"),
-            Model::Sora2,
+            Model::SORA_2,
             4,
-            Size::Portrait720,
+            "720x1280",
             "p",
         );
         let job = Job::new(new, touched);

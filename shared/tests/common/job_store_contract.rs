@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use vidgen_shared::domain::ids::{new_job_id, new_upload_id, JobId, Owner};
 use vidgen_shared::domain::usage::LimitReached;
-use vidgen_shared::domain::{Job, Limits, Model, NewJob, Size, Status};
+use vidgen_shared::domain::{Job, Limits, Model, NewJob, Status};
 use vidgen_shared::store::{
     update_job, CreateOutcome, IdempotencyRecord, JobStore, StoreError, Upload, LIST_PAGES_PER_CALL,
 };
@@ -19,9 +19,9 @@ pub fn job(owner: &str, key: Option<&str>, offset_ms: i64) -> Job {
             idempotency_key: key.map(str::to_string),
             ..NewJob::new(
                 &Owner::new(owner),
-                Model::Sora2,
+                Model::SORA_2,
                 4,
-                Size::Portrait720,
+                "720x1280",
                 "a fox",
             )
         },

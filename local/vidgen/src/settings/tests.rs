@@ -15,7 +15,7 @@ fn defaults_when_nothing_is_set() {
     let config = apply(&[("VIDGEN_BACKEND", " "), ("OPENAI_API_KEY", "")]).unwrap();
     assert!(matches!(config.backend, Backend::Embedded));
     assert!(matches!(config.provider, ProviderChoice::Simulator(_)));
-    assert_eq!(config.api.policy.default_model, Model::Sora2);
+    assert_eq!(config.api.policy.default_model, Model::SORA_2);
     assert!(config.tokens.is_empty());
     assert!(config.webhook_secret.is_none());
     assert_eq!(log_filter(&|_| None, true).unwrap(), "info");
@@ -44,7 +44,7 @@ fn set_values_are_read() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(config.api.policy.default_model, Model::Sora2Pro);
+    assert_eq!(config.api.policy.default_model, Model::SORA_2_PRO);
     assert_eq!(
         config.tokens,
         vec![("tok1".to_string(), "alice".to_string())]

@@ -5,7 +5,7 @@
 use crate::api::{handle, ApiConfig, ApiDeps};
 use crate::config::Secret;
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Limits, Model, NewJob, Size, Status};
+use crate::domain::{Job, Limits, Model, NewJob, Status};
 use crate::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
 use crate::store::embedded::EmbeddedJobStore;
@@ -66,7 +66,7 @@ async fn a_cancel_ends_canceled_even_when_the_aborted_event_arrives_first() {
     };
     let owner = Owner::new("alice");
     let job = Job::new(
-        NewJob::new(&owner, Model::Sora2, 4, Size::Portrait720, "a fox"),
+        NewJob::new(&owner, Model::SORA_2, 4, "720x1280", "a fox"),
         chrono::Utc::now(),
     );
     jobs.create(&job, None, &Limits::UNLIMITED).await.unwrap();

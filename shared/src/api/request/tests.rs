@@ -21,20 +21,20 @@ fn field_of(r: Result<impl std::fmt::Debug, Rejection>) -> Option<String> {
 #[test]
 fn a_minimal_body_takes_the_defaults() {
     let req = create(json!({"script": "A fox runs."})).unwrap();
-    assert_eq!(req.model, Model::Sora2);
+    assert_eq!(req.model, Model::SORA_2);
     assert_eq!(req.seconds, 4);
-    assert_eq!(req.size, Size::Portrait720);
+    assert_eq!(req.size, "720x1280");
     assert!(req.keywords.is_empty() && req.metadata.is_empty());
 }
 
 #[test]
 fn the_deployment_default_model_applies() {
     let policy = ValidationPolicy {
-        default_model: Model::Sora2Pro,
+        default_model: Model::SORA_2_PRO,
         ..Default::default()
     };
     let req = create_request(JSON, br#"{"prompt":"x"}"#, &policy).unwrap();
-    assert_eq!(req.model, Model::Sora2Pro);
+    assert_eq!(req.model, Model::SORA_2_PRO);
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn a_full_body_is_kept() {
     }))
     .unwrap();
     assert_eq!(req.seconds, 12);
-    assert_eq!(req.size, Size::LandscapeWide);
+    assert_eq!(req.size, "1792x1024");
     assert_eq!(
         req.input_reference.as_deref(),
         Some("up_01J9ZV6Q8W3X4Y5Z6A7B8C9D0E")
