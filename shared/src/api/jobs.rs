@@ -6,7 +6,7 @@ use crate::domain::ids::{JobId, Owner};
 use crate::domain::{prompt, AssetKind, ErrorCode, Job, JobError, NewJob, Status};
 use crate::engine::EngineError;
 use crate::store::update::UpdateError;
-use crate::store::{update_job, CreateOutcome, IdempotencyRecord};
+use crate::store::{update_job, CreateOutcome, IdempotencyRecord, StoreError};
 use crate::workflow::WorkflowState;
 use bytes::Bytes;
 use chrono::Utc;
@@ -73,16 +73,70 @@ async fn replay(
     }
 }
 
-/// Record a new job (with its idempotency claim), then start its workflow. Both or
-/// neither: if the start fails, the record says so.
+/// What one create request makes: `jobs[0]` is the job the answer shows (a primary,
+/// or a variant added later); a primary's variants follow it. `parent` is the primary
+/// a later variant joins, already updated to list it.
+struct Creation {
+    jobs: Vec<Job>,
+    parent: Option<Job>,
+}
+
+impl Creation {
+    /// A primary and one job per variant, linked both ways.
+    fn primary(primary: NewJob, variants: Vec<NewJob>, now: chrono::DateTime<Utc>) -> Creation {
+        let mut primary = Job::new(primary, now);
+        let variants: Vec<Job> = variants
+            .into_iter()
+            .map(|v| {
+                Job::new(
+                    NewJob {
+                        variant_of: Some(primary.id.clone()),
+                        ..v
+                    },
+                    now,
+                )
+            })
+            .collect();
+        primary.variants = variants.iter().map(|v| v.id.clone()).collect();
+        Creation {
+            jobs: std::iter::once(primary).chain(variants).collect(),
+            parent: None,
+        }
+    }
+}
+
+/// Record the new jobs (with the idempotency claim), then start each one's workflow.
+/// Records and workflows both or neither: a job whose start fails is recorded failed.
 async fn create_and_start(
     deps: &ApiDeps,
     call: &Call<'_>,
-    new: NewJob,
+    creation: Creation,
     route: &str,
 ) -> Result<Response<Bytes>, ApiError> {
+    match try_create_and_start(deps, call, creation, route).await? {
+        Created::Answer(response) => Ok(response),
+        Created::ParentChanged => Err(ApiError::internal("a create without a parent lost a parent race")),
+    }
+}
+
+/// What [`try_create_and_start`] did.
+enum Created {
+    /// The answer to send: the new job, a replay, or an error shape.
+    Answer(Response<Bytes>),
+    /// The primary a variant joins changed since it was read: nothing was written.
+    ParentChanged,
+}
+
+async fn try_create_and_start(
+    deps: &ApiDeps,
+    call: &Call<'_>,
+    creation: Creation,
+    route: &str,
+) -> Result<Created, ApiError> {
     let now = Utc::now();
-    let job = Job::new(new, now);
+    let Some(job) = creation.jobs.first().cloned() else {
+        return Err(ApiError::internal("a create with no job"));
+    };
     let claim = match &job.idempotency_key {
         None => None,
         Some(key) => Some(IdempotencyRecord {
@@ -96,14 +150,26 @@ async fn create_and_start(
             job_deleted: false,
         }),
     };
-    match deps
+    let outcome = deps
         .jobs
-        .create(&job, claim.as_ref(), &deps.config.limits)
-        .await?
-    {
-        CreateOutcome::Created => {}
-        CreateOutcome::KeyExists(first) => return replay(deps, claim.as_ref(), &first).await,
-        CreateOutcome::LimitReached(refusal) => {
+        .create_all(
+            &creation.jobs,
+            creation.parent.as_ref(),
+            claim.as_ref(),
+            &deps.config.limits,
+        )
+        .await;
+    match outcome {
+        Ok(CreateOutcome::Created) => {}
+        Err(StoreError::Conflict(why)) if creation.parent.is_some() => {
+            info!(job_id = %job.id, %why, "the primary changed before the variant was recorded");
+            return Ok(Created::ParentChanged);
+        }
+        Err(e) => return Err(e.into()),
+        Ok(CreateOutcome::KeyExists(first)) => {
+            return replay(deps, claim.as_ref(), &first).await.map(Created::Answer)
+        }
+        Ok(CreateOutcome::LimitReached(refusal)) => {
             info!(job_id = %job.id, limit = ?refusal.limit, "create refused by a limit");
             return Err(ApiError::rate_limited(
                 refusal.message(),
@@ -111,12 +177,35 @@ async fn create_and_start(
             ));
         }
     }
+    let mut failed_start = None;
+    for each in &creation.jobs {
+        if let Err(e) = start(deps, each).await {
+            failed_start.get_or_insert(e);
+        }
+    }
+    // The answer's job is read back only when a start failed (its record then says so).
+    if let Some(e) = failed_start {
+        let now_job = deps.jobs.get(&job.id).await?.unwrap_or_else(|| job.clone());
+        if now_job.status == Status::Failed {
+            return Err(e);
+        }
+    }
+    info!(job_id = %job.id, jobs = creation.jobs.len(), "job created");
+    let mut response = job_response(deps, StatusCode::ACCEPTED, &job).await?;
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/videos/{}", job.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(Created::Answer(response))
+}
+
+/// Start one job's workflow; when that fails, record the job failed and say why.
+async fn start(deps: &ApiDeps, job: &Job) -> Result<(), ApiError> {
     match deps
         .engine
         .start(&job.id, &WorkflowState::start(&job.id))
         .await
     {
-        Ok(()) | Err(EngineError::AlreadyExists(_)) => {}
+        Ok(()) | Err(EngineError::AlreadyExists(_)) => Ok(()),
         Err(e) => {
             let reason = JobError::new(
                 ErrorCode::WorkflowStartFailed,
@@ -129,47 +218,75 @@ async fn create_and_start(
             if let Err(mark) = marked {
                 tracing::error!(job_id = %job.id, error = %mark, "could not record the failed start");
             }
-            return Err(ApiError::internal(format!(
+            Err(ApiError::internal(format!(
                 "starting the workflow of {}: {e}",
                 job.id
-            )));
+            )))
         }
     }
-    info!(job_id = %job.id, "job created");
-    let mut response = job_response(deps, StatusCode::ACCEPTED, &job).await?;
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/videos/{}", job.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
+}
+
+/// The reference image's upload, if it is the caller's, unexpired, uploaded, and small
+/// enough for every provider that will receive it.
+async fn check_reference(
+    deps: &ApiDeps,
+    owner: &Owner,
+    upload_id: &str,
+    models: &[crate::domain::Model],
+) -> Result<(), ApiError> {
+    let upload = match deps.jobs.get_upload(upload_id).await? {
+        Some(up) if &up.owner == owner && up.expires_at > Utc::now() => {
+            deps.objects.head(&up.key).await?.map(|meta| (up, meta))
+        }
+        _ => None,
+    };
+    let Some((_upload, meta)) = upload else {
+        return Err(ApiError::invalid(
+            "input_reference",
+            "input_reference.upload_id is unknown, expired, or its image has not been uploaded yet",
+        ));
+    };
+    for model in models {
+        let max = model.provider().max_reference_bytes();
+        if meta.bytes > max {
+            return Err(ApiError::invalid(
+                "input_reference",
+                format!(
+                    "the reference image is {} bytes; {} (model {model}) takes at most {max}",
+                    meta.bytes,
+                    model.provider()
+                ),
+            ));
+        }
     }
-    Ok(response)
+    Ok(())
 }
 
 pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, ApiError> {
     let req = validation::create_request(call.content_type(), call.body(), &deps.config.policy)?;
     let key = idempotency_key(call)?;
     if let Some(upload_id) = &req.input_reference {
-        let usable = match deps.jobs.get_upload(upload_id).await? {
-            Some(up) if &up.owner == call.owner && up.expires_at > Utc::now() => {
-                deps.objects.head(&up.key).await?.is_some()
-            }
-            _ => false,
-        };
-        if !usable {
-            return Err(ApiError::invalid(
-                "input_reference",
-                "input_reference.upload_id is unknown, expired, or its image has not been uploaded yet",
-            ));
-        }
+        let models: Vec<_> = std::iter::once(req.model)
+            .chain(req.variants.iter().map(|v| v.model))
+            .collect();
+        check_reference(deps, call.owner, upload_id, &models).await?;
     }
+    // A model with a negative-prompt field gets the negative keywords there instead.
+    let avoid: &[String] = if req.model.spec().negative_prompt {
+        &[]
+    } else {
+        &req.negative_keywords
+    };
     let composed = match &req.prompt {
         Some(verbatim) => verbatim.clone(),
         None => prompt::compose(
             req.script.as_deref().unwrap_or_default(),
             req.style.as_deref(),
             &req.keywords,
-            &req.negative_keywords,
+            avoid,
         ),
     };
-    let new = NewJob {
+    let primary = NewJob {
         script: req.script,
         style: req.style,
         keywords: req.keywords,
@@ -180,7 +297,92 @@ pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, 
         idempotency_key: key,
         ..NewJob::new(call.owner, req.model, req.seconds, req.size, composed)
     };
-    create_and_start(deps, call, new, "POST /v1/videos").await
+    let variants = req
+        .variants
+        .into_iter()
+        .map(|v| NewJob {
+            idempotency_key: None,
+            ..primary.sibling(v.model, v.seconds, v.size)
+        })
+        .collect();
+    let creation = Creation::primary(primary, variants, Utc::now());
+    create_and_start(deps, call, creation, "POST /v1/videos").await
+}
+
+/// How many times adding a variant re-reads its primary after losing a race to
+/// another write of it (a progress update, another variant).
+const PARENT_ATTEMPTS: u32 = 5;
+
+/// `POST /v1/videos/{id}/variants`: one more job from the primary's prompt.
+pub async fn add_variant(
+    deps: &ApiDeps,
+    call: &Call<'_>,
+    id: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let key = idempotency_key(call)?;
+    let route = format!("POST /v1/videos/{id}/variants");
+    for attempt in 1..=PARENT_ATTEMPTS {
+        let primary = owned(deps, call.owner, id).await?;
+        if let Some(of) = &primary.variant_of {
+            return Err(ApiError::conflict(format!(
+                "job {} is itself a variant of {of}; add variants to {of}",
+                primary.id
+            )));
+        }
+        if primary.remixed_from.is_some() {
+            return Err(ApiError::conflict(format!(
+                "job {} is a remix; remixes keep their source's size and have no variants",
+                primary.id
+            )));
+        }
+        let req = validation::variant_request(
+            call.content_type(),
+            call.body(),
+            &deps.config.policy,
+            primary.model,
+            primary.seconds,
+        )?;
+        if primary.variants.len() >= validation::MAX_VARIANTS {
+            return Err(ApiError::conflict(format!(
+                "job {} already has {} variants, the most a job may have",
+                primary.id,
+                validation::MAX_VARIANTS
+            )));
+        }
+        if let Some(upload_id) = &primary.input_reference {
+            if !req.model.spec().input_reference {
+                return Err(ApiError::invalid(
+                    "model",
+                    format!("model {} takes no reference image, and job {} has one", req.model, primary.id),
+                ));
+            }
+            check_reference(deps, call.owner, upload_id, &[req.model]).await?;
+        }
+        let variant = Job::new(
+            NewJob {
+                idempotency_key: key.clone(),
+                variant_of: Some(primary.id.clone()),
+                ..NewJob::from_job(&primary).sibling(req.model, req.seconds, req.size)
+            },
+            Utc::now(),
+        );
+        let mut parent = primary.clone();
+        parent.variants.push(variant.id.clone());
+        parent.version += 1;
+        let creation = Creation {
+            jobs: vec![variant],
+            parent: Some(parent),
+        };
+        match try_create_and_start(deps, call, creation, &route).await? {
+            Created::Answer(response) => return Ok(response),
+            Created::ParentChanged => {
+                info!(job_id = %primary.id, attempt, "the primary changed while a variant was added; trying again");
+            }
+        }
+    }
+    Err(ApiError::conflict(
+        "the job kept changing while the variant was added; please try again",
+    ))
 }
 
 pub async fn get(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
@@ -218,13 +420,20 @@ pub async fn remix(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response
             )))
         }
     };
+    if !source.model.spec().remix {
+        return Err(ApiError::conflict(format!(
+            "jobs of model {} cannot be remixed",
+            source.model
+        )));
+    }
     let new = NewJob {
         metadata: req.metadata,
         callback_url: req.callback_url,
         idempotency_key: key,
         ..NewJob::remix(&source, &source_video, req.prompt)
     };
-    create_and_start(deps, call, new, &format!("POST /v1/videos/{id}/remix")).await
+    let creation = Creation::primary(new, Vec::new(), Utc::now());
+    create_and_start(deps, call, creation, &format!("POST /v1/videos/{id}/remix")).await
 }
 
 /// Stop the workflow, then record `canceled`. `Ok(None)` when the job had already ended.

@@ -5,6 +5,7 @@
 
 mod errors;
 mod jobs;
+mod models;
 pub mod request;
 mod uploads;
 mod view;
@@ -190,8 +191,10 @@ pub enum OwnedOp {
     DeleteVideo,
     RemixVideo,
     CancelVideo,
+    AddVariant,
     VideoContent,
     CreateUpload,
+    ListModels,
 }
 
 /// One route the API serves: a method and a path template (`{name}` matches one segment).
@@ -252,8 +255,10 @@ pub const ROUTES: &[RouteSpec] = &[
     RouteSpec::owned("DELETE", "/v1/videos/{id}", OwnedOp::DeleteVideo),
     RouteSpec::owned("POST", "/v1/videos/{id}/remix", OwnedOp::RemixVideo),
     RouteSpec::owned("POST", "/v1/videos/{id}/cancel", OwnedOp::CancelVideo),
+    RouteSpec::owned("POST", "/v1/videos/{id}/variants", OwnedOp::AddVariant),
     RouteSpec::owned("GET", "/v1/videos/{id}/content", OwnedOp::VideoContent),
     RouteSpec::owned("POST", "/v1/uploads", OwnedOp::CreateUpload),
+    RouteSpec::owned("GET", "/v1/models", OwnedOp::ListModels),
 ];
 
 async fn route(
@@ -306,6 +311,8 @@ async fn route(
         OwnedOp::DeleteVideo => jobs::delete(deps, &call, id).await,
         OwnedOp::RemixVideo => jobs::remix(deps, &call, id).await,
         OwnedOp::CancelVideo => jobs::cancel(deps, &call, id).await,
+        OwnedOp::AddVariant => jobs::add_variant(deps, &call, id).await,
+        OwnedOp::ListModels => Ok(models::list(deps)),
         OwnedOp::VideoContent => jobs::content(deps, &call, id).await,
         OwnedOp::CreateUpload => uploads::create(deps, &call).await,
     }

@@ -254,6 +254,41 @@ impl NewJob {
 
     /// A remix of `source`, whose render the provider knows as `source_video`: the same
     /// owner, model, seconds and size; `instruction` goes to the provider verbatim.
+    /// A job like this one (same prompt, reference image, keywords, callback, metadata)
+    /// rendered with another model, length or size: a variant.
+    pub fn sibling(&self, model: Model, seconds: u32, size: impl Into<String>) -> NewJob {
+        NewJob {
+            id: JobId::new(),
+            model,
+            seconds,
+            size: size.into(),
+            ..self.clone()
+        }
+    }
+
+    /// What a stored job was created from; a variant added later starts here.
+    pub fn from_job(job: &Job) -> NewJob {
+        NewJob {
+            id: JobId::new(),
+            owner: job.owner.clone(),
+            model: job.model,
+            seconds: job.seconds,
+            size: job.size.clone(),
+            prompt: job.prompt.clone(),
+            script: job.script.clone(),
+            style: job.style.clone(),
+            keywords: job.keywords.clone(),
+            negative_keywords: job.negative_keywords.clone(),
+            remixed_from: job.remixed_from.clone(),
+            variant_of: job.variant_of.clone(),
+            remix_source_video_id: job.remix_source_video_id.clone(),
+            metadata: job.metadata.clone(),
+            input_reference: job.input_reference.clone(),
+            callback_url: job.callback_url.clone(),
+            idempotency_key: None,
+        }
+    }
+
     pub fn remix(source: &Job, source_video: &str, instruction: impl Into<String>) -> NewJob {
         NewJob {
             remixed_from: Some(source.id.clone()),
@@ -473,8 +508,8 @@ pub(crate) mod tests {
         job.mark_downloading(t0).unwrap();
         let assets = Assets {
             video: asset(AssetKind::Video),
-            thumbnail: asset(AssetKind::Thumbnail),
-            spritesheet: asset(AssetKind::Spritesheet),
+            thumbnail: Some(asset(AssetKind::Thumbnail)),
+            spritesheet: Some(asset(AssetKind::Spritesheet)),
         };
         job.mark_completed(assets, Some(4.0), t0).unwrap();
         assert_eq!(job.status, Status::Completed);

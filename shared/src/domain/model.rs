@@ -30,6 +30,18 @@ impl ProviderId {
     }
 }
 
+impl ProviderId {
+    /// The largest reference image the provider takes, in bytes. Runway takes the
+    /// image inline as a data URI of at most 5 MB; base64 makes 3.5 MiB into about
+    /// 4.9 MB, the header included.
+    pub fn max_reference_bytes(self) -> u64 {
+        match self {
+            ProviderId::OpenAi => super::MAX_UPLOAD_BYTES,
+            ProviderId::Runway => 3_670_016,
+        }
+    }
+}
+
 impl fmt::Display for ProviderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

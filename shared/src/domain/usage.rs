@@ -179,6 +179,22 @@ impl Usage {
         Ok(())
     }
 
+    /// Count every job of one create in, or none: refused, changing nothing, when the
+    /// jobs together pass a limit.
+    pub fn admit_all(
+        &mut self,
+        jobs: &[Job],
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        let mut next = self.clone();
+        for job in jobs {
+            next.admit(job, limits, now)?;
+        }
+        *self = next;
+        Ok(())
+    }
+
     /// How long until enough spend has left the window for `cents` more; a whole window
     /// when the job alone is over the budget (it never fits).
     fn budget_wait(&self, cents: u64, budget: u64, now: i64) -> Duration {

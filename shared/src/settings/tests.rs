@@ -100,6 +100,7 @@ fn defaults_apply_when_unset_or_blank() {
             },
             state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:jobs".into(),
             default_model: Model::SORA_2,
+            providers: vec![crate::domain::ProviderId::OpenAi],
             url_ttl: Duration::from_secs(3600),
             webhook_queue_url: None,
             limits: crate::domain::Limits::DEFAULT,

@@ -217,34 +217,46 @@ fn is_contention<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
     cancellation_reasons(e).is_some_and(|r| r.iter().any(|c| c == CONFLICT))
 }
 
-/// Why a create's transaction (claim?, job, usage) was canceled.
+/// Why a create's transaction (claim?, jobs…, parent?, usage) was canceled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CreateCancel {
     /// The idempotency key is taken by a live claim.
     ClaimTaken,
-    /// The job id exists.
+    /// A job id exists.
     JobExists,
+    /// The primary a variant joins changed since it was read.
+    ParentChanged,
     /// Another transaction held one of the items (`TransactionConflict`), or the owner's
     /// usage changed since it was read: read again and retry.
     Contention,
     Other,
 }
 
-fn classify_create_cancel(reasons: &[String], has_claim: bool) -> CreateCancel {
-    let at = |i: usize| reasons.get(i).map(String::as_str);
-    let (claim, job, usage) = if has_claim {
-        (Some(0), 1, 2)
-    } else {
-        (None, 0, 1)
-    };
-    if claim.is_some_and(|i| at(i) == Some(CONDITION_FAILED)) {
-        CreateCancel::ClaimTaken
-    } else if at(job) == Some(CONDITION_FAILED) {
-        CreateCancel::JobExists
-    } else if at(usage) == Some(CONDITION_FAILED) || reasons.iter().any(|r| r == CONFLICT) {
-        CreateCancel::Contention
-    } else {
-        CreateCancel::Other
+/// Where each item of a create's transaction sits: claim?, jobs…, parent?, usage.
+#[derive(Debug, Clone, Copy)]
+struct CreateLayout {
+    claim: bool,
+    jobs: usize,
+    parent: bool,
+}
+
+impl CreateLayout {
+    fn classify(&self, reasons: &[String]) -> CreateCancel {
+        let failed = |i: usize| reasons.get(i).map(String::as_str) == Some(CONDITION_FAILED);
+        let first_job = usize::from(self.claim);
+        let parent_at = first_job + self.jobs;
+        let usage_at = parent_at + usize::from(self.parent);
+        if self.claim && failed(0) {
+            CreateCancel::ClaimTaken
+        } else if (first_job..parent_at).any(failed) {
+            CreateCancel::JobExists
+        } else if self.parent && failed(parent_at) {
+            CreateCancel::ParentChanged
+        } else if failed(usage_at) || reasons.iter().any(|r| r == CONFLICT) {
+            CreateCancel::Contention
+        } else {
+            CreateCancel::Other
+        }
     }
 }
 
@@ -383,27 +395,57 @@ fn is_condition_failure<E, R>(e: &SdkError<E, R>, check: impl Fn(&E) -> bool) ->
 
 #[async_trait]
 impl JobStore for DynamoJobStore {
-    async fn create(
+    async fn create_all(
         &self,
-        job: &Job,
+        jobs: &[Job],
+        parent: Option<&Job>,
         claim: Option<&IdempotencyRecord>,
         limits: &Limits,
     ) -> Result<CreateOutcome, StoreError> {
-        let job_put = self.put(job_item(job)?, "attribute_not_exists(pk)")?;
+        let Some(first) = jobs.first() else {
+            return Err(StoreError::Conflict("a create with no job".into()));
+        };
+        let job_puts = jobs
+            .iter()
+            .map(|job| self.put(job_item(job)?, "attribute_not_exists(pk)"))
+            .collect::<Result<Vec<Put>, StoreError>>()?;
+        let parent_put = parent
+            .map(|p| {
+                let expected = p.version.checked_sub(1).ok_or_else(|| {
+                    StoreError::Conflict("a parent's new version must follow its stored one".into())
+                })?;
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(job_item(p)?))
+                    .condition_expression("#v = :expected")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+                    .build()
+                    .map_err(backend)
+            })
+            .transpose()?;
         let claim_put = claim.map(|c| self.claim_put(c)).transpose()?;
+        let layout = CreateLayout {
+            claim: claim.is_some(),
+            jobs: jobs.len(),
+            parent: parent.is_some(),
+        };
         for attempt in 1..=CREATE_ATTEMPTS {
-            let (mut usage, version) = self.usage(&job.owner).await?;
-            if let Err(refusal) = usage.admit(job, limits, Utc::now()) {
+            let (mut usage, version) = self.usage(&first.owner).await?;
+            if let Err(refusal) = usage.admit_all(jobs, limits, Utc::now()) {
                 // A replay of a live key answers its job, limit or not.
                 if let Some(existing) = self.live_claim(claim).await? {
                     return Ok(CreateOutcome::KeyExists(existing));
                 }
                 return Ok(CreateOutcome::LimitReached(refusal));
             }
-            let usage_put = self.usage_put(&job.owner, &usage, version)?;
+            let usage_put = self.usage_put(&first.owner, &usage, version)?;
+            // The order CreateLayout reads reasons in: claim?, jobs…, parent?, usage.
             let items = claim_put
                 .iter()
-                .chain([&job_put, &usage_put])
+                .chain(job_puts.iter())
+                .chain(parent_put.iter())
+                .chain([&usage_put])
                 .map(|p| TransactWriteItem::builder().put(p.clone()).build());
             let result = self
                 .client
@@ -415,7 +457,7 @@ impl JobStore for DynamoJobStore {
                 Ok(_) => return Ok(CreateOutcome::Created),
                 Err(e) => cancellation_reasons(&e).ok_or_else(|| backend(e))?,
             };
-            match classify_create_cancel(&reasons, claim.is_some()) {
+            match layout.classify(&reasons) {
                 CreateCancel::ClaimTaken | CreateCancel::Contention => {
                     // The claim is there (a replay), or another transaction holds it or
                     // the owner's usage right now (DynamoDB answers TransactionConflict
@@ -424,11 +466,17 @@ impl JobStore for DynamoJobStore {
                     if let Some(existing) = self.live_claim(claim).await? {
                         return Ok(CreateOutcome::KeyExists(existing));
                     }
-                    tracing::debug!(job_id = %job.id, attempt, ?reasons, "create lost a race; retrying");
+                    tracing::debug!(job_id = %first.id, attempt, ?reasons, "create lost a race; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 CreateCancel::JobExists => {
-                    return Err(StoreError::Conflict(format!("job {} exists", job.id)))
+                    return Err(StoreError::Conflict(format!("job {} exists", first.id)))
+                }
+                CreateCancel::ParentChanged => {
+                    return Err(StoreError::Conflict(format!(
+                        "job {} changed since it was read",
+                        parent.map(|p| p.id.to_string()).unwrap_or_default()
+                    )))
                 }
                 CreateCancel::Other => {
                     return Err(StoreError::Backend(format!(
@@ -439,7 +487,7 @@ impl JobStore for DynamoJobStore {
         }
         Err(StoreError::Backend(format!(
             "creating job {} lost {CREATE_ATTEMPTS} races for its owner's usage",
-            job.id
+            first.id
         )))
     }
 
@@ -838,11 +886,33 @@ mod cancel_tests {
             (&[NO_REASON, "ThrottlingError"], false, Other),
         ];
         for (reasons, has_claim, expected) in cases {
-            assert_eq!(
-                classify_create_cancel(&codes(reasons), *has_claim),
-                *expected,
-                "{reasons:?}"
-            );
+            let layout = CreateLayout {
+                claim: *has_claim,
+                jobs: 1,
+                parent: false,
+            };
+            assert_eq!(layout.classify(&codes(reasons)), *expected, "{reasons:?}");
+        }
+    }
+
+    /// With variants the transaction holds claim?, several jobs, a parent, then usage:
+    /// each reason is read at its own item.
+    #[test]
+    fn reasons_are_read_at_their_items_when_a_create_has_several() {
+        use CreateCancel::*;
+        let layout = CreateLayout {
+            claim: true,
+            jobs: 2,
+            parent: true,
+        };
+        let cases: &[(&[&str], CreateCancel)] = &[
+            (&[NO_REASON, NO_REASON, CONDITION_FAILED, NO_REASON, NO_REASON], JobExists),
+            (&[NO_REASON, NO_REASON, NO_REASON, CONDITION_FAILED, NO_REASON], ParentChanged),
+            (&[NO_REASON, NO_REASON, NO_REASON, NO_REASON, CONDITION_FAILED], Contention),
+            (&[CONDITION_FAILED, NO_REASON, NO_REASON, NO_REASON, NO_REASON], ClaimTaken),
+        ];
+        for (reasons, expected) in cases {
+            assert_eq!(layout.classify(&codes(reasons)), *expected, "{reasons:?}");
         }
     }
 }

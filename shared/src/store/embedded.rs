@@ -136,13 +136,15 @@ impl EmbeddedJobStore {
 
 #[async_trait]
 impl JobStore for EmbeddedJobStore {
-    async fn create(
+    async fn create_all(
         &self,
-        job: &Job,
+        jobs: &[Job],
+        parent: Option<&Job>,
         claim: Option<&IdempotencyRecord>,
         limits: &Limits,
     ) -> Result<CreateOutcome, StoreError> {
-        let job = job.clone();
+        let new_jobs = jobs.to_vec();
+        let parent = parent.cloned();
         let claim = claim.cloned();
         let limits = *limits;
         self.blocking(move |db| {
@@ -165,24 +167,46 @@ impl JobStore for EmbeddedJobStore {
                         .insert(key.as_str(), to_json(claim)?.as_str())
                         .map_err(backend)?;
                 }
+                let Some(owner) = new_jobs.first().map(|j| j.owner.clone()) else {
+                    return Err(StoreError::Conflict("a create with no job".into()));
+                };
                 // Under redb's single writer, so two creates cannot both pass a limit.
                 // Dropping the transaction without commit discards everything.
                 let admitted =
-                    change_usage(&tx, &job.owner, |u| u.admit(&job, &limits, Utc::now()))?;
+                    change_usage(&tx, &owner, |u| u.admit_all(&new_jobs, &limits, Utc::now()))?;
                 if let Err(refusal) = admitted {
                     return Ok(CreateOutcome::LimitReached(refusal));
                 }
-                let mut jobs = tx.open_table(JOBS).map_err(backend)?;
-                if jobs.get(job.id.as_str()).map_err(backend)?.is_some() {
-                    // Dropping the transaction without commit discards the claim too.
-                    return Err(StoreError::Conflict(format!("job {} exists", job.id)));
+                let mut table = tx.open_table(JOBS).map_err(backend)?;
+                if let Some(parent) = &parent {
+                    let stored = table
+                        .get(parent.id.as_str())
+                        .map_err(backend)?
+                        .map(|v| v.value().to_string());
+                    let current: Option<Job> = stored.map(|r| from_json(&r)).transpose()?;
+                    if current.map(|c| c.version + 1) != Some(parent.version) {
+                        return Err(StoreError::Conflict(format!(
+                            "job {} changed since it was read",
+                            parent.id
+                        )));
+                    }
+                    table
+                        .insert(parent.id.as_str(), to_json(parent)?.as_str())
+                        .map_err(backend)?;
                 }
-                jobs.insert(job.id.as_str(), to_json(&job)?.as_str())
-                    .map_err(backend)?;
                 let mut index = tx.open_table(BY_OWNER).map_err(backend)?;
-                index
-                    .insert(owner_key(&job).as_str(), job.id.as_str())
-                    .map_err(backend)?;
+                for job in &new_jobs {
+                    if table.get(job.id.as_str()).map_err(backend)?.is_some() {
+                        // Dropping the transaction without commit discards the claim too.
+                        return Err(StoreError::Conflict(format!("job {} exists", job.id)));
+                    }
+                    table
+                        .insert(job.id.as_str(), to_json(job)?.as_str())
+                        .map_err(backend)?;
+                    index
+                        .insert(owner_key(job).as_str(), job.id.as_str())
+                        .map_err(backend)?;
+                }
             }
             tx.commit().map_err(backend)?;
             Ok(CreateOutcome::Created)

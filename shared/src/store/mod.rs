@@ -110,6 +110,21 @@ pub trait JobStore: Send + Sync {
         job: &Job,
         claim: Option<&IdempotencyRecord>,
         limits: &Limits,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.create_all(std::slice::from_ref(job), None, claim, limits)
+            .await
+    }
+    /// [`JobStore::create`] for the jobs of one request (a primary and its variants),
+    /// all or nothing, counted against the limits together. `parent`, when given, is a
+    /// primary that gains these jobs as variants: its new state (version bumped), written
+    /// in the same transaction only if its stored version is one less — else `Conflict`
+    /// and nothing is written.
+    async fn create_all(
+        &self,
+        jobs: &[Job],
+        parent: Option<&Job>,
+        claim: Option<&IdempotencyRecord>,
+        limits: &Limits,
     ) -> Result<CreateOutcome, StoreError>;
     async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
     /// Replace the job if its stored version is `job.version - 1`; else `Conflict`.

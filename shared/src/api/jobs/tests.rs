@@ -5,9 +5,10 @@
 use crate::api::{handle, ApiConfig, ApiDeps};
 use crate::config::Secret;
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Limits, Model, NewJob, Status};
+use crate::domain::{Job, Limits, Model, NewJob, ProviderId, Status};
 use crate::engine::{EngineError, ExecutionStatus, WorkflowEngine};
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
+use crate::provider::Providers;
 use crate::store::embedded::EmbeddedJobStore;
 use crate::store::local_files::LocalObjectStore;
 use crate::store::{update_job, JobStore, ObjectStore};
@@ -55,7 +56,7 @@ async fn a_cancel_ends_canceled_even_when_the_aborted_event_arrives_first() {
     let step_deps = StepDeps {
         jobs: jobs.clone(),
         objects: objects.clone(),
-        provider: Arc::new(provider),
+        providers: Providers::only(ProviderId::OpenAi, Arc::new(provider)),
         config: WorkflowConfig::default(),
     };
     let deps = ApiDeps {
