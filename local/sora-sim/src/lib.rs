@@ -12,7 +12,10 @@
 pub mod content;
 pub mod markers;
 mod routes;
+pub mod runway;
+mod server;
 mod state;
+mod stream;
 mod validate;
 
 use std::net::SocketAddr;
@@ -78,45 +81,25 @@ impl Default for SimConfig {
 
 /// A running simulator.
 pub struct Simulator {
-    addr: SocketAddr,
+    serving: server::Serving,
     state: Arc<state::SimState>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Simulator {
     /// Bind `addr` (port 0 picks a free one) and serve on the current tokio runtime.
     pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Simulator> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(state::SimState::new(config));
-        let app = routes::router(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "simulator stopped");
-            }
-        });
-        Ok(Simulator {
-            addr,
-            state,
-            shutdown: Some(tx),
-            task,
-        })
+        let serving = server::Serving::start(addr, routes::router(state.clone())).await?;
+        Ok(Simulator { serving, state })
     }
 
     /// Base URL including `/v1`, like `https://api.openai.com/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("http://{}/v1", self.serving.addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -135,18 +118,7 @@ impl Simulator {
         }
     }
 
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        // In-flight slow downloads would hold graceful shutdown open; don't wait on them.
-        self.task.abort();
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await;
     }
 }
