@@ -1,4 +1,9 @@
-//! A faithful local simulator of the OpenAI Videos API (Sora 2).
+//! Faithful local simulators of two video providers: the OpenAI Videos API (Sora 2,
+//! [`Simulator`]) and Runway's task API ([`runway::RunwaySimulator`]). They share the
+//! content ([`content`]), the prompt markers ([`markers`]), the run-wide [`Faults`], and
+//! the serving and streaming code.
+//!
+//! The Sora simulator:
 //!
 //! Same routes, fields, errors, progress and content variants as the reference
 //! (`shared/reference/openai-videos-api.md`), over real HTTP, so the real client is
@@ -26,22 +31,26 @@ use std::time::Duration;
 pub use content::{expected_content, expected_digest, png_header};
 pub use state::SimStats;
 
-/// Run-wide faults; all off by default.
+/// Run-wide faults, for either simulator; all off by default. Where Runway differs it
+/// is said on the field.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
-    /// The first N requests (any route) answer 429 with `retry-after`.
+    /// The first N requests (any route) answer 429 with `retry-after` (Runway: without).
     pub rate_limit_first: u32,
-    /// Seconds in the 429's `retry-after` header (run-wide and marker faults).
+    /// Seconds in the 429's `retry-after` header (run-wide and marker faults). Runway
+    /// ignores it: it documents no Retry-After.
     pub retry_after_secs: u64,
-    /// The next N requests answer 500 (odd) / 503 (even) with an error body.
+    /// The next N requests answer 500 (odd) / 503 (even) with an error body (Runway:
+    /// 502, 503, 504 in turn).
     pub server_error_first: u32,
     /// Throttle content downloads to this many bytes per second.
     pub slow_download_bytes_per_sec: Option<u64>,
     /// Cut content downloads after this many body bytes (the connection is dropped).
     pub reset_download_after: Option<u64>,
-    /// Refuse every create with a 400 moderation error.
+    /// Refuse every create with a 400 moderation error (Runway: every task ends
+    /// `FAILED` with `SAFETY.INPUT.TEXT`, as Runway moderates inputs after accepting).
     pub moderation_at_create: bool,
-    /// Every job ends `failed` with `moderation_blocked`.
+    /// Every job ends `failed` with `moderation_blocked` (Runway: `SAFETY.OUTPUT.VIDEO`).
     pub moderation_at_end: bool,
     /// Jobs stay `in_progress` forever.
     pub never_finish: bool,
