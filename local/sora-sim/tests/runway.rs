@@ -113,6 +113,38 @@ async fn asset_server() -> String {
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], "hello") }),
         )
         .route(
+            "/octet",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                    png_header(8, 8),
+                )
+            }),
+        )
+        .route(
+            "/no-head",
+            get(|method: axum::http::Method| async move {
+                if method == axum::http::Method::HEAD {
+                    // What an S3 link presigned for GET answers to HEAD.
+                    AxStatus::FORBIDDEN.into_response()
+                } else {
+                    ([(header::CONTENT_TYPE, "image/png")], png_header(8, 8)).into_response()
+                }
+            }),
+        )
+        .route(
+            "/chunked",
+            get(|| async {
+                let chunks = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
+                    png_header(8, 8),
+                ))]);
+                (
+                    [(header::CONTENT_TYPE, "image/png")],
+                    axum::body::Body::from_stream(chunks),
+                )
+            }),
+        )
+        .route(
             "/redirect",
             get(|| async { (AxStatus::FOUND, [(header::LOCATION, "/image.png")]).into_response() }),
         );
@@ -128,7 +160,7 @@ async fn each_create_route_answers_an_id_and_an_estimated_cost() {
     let assets = asset_server().await;
     let (s, b) = post(&sim, "/v1/text_to_video", gen45("a fox")).await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(b["estimatedCost"], json!({"credits": 60}));
+    assert_eq!(b["estimatedCost"], json!({"credits": 60.0}));
     assert_eq!(b["id"].as_str().unwrap().len(), 36);
 
     let i2v = json!({"model": "veo3.1", "ratio": "1280:720", "duration": 4, "audio": false,
@@ -136,7 +168,7 @@ async fn each_create_route_answers_an_id_and_an_estimated_cost() {
                      "negativePrompt": "rain"});
     let (s, b) = post(&sim, "/v1/image_to_video", i2v.clone()).await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(b["estimatedCost"], json!({"credits": 80}));
+    assert_eq!(b["estimatedCost"], json!({"credits": 80.0}));
     let info = sim.task(b["id"].as_str().unwrap()).unwrap();
     assert_eq!(info.fetched.len(), 1);
     assert_eq!(info.fetched[0].field, "promptImage[0].uri");
@@ -329,16 +361,17 @@ async fn a_task_goes_pending_throttled_running_succeeded() {
                 let p = b["progress"].as_f64().unwrap();
                 assert!((0.0..=1.0).contains(&p) && p >= last, "{b}");
                 last = p;
-                assert_eq!(b["estimatedCost"], json!({"credits": 60}));
+                assert_eq!(b["estimatedCost"], json!({"credits": 60.0}));
             }
             "SUCCEEDED" => {
+                // `cost.credits` is an integer, `estimatedCost.credits` a float.
                 assert_eq!(b["cost"], json!({"credits": 60}));
                 assert!(b.get("estimatedCost").is_none());
                 assert_eq!(b["output"].as_array().unwrap().len(), 1);
             }
             _ => {
                 assert!(b.get("progress").is_none(), "{b}");
-                assert_eq!(b["estimatedCost"], json!({"credits": 60}));
+                assert_eq!(b["estimatedCost"], json!({"credits": 60.0}));
             }
         }
     }
@@ -425,14 +458,18 @@ async fn failure_markers_end_the_task_with_runways_codes() {
     let (code, text, cost) = failure_of(&sim, "p [sim:moderation_input]").await;
     assert_eq!(code, "SAFETY.INPUT.TEXT");
     assert!(!text.is_empty());
-    assert_eq!(cost, json!({"credits": 0}));
+    // Runway charges moderated generations like successful ones; other failures are
+    // refunded.
+    assert_eq!(cost, json!({"credits": 60}));
+    let (code, _, cost) = failure_of(&sim, "p [sim:moderation_end]").await;
     assert_eq!(
-        failure_of(&sim, "p [sim:moderation_end]").await.0,
-        "SAFETY.OUTPUT.VIDEO"
+        (code.as_str(), cost),
+        ("SAFETY.OUTPUT.VIDEO", json!({"credits": 60}))
     );
+    let (code, _, cost) = failure_of(&sim, "p [sim:fail]").await;
     assert_eq!(
-        failure_of(&sim, "p [sim:fail]").await.0,
-        "INTERNAL.BAD_OUTPUT.CODE01"
+        (code.as_str(), cost),
+        ("INTERNAL.BAD_OUTPUT.CODE01", json!({"credits": 0}))
     );
     // Input moderation fails as soon as the task leaves PENDING; output moderation only
     // after it ran.
@@ -632,12 +669,12 @@ async fn costs_follow_the_model_and_duration() {
     for (body, credits) in cases {
         let (s, b) = post(&sim, "/v1/text_to_video", body.clone()).await;
         assert_eq!(s, 200, "{b}");
-        assert_eq!(b["estimatedCost"]["credits"], credits, "{body}");
+        assert_eq!(b["estimatedCost"]["credits"], credits as f64, "{body}");
     }
 }
 
 #[tokio::test]
-async fn assets_are_fetched_and_bad_ones_fail_the_task() {
+async fn assets_are_read_and_unusable_ones_refused_naming_the_field() {
     let sim = start(fast()).await;
     let assets = asset_server().await;
     let i2v = |uri: String| json!({"model": "gen4.5", "promptText": "x", "ratio": "1280:720", "duration": 5, "promptImage": uri});
@@ -655,22 +692,41 @@ async fn assets_are_fetched_and_bad_ones_fail_the_task() {
     assert_eq!(info.fetched[0].source, "data");
     assert_eq!(info.fetched[0].dimensions, Some((720, 1280)));
 
+    // An asset that cannot be used is a 400 naming the field and the reason; no task.
+    let before = sim.task_ids().len();
     for (path, why) in [
         ("/missing", "404"),
-        ("/text", "image"),
+        ("/text", "Content-Type"),
+        ("/octet", "Content-Type"),
         ("/redirect", "302"),
+        ("/no-head", "HEAD"),
+        ("/chunked", "Content-Length"),
     ] {
         let (s, b) = post(&sim, "/v1/image_to_video", i2v(format!("{assets}{path}"))).await;
-        assert_eq!(s, 200, "{b}");
-        let id = b["id"].as_str().unwrap();
-        let end = final_state(&sim, id).await;
-        assert_eq!(end["failureCode"], "ASSET.INVALID", "{path}: {end}");
-        let failure = end["failure"].as_str().unwrap();
+        assert_eq!(s, 400, "{path}: {b}");
+        let error = b["error"].as_str().unwrap();
         assert!(
-            failure.contains("promptImage") && failure.contains(why),
-            "{failure}"
+            error.contains("promptImage") && error.contains(why),
+            "{path}: {error}"
         );
+        assert_eq!(b["issues"][0]["path"], json!(["promptImage"]));
     }
+    let (s, b) = post(
+        &sim,
+        "/v1/image_to_video",
+        i2v("data:application/octet-stream;base64,AAAA".into()),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(sim.task_ids().len(), before);
+    // Without the HEAD rule, a GET-only link is read.
+    let lax = start(RunwayConfig {
+        require_head: false,
+        ..fast()
+    })
+    .await;
+    let (s, b) = post(&lax, "/v1/image_to_video", i2v(format!("{assets}/no-head"))).await;
+    assert_eq!(s, 200, "{b}");
 
     let (s, b) = post(
         &sim,

@@ -1,13 +1,18 @@
 //! Reading the assets a task names (`promptImage`, `videoUri`/`promptVideo`), as Runway
-//! does before it renders: URLs are really fetched with a plain GET (no redirects
-//! followed), data URIs decoded. What arrived is recorded so tests can check the right
-//! bytes reached the provider.
+//! does when it accepts a create: URLs are really fetched, data URIs decoded. What
+//! arrived is recorded so tests can check the right bytes reached the provider.
 //!
-//! Limits are Runway's documented ones: images ≤ 16 MB by URL and ≤ 5 MB as a data URI;
-//! videos ≤ 32 MB by URL and ≤ 16 MB as a data URI. An asset that cannot be read (a
-//! failed fetch, a non-2xx answer, a redirect, too big, not an image/video) makes the
-//! task end `FAILED` with `ASSET.INVALID`; a URI Runway would refuse outright (plain
-//! `http://` to a non-local host) is a 400 at create.
+//! Runway's documented rules (docs.dev.runwayml.com/assets/inputs):
+//! - URLs must be HTTPS, name a domain (not an IP address), be at most 2048 characters,
+//!   answer a HEAD request, answer with a `Content-Type` matching the asset's media type
+//!   (`application/octet-stream` and other generic values are refused) and a
+//!   `Content-Length`; redirects are not followed (a 3xx is a failure).
+//! - Size limits: images 16 MB by URL, 5 MB as a data URI; videos 32 MB and 16 MB.
+//! - An asset that cannot be used is a 400 at create naming the field and the reason
+//!   (docs.dev.runwayml.com/errors/troubleshooting).
+//!
+//! Local relaxation: with `allow_http_assets`, plain `http://` to `127.0.0.1`/`localhost`
+//! is accepted, IP or not. `require_head: false` skips the HEAD check.
 
 use super::validate::{AssetKind, AssetRef};
 use base64::Engine;
@@ -30,57 +35,59 @@ pub struct FetchedAsset {
     pub dimensions: Option<(u32, u32)>,
 }
 
-/// Why an asset URI is refused before any task exists (a 400).
-pub(crate) fn check_scheme(asset: &AssetRef, allow_http: bool) -> Result<(), String> {
-    let lower = asset.uri.to_ascii_lowercase();
-    if lower.starts_with("https://") || lower.starts_with("data:") || lower.starts_with("runway://")
-    {
-        return Ok(());
-    }
-    if lower.starts_with("http://") {
-        let local = url::Url::parse(&asset.uri).ok().is_some_and(|u| {
-            matches!(
-                u.host_str(),
-                Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
-            )
-        });
-        if allow_http && local {
-            return Ok(());
-        }
-        return Err("Must be an HTTPS URL (plain http:// is refused).".into());
-    }
-    Err("Must be an HTTPS URL, a Runway upload URI or a base64 data URI.".into())
+const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp"];
+const VIDEO_TYPES: &[&str] = &["video/mp4", "video/quicktime", "video/webm"];
+
+/// How the simulator reads assets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    pub allow_http: bool,
+    pub require_head: bool,
 }
 
-/// Read one asset; `Err` is the task's `failure` text.
-pub(crate) async fn fetch(
+/// Check and read one asset; `Err` is the reason, for a 400 naming the field.
+pub(crate) async fn read(
     client: &reqwest::Client,
     asset: &AssetRef,
+    rules: Rules,
 ) -> Result<FetchedAsset, String> {
-    let (url_limit, data_limit) = match asset.kind {
-        AssetKind::Image => (16 * MB, 5 * MB),
-        AssetKind::Video => (32 * MB, 16 * MB),
+    let (url_limit, data_limit, types) = match asset.kind {
+        AssetKind::Image => (16 * MB, 5 * MB, IMAGE_TYPES),
+        AssetKind::Video => (32 * MB, 16 * MB, VIDEO_TYPES),
     };
-    let field = asset.field.clone();
-    let (source, content_type, body) = if asset.uri.to_ascii_lowercase().starts_with("data:") {
-        let (ct, body) =
-            decode_data_uri(&asset.uri, data_limit).map_err(|e| format!("{field}: {e}"))?;
+    let lower = asset.uri.to_ascii_lowercase();
+    let (source, content_type, body) = if lower.starts_with("data:") {
+        let (ct, body) = decode_data_uri(&asset.uri, data_limit)?;
         ("data", ct, body)
-    } else if asset.uri.to_ascii_lowercase().starts_with("runway://") {
+    } else if lower.starts_with("runway://") {
         return Err(format!(
-            "{field}: the upload {} does not exist (uploads are not simulated).",
+            "the upload {} does not exist (uploads are not simulated).",
             asset.uri
         ));
     } else {
-        let (ct, body) = fetch_url(client, &asset.uri, url_limit)
-            .await
-            .map_err(|e| format!("{field}: {e}"))?;
+        check_url(&asset.uri, rules.allow_http)?;
+        if rules.require_head {
+            head(client, &asset.uri).await?;
+        }
+        let (ct, body) = fetch_url(client, &asset.uri, url_limit).await?;
         ("url", ct, body)
     };
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !types.contains(&media_type.as_str()) {
+        return Err(format!(
+            "unsupported Content-Type '{content_type}': expected one of {}.",
+            types.join(", ")
+        ));
+    }
     let dimensions = match asset.kind {
         AssetKind::Image => {
             let size = imagesize::blob_size(&body)
-                .map_err(|_| format!("{field}: the asset is not a readable image."))?;
+                .map_err(|_| "the asset is not a readable image.".to_string())?;
             Some((
                 u32::try_from(size.width).unwrap_or(u32::MAX),
                 u32::try_from(size.height).unwrap_or(u32::MAX),
@@ -90,18 +97,61 @@ pub(crate) async fn fetch(
             let mp4 = body.get(4..8) == Some(b"ftyp");
             let webm = body.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]);
             if !(mp4 || webm) {
-                return Err(format!("{field}: the asset is not a readable video."));
+                return Err("the asset is not a readable video.".into());
             }
             None
         }
     };
     Ok(FetchedAsset {
-        field,
+        field: asset.field.clone(),
         source,
         bytes: body.len() as u64,
         content_type,
         dimensions,
     })
+}
+
+/// The URL rules that need no request.
+fn check_url(uri: &str, allow_http: bool) -> Result<(), String> {
+    if uri.len() > 2048 {
+        return Err(format!(
+            "the URL is {} characters long; at most 2048 are allowed.",
+            uri.len()
+        ));
+    }
+    let url = url::Url::parse(uri).map_err(|e| format!("the URL cannot be parsed: {e}."))?;
+    let local = matches!(
+        url.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    );
+    if allow_http && local {
+        return Ok(());
+    }
+    if url.scheme() != "https" {
+        return Err("the URL must use HTTPS.".into());
+    }
+    if !matches!(url.host(), Some(url::Host::Domain(_))) {
+        return Err("the URL must name a domain, not an IP address.".into());
+    }
+    Ok(())
+}
+
+async fn head(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    let response = client
+        .head(url)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| format!("the HEAD request failed: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "the URL answered a HEAD request with HTTP {}; Runway requires HEAD support.",
+            response.status().as_u16()
+        ));
+    }
+    Ok(())
 }
 
 fn decode_data_uri(uri: &str, limit: u64) -> Result<(String, Vec<u8>), String> {
@@ -144,7 +194,10 @@ async fn fetch_url(
             status.as_u16()
         ));
     }
-    if response.content_length().is_some_and(|n| n > limit) {
+    let Some(length) = response.content_length() else {
+        return Err("the URL's answer has no Content-Length.".into());
+    };
+    if length > limit {
         return Err(format!("the asset is larger than {} MB.", limit / MB));
     }
     let content_type = response
@@ -169,23 +222,19 @@ async fn fetch_url(
 mod tests {
     use super::*;
 
-    fn asset(uri: &str) -> AssetRef {
-        AssetRef {
-            field: "promptImage".into(),
-            uri: uri.into(),
-            kind: AssetKind::Image,
-        }
-    }
-
     #[test]
-    fn plain_http_only_to_this_machine_and_only_when_allowed() {
-        assert!(check_scheme(&asset("https://example.com/a.png"), false).is_ok());
-        assert!(check_scheme(&asset("data:image/png;base64,AA=="), false).is_ok());
-        assert!(check_scheme(&asset("http://127.0.0.1:9/a.png"), true).is_ok());
-        assert!(check_scheme(&asset("http://localhost:9/a.png"), true).is_ok());
-        assert!(check_scheme(&asset("http://127.0.0.1:9/a.png"), false).is_err());
-        assert!(check_scheme(&asset("http://example.com/a.png"), true).is_err());
-        assert!(check_scheme(&asset("ftp://example.com/a.png"), true).is_err());
+    fn urls_follow_runways_rules_with_a_local_relaxation() {
+        assert!(check_url("https://example.com/a.png", false).is_ok());
+        assert!(check_url("http://127.0.0.1:9/a.png", true).is_ok());
+        assert!(check_url("http://localhost:9/a.png", true).is_ok());
+        assert!(check_url("http://127.0.0.1:9/a.png", false).is_err());
+        assert!(check_url("http://example.com/a.png", true).is_err());
+        assert!(check_url("https://93.184.216.34/a.png", true)
+            .unwrap_err()
+            .contains("IP"));
+        assert!(check_url("ftp://example.com/a.png", true).is_err());
+        let long = format!("https://example.com/{}", "a".repeat(2048));
+        assert!(check_url(&long, false).unwrap_err().contains("2048"));
     }
 
     #[test]

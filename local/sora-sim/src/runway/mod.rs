@@ -7,7 +7,7 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `POST /v1/text_to_video` | `{id, estimatedCost: {credits}}`; body checked per model ([`validate`]) |
-//! | `POST /v1/image_to_video` | likewise; `promptImage` is fetched ([`assets`]) |
+//! | `POST /v1/image_to_video` | likewise; `promptImage` is read ([`assets`]): one that cannot be used is a 400 naming the field |
 //! | `POST /v1/video_to_video` | likewise; `videoUri` / `promptVideo` is fetched |
 //! | `GET /v1/tasks/{id}` | the task: `id`, `createdAt` (RFC 3339), `status`, then `progress` (0..1, running), `output` (succeeded), `failure` + `failureCode` (failed), `estimatedCost` until ended, `cost` once ended |
 //! | `DELETE /v1/tasks/{id}` | 204: cancels a pending/throttled/running task (→ `CANCELLED`), deletes an ended one (→ later 404) |
@@ -22,7 +22,9 @@
 //! [`RunwayConfig::pending_time`], then `THROTTLED` for [`RunwayConfig::throttled_time`] or
 //! the `[sim:throttled_ms=N]` marker, then `RUNNING` over the render time, then
 //! `SUCCEEDED` (or `FAILED`). Cost: credits per second of the model × duration
-//! (see [`validate::MODELS`]); `cost` is 0 when the task failed or was cancelled.
+//! (see [`validate::MODELS`]), `estimatedCost.credits` a float, `cost.credits` an
+//! integer; `cost` is charged for successes and moderation failures (Runway charges
+//! moderated generations), 0 for other failures and cancels.
 //!
 //! # Faults
 //! Per job by prompt markers (see [`crate::markers`]): `moderation_input`,
@@ -35,8 +37,8 @@
 //! `retry_after_secs` is ignored.
 //!
 //! # Simplified
-//! `runway://` uploads do not exist (such a task fails `ASSET.INVALID`); assets are
-//! fetched once, at create, with a GET (no HEAD); nested reference lists
+//! `runway://` uploads do not exist (a 400 naming the field); assets are read once, at
+//! create, and their bytes are only checked to be an image/video; nested reference lists
 //! (`references`, `referenceAudio`, `referenceVideos`, `keyframes`) are checked for shape
 //! only; `output` holds one URL; there are no usage tiers, daily caps or concurrency
 //! limits beyond the faults above; credits for models Runway publishes no figure for
@@ -78,6 +80,9 @@ pub struct RunwayConfig {
     pub output_url_ttl: Duration,
     /// Accept `http://127.0.0.1` / `localhost` asset URLs (everything here is local).
     pub allow_http_assets: bool,
+    /// Asset URLs must answer a HEAD request, as Runway documents. Note that an S3 link
+    /// presigned for GET answers HEAD with 403 (the method is signed).
+    pub require_head: bool,
     /// Body chunk size when streaming output.
     pub download_chunk: usize,
 }
@@ -93,6 +98,7 @@ impl Default for RunwayConfig {
             video_bytes: None,
             output_url_ttl: Duration::from_secs(24 * 3600),
             allow_http_assets: true,
+            require_head: true,
             download_chunk: 64 * 1024,
         }
     }
@@ -138,8 +144,6 @@ pub struct TaskInfo {
     pub credits: u64,
     /// Assets read at create, in request order.
     pub fetched: Vec<FetchedAsset>,
-    /// Why an asset could not be read, when one could not.
-    pub asset_failure: Option<String>,
     /// `GET /v1/tasks/{id}` requests received (faulted ones included).
     pub gets: u64,
     /// The shortest time between two GETs of this task.
@@ -208,7 +212,6 @@ impl RunwaySimulator {
                 duration: t.create.duration,
                 credits: t.create.credits,
                 fetched: t.fetched.clone(),
-                asset_failure: t.asset_failure.clone(),
                 gets: t.gets,
                 min_get_gap: t.min_get_gap,
                 cancelled: t.cancelled_at.is_some(),

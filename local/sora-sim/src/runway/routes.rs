@@ -125,22 +125,17 @@ async fn create(State(state): St, headers: HeaderMap, body: Bytes, route: Route)
         Ok(v) => v,
         Err(e) => return invalid(&e.path, &e.message),
     };
-    for asset in &valid.assets {
-        if let Err(why) = assets::check_scheme(asset, state.config.allow_http_assets) {
-            return invalid(&asset.field, &why);
-        }
-    }
-    // Runway reads the inputs before it renders; doing it here, once, keeps the task's
-    // life a pure function of time.
+    // Runway reads the inputs when it accepts the task, and answers 400 naming the field
+    // when one cannot be used.
+    let rules = assets::Rules {
+        allow_http: state.config.allow_http_assets,
+        require_head: state.config.require_head,
+    };
     let mut fetched = Vec::new();
-    let mut asset_failure = None;
     for asset in &valid.assets {
-        match assets::fetch(&state.client, asset).await {
+        match assets::read(&state.client, asset, rules).await {
             Ok(f) => fetched.push(f),
-            Err(why) => {
-                asset_failure = Some(why);
-                break;
-            }
+            Err(why) => return invalid(&asset.field, &why),
         }
     }
     let markers = crate::markers::parse(valid.prompt_text.as_deref().unwrap_or_default());
@@ -156,7 +151,6 @@ async fn create(State(state): St, headers: HeaderMap, body: Bytes, route: Route)
         markers,
         created_at: Utc::now(),
         started: Instant::now(),
-        asset_failure,
         fetched,
         cancelled_at: None,
         deleted: false,
@@ -165,7 +159,8 @@ async fn create(State(state): St, headers: HeaderMap, body: Bytes, route: Route)
         min_get_gap: None,
         create: valid,
     };
-    let answer = json!({"id": task.id, "estimatedCost": {"credits": task.create.credits}});
+    // `estimatedCost.credits` is a float in Runway's schema, `cost.credits` an integer.
+    let answer = json!({"id": task.id, "estimatedCost": {"credits": task.create.credits as f64}});
     tracing::info!(task_id = %task.id, model = task.create.model, route = route.path(), "runway task created");
     state.tasks().push(task);
     Json(answer).into_response()
@@ -230,7 +225,7 @@ async fn retrieve(State(state): St, Path(id): Path<String>, headers: HeaderMap) 
 fn task_json(state: &RunwayState, task: &Task, now: Instant) -> Value {
     let phase = task.phase(&state.config.faults, now);
     let ended = phase.ended();
-    let succeeded = phase == Phase::Succeeded;
+    let charged = phase.charged();
     let mut body = json!({
         "id": task.id,
         "createdAt": task.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -259,10 +254,12 @@ fn task_json(state: &RunwayState, task: &Task, now: Instant) -> Value {
         body[k] = v;
     }
     let cost_field = if ended {
-        let paid = if succeeded { credits } else { 0 };
-        ("cost", json!({ "credits": paid }))
+        (
+            "cost",
+            json!({ "credits": if charged { credits } else { 0 } }),
+        )
     } else {
-        ("estimatedCost", json!({ "credits": credits }))
+        ("estimatedCost", json!({ "credits": credits as f64 }))
     };
     body[cost_field.0] = cost_field.1;
     body

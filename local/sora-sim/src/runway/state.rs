@@ -40,8 +40,6 @@ pub(crate) struct Task {
     pub pending: Duration,
     pub throttled: Duration,
     pub render: Duration,
-    /// Why an input asset could not be read: the task fails `ASSET.INVALID`.
-    pub asset_failure: Option<String>,
     pub fetched: Vec<FetchedAsset>,
     /// When a DELETE cancelled it while it was not yet ended.
     pub cancelled_at: Option<Instant>,
@@ -69,6 +67,17 @@ impl Phase {
             Phase::Succeeded | Phase::Failed { .. } | Phase::Cancelled
         )
     }
+
+    /// Whether the ended task costs its credits: Runway charges successes and moderated
+    /// generations ("Moderated generations have the same credit cost as successful
+    /// generations"); other failures and cancels are refunded.
+    pub fn charged(&self) -> bool {
+        match self {
+            Phase::Succeeded => true,
+            Phase::Failed { code, .. } => code.starts_with("SAFETY."),
+            _ => false,
+        }
+    }
 }
 
 impl Task {
@@ -86,12 +95,6 @@ impl Task {
         let mut t = now.saturating_duration_since(self.started);
         if t < self.pending {
             return Phase::Pending;
-        }
-        if let Some(why) = &self.asset_failure {
-            return Phase::Failed {
-                code: "ASSET.INVALID",
-                message: format!("An input asset could not be used. {why}"),
-            };
         }
         if self.markers.moderation_input || faults.moderation_at_create {
             return Phase::Failed {
@@ -168,9 +171,11 @@ pub(crate) struct RunwayState {
 
 impl RunwayState {
     pub fn new(config: RunwayConfig) -> RunwayState {
-        // Runway documents that asset URLs must not redirect: don't follow any.
+        // Runway documents that asset URLs must not redirect: don't follow any. Its
+        // fetcher's user agent starts `RunwayML API/`.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .user_agent("RunwayML API/sora-sim")
             .build()
             .unwrap_or_default();
         RunwayState {
@@ -313,7 +318,6 @@ mod tests {
             pending: Duration::from_millis(100),
             throttled: Duration::from_millis(throttled_ms),
             render: Duration::from_millis(1000),
-            asset_failure: None,
             fetched: vec![],
             cancelled_at: None,
             deleted: false,
@@ -365,9 +369,6 @@ mod tests {
             at(&task("[sim:never_finish]", 0), 60_000),
             Phase::Running(STALL)
         );
-        let mut bad = task("p", 0);
-        bad.asset_failure = Some("nope".into());
-        assert_eq!(code(&at(&bad, 150)), "ASSET.INVALID");
     }
 
     #[test]

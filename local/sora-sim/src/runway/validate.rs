@@ -1,6 +1,7 @@
 //! Create-request rules per route and model, as the `runwayml` SDK's create-params types
 //! state them (`text_to_video_create_params.py`, `image_to_video_create_params.py`,
-//! `video_to_video_create_params.py`, SDK 5.13.0).
+//! `video_to_video_create_params.py`, SDK 5.13.0, plus 5.14.0's `outputFormat` and
+//! `proresProfile` on gen4.5 and aleph2).
 //!
 //! Each (route, model) pair is one [`ModelSpec`]: the fields it accepts, which are
 //! required, and each field's rule. Anything else in the body is refused by name, as the
@@ -201,6 +202,10 @@ const R_SEEDANCE_SMALL: &[&str] = &[
 ];
 const R_GEMINI: &[&str] = &["1280:720", "720:1280"];
 const TARGET_ASPECT: &[&str] = &["16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "21:9"];
+const OUTPUT_FORMATS: &[&str] = &["mp4", "prores", "png_sequence"];
+const PRORES_PROFILES: &[&str] = &["422", "4444", "422 Proxy", "422 LT", "422 HQ", "4444 XQ"];
+/// Extra credits per second for an `outputFormat` other than mp4 (SDK 5.14 docstring).
+const NON_MP4_SURCHARGE: u64 = 5;
 const FIRST: &[&str] = &["first"];
 const FIRST_LAST: &[&str] = &["first", "last"];
 
@@ -266,6 +271,8 @@ pub static MODELS: &[ModelSpec] = &[
             req("duration", Kind::IntRange(2, 10)),
             opt("seed", Kind::Seed),
             opt("contentModeration", Kind::ContentModeration),
+            opt("outputFormat", Kind::OneOf(OUTPUT_FORMATS)),
+            opt("proresProfile", Kind::OneOf(PRORES_PROFILES)),
         ]
     ),
     spec!(
@@ -395,6 +402,8 @@ pub static MODELS: &[ModelSpec] = &[
             req("duration", Kind::IntRange(2, 10)),
             opt("seed", Kind::Seed),
             opt("contentModeration", Kind::ContentModeration),
+            opt("outputFormat", Kind::OneOf(OUTPUT_FORMATS)),
+            opt("proresProfile", Kind::OneOf(PRORES_PROFILES)),
         ]
     ),
     spec!(
@@ -542,6 +551,8 @@ pub static MODELS: &[ModelSpec] = &[
             opt("contentModeration", Kind::ContentModeration),
             opt("keyframes", Kind::Keyframes),
             opt("targetAspectRatio", Kind::OneOf(TARGET_ASPECT)),
+            opt("outputFormat", Kind::OneOf(OUTPUT_FORMATS)),
+            opt("proresProfile", Kind::OneOf(PRORES_PROFILES)),
         ]
     ),
     spec!(
@@ -671,11 +682,17 @@ pub fn create(route: Route, body: &Value) -> Result<Create, Invalid> {
         .get("audio")
         .and_then(Value::as_bool)
         .unwrap_or(spec.audio_default);
-    let per_second = if audio {
+    let mut per_second = if audio {
         spec.credits_per_second.0
     } else {
         spec.credits_per_second.1
     };
+    if map
+        .get("outputFormat")
+        .is_some_and(|f| f.as_str() != Some("mp4"))
+    {
+        per_second += NON_MP4_SURCHARGE;
+    }
     Ok(Create {
         route,
         model: spec.model,
@@ -998,6 +1015,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.model, c.duration, c.credits), ("gen4.5", 6, 72));
+        let c = t2v(json!({"model": "gen4.5", "promptText": "a fox", "ratio": "1280:720", "duration": 6, "outputFormat": "prores", "proresProfile": "422 HQ"})).unwrap();
+        assert_eq!(c.credits, 102);
         let c =
             t2v(json!({"model": "veo3.1", "promptText": "a fox", "ratio": "1080:1920"})).unwrap();
         assert_eq!((c.duration, c.audio, c.credits), (8, true, 320));
