@@ -86,6 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             model: "sora-2".into(),
             seconds: 4,
             size: "720x1280".into(),
+            negative_prompt: None,
             input_reference: None,
         })
         .await?;

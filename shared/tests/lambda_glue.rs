@@ -14,9 +14,10 @@ use serde_json::json;
 use std::sync::Arc;
 use vidgen_shared::config::Secret;
 use vidgen_shared::deadline::Deadline;
-use vidgen_shared::domain::Limits;
+use vidgen_shared::domain::{Limits, ProviderId};
 use vidgen_shared::lambda_glue::handle_step;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
+use vidgen_shared::provider::Providers;
 use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::local_files::LocalObjectStore;
 use vidgen_shared::store::update_job;
@@ -50,8 +51,11 @@ async fn deps_with(
             "http://127.0.0.1:9".into(),
             b"k".to_vec(),
         )),
-        provider: Arc::new(
-            OpenAiProvider::new(OpenAiConfig::new(sim.base_url(), Secret::new("k"))).unwrap(),
+        providers: Providers::only(
+            ProviderId::OpenAi,
+            Arc::new(
+                OpenAiProvider::new(OpenAiConfig::new(sim.base_url(), Secret::new("k"))).unwrap(),
+            ),
         ),
         config: WorkflowConfig::default(),
     };

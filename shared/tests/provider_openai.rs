@@ -11,6 +11,7 @@ use vidgen_shared::deadline::Deadline;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::retry::RetryPolicy;
 use vidgen_shared::provider::{
+    RemixVideo,
     CreateVideo, ProviderError, ProviderStatus, ReferenceImage, Variant, VideoProvider,
 };
 use vidgen_shared::workflow::StepFunction;
@@ -55,7 +56,19 @@ fn request(prompt: &str) -> CreateVideo {
         model: "sora-2".into(),
         seconds: 4,
         size: "720x1280".into(),
+        negative_prompt: None,
         input_reference: None,
+    }
+}
+
+fn remix_of(video_id: &str, prompt: &str) -> RemixVideo {
+    RemixVideo {
+        source_video_id: video_id.into(),
+        source_video_url: None,
+        prompt: prompt.into(),
+        model: "sora-2".into(),
+        seconds: 4,
+        size: "720x1280".into(),
     }
 }
 
@@ -146,13 +159,13 @@ async fn remix_and_delete() {
     let s = sim(fast_sim()).await;
     let p = client(&s);
     let v = p.create(&request("day")).await.unwrap();
-    let err = p.remix(&v.id, "night").await.unwrap_err();
+    let err = p.remix(&remix_of(&v.id, "night")).await.unwrap_err();
     assert!(
         matches!(err, ProviderError::Rejected { status: 400, .. }),
         "remix before completion: {err:?}"
     );
     wait_until_done(&p, &v.id).await;
-    let r = p.remix(&v.id, "night").await.unwrap();
+    let r = p.remix(&remix_of(&v.id, "night")).await.unwrap();
     assert_ne!(r.id, v.id);
     p.delete(&v.id).await.unwrap();
     assert!(matches!(

@@ -19,9 +19,9 @@ use vidgen_shared::aws::{aws_test_env, static_sdk_config};
 use vidgen_shared::config::Secret;
 use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::{JobId, Owner};
-use vidgen_shared::domain::{Job, Limits, Model, NewJob, Status};
+use vidgen_shared::domain::{Job, Limits, Model, NewJob, ProviderId, Status};
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
-use vidgen_shared::provider::{CreateVideo, VideoProvider};
+use vidgen_shared::provider::{CreateVideo, Providers, VideoProvider};
 use vidgen_shared::store::dynamo::{create_table, DynamoJobStore};
 use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::local_files::LocalObjectStore;
@@ -60,13 +60,14 @@ struct FaultyJobs {
 
 #[async_trait]
 impl JobStore for FaultyJobs {
-    async fn create(
+    async fn create_all(
         &self,
-        job: &Job,
+        jobs: &[Job],
+        parent: Option<&Job>,
         claim: Option<&IdempotencyRecord>,
         limits: &Limits,
     ) -> Result<CreateOutcome, StoreError> {
-        self.inner.create(job, claim, limits).await
+        self.inner.create_all(jobs, parent, claim, limits).await
     }
     async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         self.inner.get(id).await
@@ -190,7 +191,7 @@ async fn world(store: Store) -> World {
             "http://127.0.0.1:9".into(),
             b"k".to_vec(),
         )),
-        provider: Arc::new(provider.clone()),
+        providers: Providers::only(ProviderId::OpenAi, Arc::new(provider.clone())),
         config: WorkflowConfig {
             min_wait: Duration::from_secs(1),
             max_wait: Duration::from_secs(2),
@@ -270,6 +271,7 @@ impl World {
                 model: job.model.as_str().into(),
                 seconds: job.seconds,
                 size: job.size.as_str().into(),
+                negative_prompt: None,
                 input_reference: None,
             })
             .await
@@ -428,6 +430,7 @@ async fn a_submit_that_finds_the_mark_adopts_the_render_the_provider_shows() {
                 model: "sora-2".into(),
                 seconds: 8,
                 size: "720x1280".into(),
+                negative_prompt: None,
                 input_reference: None,
             })
             .await

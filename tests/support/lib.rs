@@ -123,7 +123,7 @@ pub fn fast_config(dir: &std::path::Path, store: Store) -> StackConfig {
     config.workflow = WorkflowConfig {
         min_wait: Duration::from_secs(1),
         max_wait: Duration::from_secs(2),
-        budget_sora2: Duration::from_secs(3),
+        budget_standard: Duration::from_secs(3),
         ..WorkflowConfig::default()
     };
     config

@@ -7,8 +7,8 @@
 //! build a stack's settings from a map; [`StackConfig::apply_env`] reads the process
 //! environment.
 
-use crate::stack::{parse_tokens, AwsBackend, Backend, ProviderChoice, StackConfig};
-use vidgen_shared::config::{ConfigError, Secret, DEFAULT_OPENAI_BASE_URL};
+use crate::stack::{parse_tokens, AwsBackend, Backend, ProviderChoice, RunwayChoice, StackConfig};
+use vidgen_shared::config::{ConfigError, Secret, DEFAULT_OPENAI_BASE_URL, DEFAULT_RUNWAY_BASE_URL};
 use vidgen_shared::domain::Model;
 use vidgen_shared::settings::{self as shared, Lookup};
 
@@ -45,9 +45,24 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "any compatible /v1/videos endpoint (with OPENAI_API_KEY)",
     },
     Variable {
+        name: "RUNWAYML_API_SECRET",
+        default: UNSET,
+        meaning: "Runway key; unset = the built-in Runway simulator for runway/* models",
+    },
+    Variable {
+        name: "RUNWAYML_BASE_URL",
+        default: DEFAULT_RUNWAY_BASE_URL,
+        meaning: "Runway's API host, or any server speaking its task API (with RUNWAYML_API_SECRET)",
+    },
+    Variable {
+        name: "VIDGEN_DEFAULT_MODEL",
+        default: UNSET,
+        meaning: "model used when a request names none (an id from GET /v1/models); unset = SORA_MODEL",
+    },
+    Variable {
         name: "SORA_MODEL",
         default: "sora-2",
-        meaning: "default model when a request names none",
+        meaning: "the default model when VIDGEN_DEFAULT_MODEL is unset",
     },
     Variable {
         name: "VIDGEN_MAX_ACTIVE_JOBS",
@@ -154,7 +169,8 @@ pub fn log_filter(lookup: Lookup, serving: bool) -> Result<String, ConfigError> 
 }
 
 impl StackConfig {
-    /// Apply `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
+    /// Apply `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `RUNWAYML_API_SECRET`,
+    /// `RUNWAYML_BASE_URL`, `VIDGEN_DEFAULT_MODEL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
     /// `VIDGEN_WEBHOOK_SECRET`, and `VIDGEN_BACKEND` (`embedded`, or `aws` with
     /// `TABLE_NAME`, `BUCKET_NAME`, `VIDGEN_AWS_CREATE_MISSING` and the endpoints).
     pub fn apply_settings(mut self, lookup: Lookup) -> anyhow::Result<StackConfig> {
@@ -180,8 +196,17 @@ impl StackConfig {
                 api_key: Secret::new(key.trim()),
             };
         }
-        self.api.policy.default_model =
-            shared::parse::<Model>("SORA_MODEL", &or_default(lookup, "SORA_MODEL"))?;
+        if let Some(key) = shared::value(lookup, "RUNWAYML_API_SECRET") {
+            let base_url = or_default(lookup, "RUNWAYML_BASE_URL");
+            self.runway = RunwayChoice::Live {
+                base_url: shared::url("RUNWAYML_BASE_URL", &base_url)?,
+                api_key: Secret::new(key.trim()),
+            };
+        }
+        self.api.policy.default_model = match shared::value(lookup, "VIDGEN_DEFAULT_MODEL") {
+            Some(id) => shared::parse::<Model>("VIDGEN_DEFAULT_MODEL", &id)?,
+            None => shared::parse::<Model>("SORA_MODEL", &or_default(lookup, "SORA_MODEL"))?,
+        };
         self.api.limits.max_active_jobs = shared::max_active_jobs(
             "VIDGEN_MAX_ACTIVE_JOBS",
             &or_default(lookup, "VIDGEN_MAX_ACTIVE_JOBS"),

@@ -6,6 +6,7 @@ use crate::server::{self, AppState};
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use sora_sim::runway::{RunwayConfig as RunwaySimConfig, RunwaySimulator};
 use sora_sim::{SimConfig, Simulator};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +17,10 @@ use vidgen_shared::api::ValidationPolicy;
 use vidgen_shared::api::{ApiConfig, ApiDeps};
 use vidgen_shared::callback::{BackgroundDeliveries, CallbackSender, WebhookSigner};
 use vidgen_shared::config::Secret;
+use vidgen_shared::domain::ProviderId;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
-use vidgen_shared::provider::VideoProvider;
+use vidgen_shared::provider::runway::{RunwayConfig, RunwayProvider};
+use vidgen_shared::provider::{Providers, VideoProvider};
 use vidgen_shared::store::dynamo::DynamoJobStore;
 use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::local_files::LocalObjectStore;
@@ -36,6 +39,16 @@ pub enum ProviderChoice {
     OpenAi { base_url: String, api_key: Secret },
     /// The built-in simulator, started on 127.0.0.1, reached over HTTP by the same client.
     Simulator(SimConfig),
+}
+
+/// Which Runway the stack talks to.
+#[derive(Debug, Clone)]
+pub enum RunwayChoice {
+    /// Runway's API (or any server speaking it) at this host, with this key.
+    Live { base_url: String, api_key: Secret },
+    /// The built-in Runway simulator, reached over HTTP by the same client. Polled
+    /// at the workflow's own pace: the 5 s floor is Runway's, not the simulator's.
+    Simulator(RunwaySimConfig),
 }
 
 /// Where job records and files live.
@@ -70,6 +83,7 @@ pub struct StackConfig {
     pub data_dir: PathBuf,
     pub backend: Backend,
     pub provider: ProviderChoice,
+    pub runway: RunwayChoice,
     /// `(token, owner)`; empty means single-user (owner `local`).
     pub tokens: Vec<(String, String)>,
     pub time_scale: f64,
@@ -91,6 +105,7 @@ impl StackConfig {
             data_dir,
             backend: Backend::Embedded,
             provider: ProviderChoice::Simulator(SimConfig::default()),
+            runway: RunwayChoice::Simulator(RunwaySimConfig::default()),
             tokens: Vec::new(),
             time_scale: 1.0,
             workflow: WorkflowConfig {
@@ -183,6 +198,8 @@ pub struct RunningStack {
     pub jobs: Arc<dyn JobStore>,
     pub objects: Arc<dyn ObjectStore>,
     pub simulator: Option<Simulator>,
+    pub runway_simulator: Option<RunwaySimulator>,
+    /// What each provider is, for people (`OpenAI: built-in Sora simulator at …`).
     pub provider_name: String,
     /// Where jobs and files are kept, for people.
     pub store_name: String,
@@ -227,6 +244,30 @@ impl RunningStack {
                 (Arc::new(p), Some(sim))
             }
         };
+        let (runway, runway_simulator): (Arc<dyn VideoProvider>, Option<RunwaySimulator>) =
+            match &config.runway {
+                RunwayChoice::Live { base_url, api_key } => {
+                    let p =
+                        RunwayProvider::new(RunwayConfig::new(base_url.clone(), api_key.clone()))?;
+                    (Arc::new(p), None)
+                }
+                RunwayChoice::Simulator(sim_config) => {
+                    let key = hex::encode(rand::random::<[u8; 16]>());
+                    let sim = RunwaySimulator::start(
+                        "127.0.0.1:0".parse()?,
+                        RunwaySimConfig {
+                            api_key: Some(key.clone()),
+                            ..sim_config.clone()
+                        },
+                    )
+                    .await?;
+                    let p = RunwayProvider::new(RunwayConfig {
+                        min_poll_interval: Duration::ZERO,
+                        ..RunwayConfig::new(sim.base_url(), Secret::new(key))
+                    })?;
+                    (Arc::new(p), Some(sim))
+                }
+            };
         let (jobs, objects, files) = stores(&config, &base_url).await?;
         let (sender, webhook_secret_source) = callbacks(&config)?;
         // Deliveries leave the request and the step: a background task sends them.
@@ -234,7 +275,9 @@ impl RunningStack {
         let step_deps = StepDeps {
             jobs: jobs.clone(),
             objects: objects.clone(),
-            provider,
+            providers: Providers::new()
+                .with(ProviderId::OpenAi, provider)
+                .with(ProviderId::Runway, runway),
             config: WorkflowConfig {
                 callbacks: Some(callbacks.clone()),
                 ..config.workflow.clone()
@@ -269,13 +312,22 @@ impl RunningStack {
         engine.resume(&unfinished).await;
         // After the resume, so a job whose execution is missing really has none.
         let sweeper = tokio::spawn(sweep_every(sweep_deps.clone(), SWEEP_EVERY));
-        let provider_name = match (&config.provider, &simulator) {
+        let openai_name = match (&config.provider, &simulator) {
             (ProviderChoice::OpenAi { base_url, .. }, _) => {
                 format!("OpenAI-compatible API at {base_url}")
             }
             (_, Some(sim)) => format!("built-in Sora simulator at {}", sim.base_url()),
             _ => "unknown".into(),
         };
+        let runway_name = match (&config.runway, &runway_simulator) {
+            (RunwayChoice::Live { base_url, .. }, _) => format!("Runway API at {base_url}"),
+            (_, Some(sim)) => format!(
+                "built-in Runway simulator at {} (RUNWAYML_API_SECRET is unset)",
+                sim.base_url()
+            ),
+            _ => "unknown".into(),
+        };
+        let provider_name = format!("openai: {openai_name}; runway: {runway_name}");
         let store_name = match &config.backend {
             Backend::Embedded => format!("embedded, in {}", config.data_dir.display()),
             Backend::Aws(aws) => {
@@ -289,6 +341,7 @@ impl RunningStack {
             jobs,
             objects,
             simulator,
+            runway_simulator,
             provider_name,
             store_name,
             webhook_secret_source,
@@ -313,6 +366,9 @@ impl RunningStack {
         let _ = (&mut self.server).await;
         self.engine.stop_all().await;
         if let Some(sim) = self.simulator.take() {
+            sim.shutdown().await;
+        }
+        if let Some(sim) = self.runway_simulator.take() {
             sim.shutdown().await;
         }
     }
