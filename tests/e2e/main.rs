@@ -43,6 +43,8 @@ mod lambda_semantics;
 mod limits;
 mod remix;
 mod restart;
+mod runway;
 mod uploads;
 mod validation;
+mod variants;
 mod webhooks;

@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sora_sim::SimConfig;
 use std::time::Duration;
-use vidgen::stack::{AwsBackend, Backend, ProviderChoice, RunningStack, StackConfig};
+use sora_sim::runway::{RunwayConfig as RunwaySimConfig, RunwayStats, TaskInfo};
+use vidgen::stack::{AwsBackend, Backend, ProviderChoice, RunningStack, RunwayChoice, StackConfig};
 use vidgen_shared::aws::aws_test_env;
 use vidgen_shared::workflow::WorkflowConfig;
 
@@ -117,6 +118,11 @@ pub fn fast_config(dir: &std::path::Path, store: Store) -> StackConfig {
     config.provider = ProviderChoice::Simulator(SimConfig {
         render_time: Duration::from_millis(400),
         ..SimConfig::default()
+    });
+    config.runway = RunwayChoice::Simulator(RunwaySimConfig {
+        pending_time: Duration::from_millis(100),
+        render_time: Duration::from_millis(400),
+        ..RunwaySimConfig::default()
     });
     config.tokens = vec![(ALICE.into(), "alice".into()), (BOB.into(), "bob".into())];
     config.time_scale = 0.05;
@@ -313,6 +319,32 @@ impl Harness {
             .as_ref()
             .expect("the simulator runs")
             .config()
+    }
+
+    /// What the Runway simulator was asked.
+    pub fn runway_stats(&self) -> RunwayStats {
+        self.runway_sim().stats()
+    }
+
+    /// One Runway task as the simulator holds it.
+    pub fn runway_task(&self, id: &str) -> TaskInfo {
+        self.runway_sim().task(id).expect("the Runway simulator has the task")
+    }
+
+    /// The last create body the Runway simulator received, with its route.
+    pub fn runway_last_create(&self) -> (sora_sim::runway::Route, Value) {
+        self.runway_sim().last_create().expect("a create reached the Runway simulator")
+    }
+
+    pub fn runway_sim_config(&self) -> &RunwaySimConfig {
+        self.runway_sim().config()
+    }
+
+    fn runway_sim(&self) -> &sora_sim::runway::RunwaySimulator {
+        self.stack
+            .runway_simulator
+            .as_ref()
+            .expect("the Runway simulator runs")
     }
 
     pub fn sim_stats(&self) -> sora_sim::SimStats {

@@ -107,7 +107,7 @@ fn the_document_is_openapi_3_1_whose_refs_resolve_and_schemas_compile() {
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
     let description = doc["info"]["description"].as_str().expect("description");
     assert!(
-        description.contains("GET /v1/models"),
+        description.contains("GET /v1/events"),
         "says which routes are not built yet"
     );
 
@@ -182,9 +182,21 @@ fn the_document_is_openapi_3_1_whose_refs_resolve_and_schemas_compile() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    for not_yet in ["provider", "variant_of", "variants", "timings"] {
+    for not_yet in ["timings"] {
         assert!(!required.contains(not_yet), "{not_yet} is not returned yet");
     }
+    for returned in ["provider", "variant_of", "variants", "cost_usd"] {
+        assert!(required.contains(returned), "{returned} is returned");
+    }
+    // The documented model ids are the catalog's.
+    let documented: Vec<&str> = doc["components"]["schemas"]["Model"]["enum"]
+        .as_array()
+        .expect("Model is an enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let catalog: Vec<&str> = crate::domain::Model::all().map(|m| m.id()).collect();
+    assert_eq!(documented, catalog);
 }
 
 #[test]
@@ -404,6 +416,20 @@ async fn jobs_the_api_returns_match_the_document() {
     assert_eq!(slot.status, 201);
     assert_documented(&doc, "POST", "/v1/uploads", &slot);
 
+    let models = call(&deps, alice, "GET", "/v1/models", None).await;
+    assert_eq!(models.status, 200);
+    assert_documented(&doc, "GET", "/v1/models", &models);
+    let variant = call(
+        &deps,
+        alice,
+        "POST",
+        &format!("{path}/variants"),
+        Some(json!({"size": "1280x720"})),
+    )
+    .await;
+    assert_eq!(variant.status, 202, "{:?}", variant.body);
+    assert_documented(&doc, "POST", "/v1/videos/{id}/variants", &variant);
+
     let deleted = call(&deps, alice, "DELETE", &path, None).await;
     assert_eq!(deleted.status, 204);
     assert_documented(&doc, "DELETE", "/v1/videos/{id}", &deleted);
@@ -412,7 +438,10 @@ async fn jobs_the_api_returns_match_the_document() {
     let request = &doc["components"]["schemas"]["CreateVideoRequest"];
     for bad in [
         json!({}),
-        json!({"script": "x", "seconds": 5}),
+        json!({"script": "x", "seconds": 0}),
+        json!({"script": "x", "size": "big"}),
+        json!({"script": "x", "variants": [{"model": "sora-2"}]}),
+        json!({"script": "x", "variants": [{"size": "720x1280"}, {"size": "720x1280"}, {"size": "720x1280"}, {"size": "720x1280"}]}),
         json!({"script": "x", "colour": "red"}),
         json!({"script": " "}),
         json!({"prompt": "x", "keywords": vec!["k"; 21]}),
