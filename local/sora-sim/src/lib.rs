@@ -1,4 +1,9 @@
-//! A faithful local simulator of the OpenAI Videos API (Sora 2).
+//! Faithful local simulators of two video providers: the OpenAI Videos API (Sora 2,
+//! [`Simulator`]) and Runway's task API ([`runway::RunwaySimulator`]). They share the
+//! content ([`content`]), the prompt markers ([`markers`]), the run-wide [`Faults`], and
+//! the serving and streaming code.
+//!
+//! The Sora simulator:
 //!
 //! Same routes, fields, errors, progress and content variants as the reference
 //! (`shared/reference/openai-videos-api.md`), over real HTTP, so the real client is
@@ -12,7 +17,10 @@
 pub mod content;
 pub mod markers;
 mod routes;
+pub mod runway;
+mod server;
 mod state;
+mod stream;
 mod validate;
 
 use std::net::SocketAddr;
@@ -23,22 +31,26 @@ use std::time::Duration;
 pub use content::{expected_content, expected_digest, png_header};
 pub use state::SimStats;
 
-/// Run-wide faults; all off by default.
+/// Run-wide faults, for either simulator; all off by default. Where Runway differs it
+/// is said on the field.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
-    /// The first N requests (any route) answer 429 with `retry-after`.
+    /// The first N requests (any route) answer 429 with `retry-after` (Runway: without).
     pub rate_limit_first: u32,
-    /// Seconds in the 429's `retry-after` header (run-wide and marker faults).
+    /// Seconds in the 429's `retry-after` header (run-wide and marker faults). Runway
+    /// ignores it: it documents no Retry-After.
     pub retry_after_secs: u64,
-    /// The next N requests answer 500 (odd) / 503 (even) with an error body.
+    /// The next N requests answer 500 (odd) / 503 (even) with an error body (Runway:
+    /// 502, 503, 504 in turn).
     pub server_error_first: u32,
     /// Throttle content downloads to this many bytes per second.
     pub slow_download_bytes_per_sec: Option<u64>,
     /// Cut content downloads after this many body bytes (the connection is dropped).
     pub reset_download_after: Option<u64>,
-    /// Refuse every create with a 400 moderation error.
+    /// Refuse every create with a 400 moderation error (Runway: every task ends
+    /// `FAILED` with `SAFETY.INPUT.TEXT`, as Runway moderates inputs after accepting).
     pub moderation_at_create: bool,
-    /// Every job ends `failed` with `moderation_blocked`.
+    /// Every job ends `failed` with `moderation_blocked` (Runway: `SAFETY.OUTPUT.VIDEO`).
     pub moderation_at_end: bool,
     /// Jobs stay `in_progress` forever.
     pub never_finish: bool,
@@ -78,45 +90,25 @@ impl Default for SimConfig {
 
 /// A running simulator.
 pub struct Simulator {
-    addr: SocketAddr,
+    serving: server::Serving,
     state: Arc<state::SimState>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Simulator {
     /// Bind `addr` (port 0 picks a free one) and serve on the current tokio runtime.
     pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Simulator> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(state::SimState::new(config));
-        let app = routes::router(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "simulator stopped");
-            }
-        });
-        Ok(Simulator {
-            addr,
-            state,
-            shutdown: Some(tx),
-            task,
-        })
+        let serving = server::Serving::start(addr, routes::router(state.clone())).await?;
+        Ok(Simulator { serving, state })
     }
 
     /// Base URL including `/v1`, like `https://api.openai.com/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("http://{}/v1", self.serving.addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -135,18 +127,7 @@ impl Simulator {
         }
     }
 
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        // In-flight slow downloads would hold graceful shutdown open; don't wait on them.
-        self.task.abort();
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await;
     }
 }

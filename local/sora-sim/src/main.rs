@@ -1,15 +1,27 @@
-//! `sora-sim`: run the simulator as a standalone server.
+//! `sora-sim`: run a simulator as a standalone server: the OpenAI Videos API (Sora 2,
+//! the default) or Runway's task API (`--provider runway`).
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use sora_sim::runway::{RunwayConfig, RunwaySimulator};
 use sora_sim::{Faults, SimConfig, Simulator};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// A local simulator of the OpenAI Videos API (Sora 2). Per-job faults are prompt
-/// markers such as `[sim:moderation_end]`; see the crate docs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Provider {
+    /// The OpenAI Videos API (Sora 2); base URL `http://ADDR/v1`.
+    Sora,
+    /// Runway's task API; base URL `http://ADDR` (routes are `/v1/...`).
+    Runway,
+}
+
+/// A local simulator of the OpenAI Videos API (Sora 2) or Runway's task API. Per-job
+/// faults are prompt markers such as `[sim:moderation_end]`; see the crate docs.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
+    #[arg(long, value_enum, default_value_t = Provider::Sora)]
+    provider: Provider,
     #[arg(long, default_value = "127.0.0.1:4010")]
     addr: SocketAddr,
     /// Render time of each job, in milliseconds.
@@ -41,6 +53,18 @@ struct Args {
     moderation_at_end: bool,
     #[arg(long)]
     never_finish: bool,
+    /// Runway: time each task stays PENDING, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    pending_ms: u64,
+    /// Runway: time each task stays THROTTLED after PENDING, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    throttled_ms: u64,
+    /// Runway: how long each output link stays valid, in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    output_url_ttl_secs: u64,
+    /// Runway: refuse plain-http asset URLs, even to this machine.
+    #[arg(long)]
+    no_http_assets: bool,
 }
 
 #[tokio::main]
@@ -50,26 +74,48 @@ async fn main() -> std::io::Result<()> {
         .compact()
         .init();
     let a = Args::parse();
-    let config = SimConfig {
-        render_time: Duration::from_millis(a.render_ms),
-        api_key: a.api_key,
-        video_bytes: a.video_bytes,
-        poll_after_ms: a.poll_after_ms,
-        faults: Faults {
-            rate_limit_first: a.rate_limit_first,
-            retry_after_secs: a.retry_after_secs,
-            server_error_first: a.server_error_first,
-            slow_download_bytes_per_sec: a.slow_download_bytes_per_sec,
-            reset_download_after: a.reset_download_after,
-            moderation_at_create: a.moderation_at_create,
-            moderation_at_end: a.moderation_at_end,
-            never_finish: a.never_finish,
-        },
-        ..SimConfig::default()
+    let faults = Faults {
+        rate_limit_first: a.rate_limit_first,
+        retry_after_secs: a.retry_after_secs,
+        server_error_first: a.server_error_first,
+        slow_download_bytes_per_sec: a.slow_download_bytes_per_sec,
+        reset_download_after: a.reset_download_after,
+        moderation_at_create: a.moderation_at_create,
+        moderation_at_end: a.moderation_at_end,
+        never_finish: a.never_finish,
     };
-    let sim = Simulator::start(a.addr, config).await?;
-    println!("sora-sim serving the Videos API at {}", sim.base_url());
-    tokio::signal::ctrl_c().await?;
-    sim.shutdown().await;
+    match a.provider {
+        Provider::Sora => {
+            let config = SimConfig {
+                render_time: Duration::from_millis(a.render_ms),
+                api_key: a.api_key,
+                video_bytes: a.video_bytes,
+                poll_after_ms: a.poll_after_ms,
+                faults,
+                ..SimConfig::default()
+            };
+            let sim = Simulator::start(a.addr, config).await?;
+            println!("sora-sim serving the Videos API at {}", sim.base_url());
+            tokio::signal::ctrl_c().await?;
+            sim.shutdown().await;
+        }
+        Provider::Runway => {
+            let config = RunwayConfig {
+                render_time: Duration::from_millis(a.render_ms),
+                pending_time: Duration::from_millis(a.pending_ms),
+                throttled_time: Duration::from_millis(a.throttled_ms),
+                api_key: a.api_key,
+                video_bytes: a.video_bytes,
+                output_url_ttl: Duration::from_secs(a.output_url_ttl_secs),
+                allow_http_assets: !a.no_http_assets,
+                faults,
+                ..RunwayConfig::default()
+            };
+            let sim = RunwaySimulator::start(a.addr, config).await?;
+            println!("sora-sim serving Runway's task API at {}", sim.base_url());
+            tokio::signal::ctrl_c().await?;
+            sim.shutdown().await;
+        }
+    }
     Ok(())
 }

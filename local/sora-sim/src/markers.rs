@@ -1,13 +1,20 @@
-//! Per-job fault markers: tokens inside the prompt text.
+//! Per-job fault markers: tokens inside the prompt text, read by both simulators.
+//!
+//! | marker | Sora effect | Runway effect |
+//! | --- | --- | --- |
+//! | `[sim:moderation_create]` | create answers 400, code `moderation_blocked` | — |
+//! | `[sim:moderation_input]` | — | the task ends `FAILED`, `SAFETY.INPUT.TEXT`, once past `PENDING` |
+//! | `[sim:moderation_end]` | the job runs, then ends `failed` with `moderation_blocked` | the task runs, then ends `FAILED`, `SAFETY.OUTPUT.VIDEO` |
+//! | `[sim:fail]` | the job ends `failed` with `video_generation_failed` | ends `FAILED`, `INTERNAL.BAD_OUTPUT.CODE01` |
+//! | `[sim:never_finish]` | the job stays `in_progress`, progress stalls below 100 | stays `RUNNING`, progress stalls below 1 |
+//! | `[sim:throttled_ms=N]` | — | `THROTTLED` for N ms between `PENDING` and `RUNNING` |
+//! | `[sim:rate_limit=N]` | the first N requests about this job (create, then retrieves) answer 429 | likewise, without `Retry-After` |
+//! | `[sim:server_error=N]` | likewise 500 | likewise 502, 503, 504 in turn |
+//!
+//! Both:
 //!
 //! | marker | effect |
 //! | --- | --- |
-//! | `[sim:moderation_create]` | create answers 400, code `moderation_blocked` |
-//! | `[sim:moderation_end]` | the job runs, then ends `failed` with `moderation_blocked` |
-//! | `[sim:fail]` | the job ends `failed` with `video_generation_failed` |
-//! | `[sim:never_finish]` | the job stays `in_progress`, progress stalls below 100 |
-//! | `[sim:rate_limit=N]` | the first N requests about this job (create, then retrieves) answer 429 |
-//! | `[sim:server_error=N]` | likewise 500 |
 //! | `[sim:slow_download=BYTES_PER_SEC]` | throttle this job's content downloads |
 //! | `[sim:reset_download=BYTES]` | drop the connection after BYTES of a content download |
 //! | `[sim:video_bytes=N]` | the `video` variant is N bytes of generated content |
@@ -16,9 +23,11 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Markers {
     pub moderation_create: bool,
+    pub moderation_input: bool,
     pub moderation_end: bool,
     pub fail: bool,
     pub never_finish: bool,
+    pub throttled_ms: Option<u64>,
     pub rate_limit: u32,
     pub server_error: u32,
     pub slow_download: Option<u64>,
@@ -42,6 +51,8 @@ pub fn parse(prompt: &str) -> Markers {
         };
         match (name.trim(), value) {
             ("moderation_create", _) => m.moderation_create = true,
+            ("moderation_input", _) => m.moderation_input = true,
+            ("throttled_ms", Some(n)) => m.throttled_ms = Some(n),
             ("moderation_end", _) => m.moderation_end = true,
             ("fail", _) => m.fail = true,
             ("never_finish", _) => m.never_finish = true,
@@ -68,6 +79,9 @@ mod tests {
         assert!(m.never_finish);
         assert_eq!(m.video_bytes, Some(1024));
         assert_eq!(m.render_ms, None);
+        let m = parse("[sim:moderation_input] [sim:throttled_ms=1500]");
+        assert!(m.moderation_input);
+        assert_eq!(m.throttled_ms, Some(1500));
         assert_eq!(parse("plain prompt"), Markers::default());
         assert_eq!(parse("[sim:fail"), Markers::default());
     }

@@ -5,6 +5,7 @@
 
 use crate::content;
 use crate::state::{new_video_id, unix_now, Fault, Phase, SimState, Video};
+use crate::stream::{Source, Stream};
 use crate::validate::{self, Raw, RawCreate, RawReference};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -543,49 +544,4 @@ async fn download(
         .header(header::CONTENT_LENGTH, len)
         .body(Body::from_stream(plan.into_stream()))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-enum Source {
-    Static(&'static [u8]),
-    Generated(u64),
-}
-
-/// How one content body is streamed.
-struct Stream {
-    source: Source,
-    len: u64,
-    chunk: usize,
-    rate: Option<u64>,
-    cut_after: Option<u64>,
-}
-
-impl Stream {
-    fn into_stream(self) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-        futures::stream::unfold((self, 0u64), |(plan, offset)| async move {
-            if offset >= plan.len {
-                return None;
-            }
-            if plan.cut_after.is_some_and(|cut| offset >= cut) {
-                // An error ends the body early; hyper then drops the connection, so the
-                // client sees a reset, not a short success.
-                let err =
-                    std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated reset");
-                return Some((Err(err), (plan, u64::MAX)));
-            }
-            let mut n = (plan.len - offset).min(plan.chunk as u64);
-            if let Some(cut) = plan.cut_after {
-                n = n.min(cut - offset).max(1);
-            }
-            if let Some(rate) = plan.rate {
-                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
-            }
-            let bytes = match plan.source {
-                Source::Static(all) => {
-                    Bytes::from_static(&all[offset as usize..(offset + n) as usize])
-                }
-                Source::Generated(seed) => content::generated_chunk(seed, offset, n as usize),
-            };
-            Some((Ok(bytes), (plan, offset + n)))
-        })
-    }
 }
