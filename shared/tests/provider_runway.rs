@@ -615,3 +615,46 @@ async fn a_prompt_over_runways_limit_is_refused_without_a_request() {
     );
     assert_eq!(s.stats().creates(), 0);
 }
+
+#[tokio::test]
+async fn a_refusal_keeps_runways_message() {
+    let s = sim(fast()).await;
+    let p = client(&s);
+    // gen4.5 text-to-video takes only 1280:720 and 720:1280.
+    let mut req = request("tall and wide");
+    req.size = "1920x1080".into();
+    let e = p.create(&req).await.unwrap_err();
+    match &e {
+        ProviderError::Rejected {
+            status: 400,
+            reason: ErrorCode::ProviderRejected,
+            message,
+            ..
+        } => assert!(message.contains("ratio"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!e.may_have_acted() && !e.is_retryable());
+    assert!(s.task_ids().is_empty());
+}
+
+#[tokio::test]
+async fn a_deadline_bounds_retries_and_sends() {
+    use vidgen_shared::deadline::Deadline;
+    let s = sim(fast()).await;
+    let (url, proxy) = proxy_to(&s, &[]).await;
+    let p = client_at(url, KEY);
+    let v = p.create(&request("a lighthouse")).await.unwrap();
+    // A deadline already passed: nothing is sent.
+    let late = p.with_deadline(Deadline::after(Duration::ZERO));
+    let sent = proxy.seen.lock().unwrap().len();
+    let e = late.retrieve(&v.id).await.unwrap_err();
+    assert!(matches!(e, ProviderError::NotSent { .. }), "{e:?}");
+    assert_eq!(proxy.seen.lock().unwrap().len(), sent);
+    // A 429 whose retry would not fit before the deadline is handed back at once.
+    proxy.inject.lock().unwrap().extend([429, 429, 429]);
+    let short = p.with_deadline(Deadline::after(Duration::from_millis(500)));
+    let e = short.retrieve(&v.id).await.unwrap_err();
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    assert_eq!(proxy.seen.lock().unwrap().len(), sent + 1, "one try only");
+    assert_eq!(short.min_poll_interval(), Duration::ZERO);
+}
