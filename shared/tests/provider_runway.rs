@@ -365,6 +365,8 @@ struct Proxy {
     client: reqwest::Client,
     /// Statuses to answer, in turn, to `GET /v1/tasks/…` instead of forwarding.
     inject: Arc<Mutex<VecDeque<u16>>>,
+    /// `Retry-After` sent with each injected answer.
+    retry_after: Arc<Mutex<Option<String>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
@@ -389,7 +391,13 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     if method == axum::http::Method::GET && path.starts_with("/v1/tasks/") {
         if let Some(status) = proxy.inject.lock().unwrap().pop_front() {
             let status = StatusCode::from_u16(status).unwrap();
-            return (status, r#"{"error":"injected"}"#).into_response();
+            let mut response = (status, r#"{"error":"injected"}"#).into_response();
+            if let Some(after) = proxy.retry_after.lock().unwrap().clone() {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, after.parse().unwrap());
+            }
+            return response;
         }
     }
     let body = axum::body::to_bytes(request.into_body(), usize::MAX)
@@ -423,6 +431,7 @@ async fn proxy_to(sim: &RunwaySimulator, inject: &[u16]) -> (String, Proxy) {
         upstream: sim.base_url(),
         client: reqwest::Client::new(),
         inject: Arc::new(Mutex::new(inject.iter().copied().collect())),
+        retry_after: Arc::default(),
         seen: Arc::default(),
     };
     let url = serve(
@@ -454,6 +463,24 @@ async fn reads_are_retried_through_429_and_5xx() {
     proxy.inject.lock().unwrap().extend([429, 429, 429, 429]);
     let e = p.retrieve(&v.id).await.unwrap_err();
     assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_retry_after_is_honoured() {
+    let s = sim(fast()).await;
+    let (url, proxy) = proxy_to(&s, &[]).await;
+    let p = client_at(url, KEY);
+    let v = p.create(&request("a lighthouse")).await.unwrap();
+    proxy.inject.lock().unwrap().push_back(429);
+    *proxy.retry_after.lock().unwrap() = Some("1".into());
+    let started = std::time::Instant::now();
+    p.retrieve(&v.id).await.unwrap();
+    // The backoff alone would wait at most 50 ms.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
