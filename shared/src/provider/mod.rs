@@ -4,6 +4,7 @@
 //! ([`runway::RunwayProvider`]). [`Providers`] holds the ones a deployment has keys for;
 //! each job's model names its provider.
 
+mod http;
 pub mod openai;
 mod registry;
 pub mod retry;

@@ -7,37 +7,27 @@
 //! - Downloads stream; a body shorter than its `content-length` is an error, never a
 //!   silent short file. Redirects are followed, and reqwest drops the `Authorization`
 //!   header when a redirect leaves the API's host, so the key never reaches storage.
-//! - Retries (see [`RetryPolicy`]): 429 and refused connections are retried for every
-//!   call (the provider did not act on them); 5xx, 408/409 and timeouts only for reads
-//!   and deletes. A create or remix that may have reached the provider is NOT retried
-//!   here: doing so can make (and bill) a second video. It fails as retryable instead,
-//!   and the workflow's own retry re-runs submit, which first checks the job record.
-//! - A provider given a deadline ([`VideoProvider::with_deadline`], one per step
-//!   invocation) never waits or sends past it: a retry that would not end in time is
-//!   handed back as the error, for Step Functions' Retry to make later.
+//! - Retries and deadlines as [`super::http`] does them: a create or remix that may
+//!   have reached the provider is never retried here.
 //! - The key appears only in the `Authorization` header; it is never logged.
 
+use super::http::{self, encode, header_str, Bounded, ErrorAnswer, Http, Idempotent};
 use super::retry::RetryPolicy;
 use super::{
-    Content, CreateVideo, RemixVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
-    RecentSearch, Variant, VideoProbe, VideoProvider,
+    Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
+    RecentSearch, RemixVideo, Variant, VideoProbe, VideoProvider,
 };
 use crate::config::Secret;
 use crate::deadline::Deadline;
 use crate::domain::ErrorCode;
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::StreamExt;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::header::{HeaderMap, ACCEPT};
+use reqwest::{Method, RequestBuilder, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::warn;
 
-/// The most bytes of a JSON answer (a video object, a list page, an error) read from
-/// the provider.
-pub const MAX_JSON_BODY: u64 = 1024 * 1024;
+pub use super::http::MAX_JSON_BODY;
 
 /// The most list pages (of [`LIST_PAGE`] videos) [`VideoProvider::find_recent`] reads;
 /// a window it could not read to the end finds nothing.
@@ -72,42 +62,19 @@ impl OpenAiConfig {
 
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
-    client: reqwest::Client,
+    http: Http,
     config: OpenAiConfig,
-    /// Set per step invocation by [`VideoProvider::with_deadline`].
-    deadline: Option<Deadline>,
-}
-
-/// Whether a call's whole exchange is bounded by the request timeout (JSON answers), or
-/// only its silences are (streamed downloads, which take as long as they take).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bounded {
-    Whole,
-    Silences,
-}
-
-/// Whether repeating a call can do harm (create and remix make a new, billed video).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Idempotent {
-    Yes,
-    No,
 }
 
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<OpenAiProvider, ProviderError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .user_agent(concat!("vidgen/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Transport {
-                message: format!("could not build the HTTP client: {e}"),
-            })?;
-        Ok(OpenAiProvider {
-            client,
-            config,
-            deadline: None,
-        })
+        let http = Http::new(
+            config.connect_timeout,
+            config.read_timeout,
+            config.request_timeout,
+            config.retry.clone(),
+        )?;
+        Ok(OpenAiProvider { http, config })
     }
 
     fn url(&self, path: &str) -> String {
@@ -115,35 +82,10 @@ impl OpenAiProvider {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client
+        self.http
+            .client
             .request(method, self.url(path))
             .bearer_auth(self.config.api_key.expose())
-    }
-
-    /// Send with retries; `build` makes a fresh request each attempt (multipart bodies
-    /// cannot be replayed).
-    /// One request at a time, bounded by the deadline if there is one: a `Whole` call's
-    /// timeout is cut to the time left, and none is started once it has passed.
-    fn attempt(
-        &self,
-        bounded: Bounded,
-        build: &impl Fn() -> RequestBuilder,
-    ) -> Option<RequestBuilder> {
-        let request = build();
-        let Some(deadline) = self.deadline else {
-            return Some(match bounded {
-                Bounded::Whole => request.timeout(self.config.request_timeout),
-                Bounded::Silences => request,
-            });
-        };
-        let left = deadline.remaining();
-        if left.is_zero() {
-            return None;
-        }
-        Some(match bounded {
-            Bounded::Whole => request.timeout(self.config.request_timeout.min(left)),
-            Bounded::Silences => request,
-        })
     }
 
     async fn send(
@@ -153,77 +95,9 @@ impl OpenAiProvider {
         bounded: Bounded,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, ProviderError> {
-        let mut attempt = 0;
-        let mut last: Option<ProviderError> = None;
-        loop {
-            let Some(request) = self.attempt(bounded, &build) else {
-                return Err(last.unwrap_or_else(|| ProviderError::NotSent {
-                    message: format!("no time left to send the {what} before the step's deadline"),
-                }));
-            };
-            let (error, hint) = match request.send().await {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
-                    let status = response.status();
-                    let should_retry =
-                        header_str(response.headers(), "x-should-retry").map(|v| v == "true");
-                    let hint = retry_hint(response.headers());
-                    let error = error_from_response(response).await;
-                    let retry = should_retry.unwrap_or(match error {
-                        ProviderError::RateLimited { .. } => true,
-                        ProviderError::Unavailable { .. } => idempotent == Idempotent::Yes,
-                        _ => false,
-                    });
-                    if !retry {
-                        return Err(error);
-                    }
-                    warn!(
-                        call = what,
-                        status = status.as_u16(),
-                        attempt,
-                        "provider call failed; retrying"
-                    );
-                    (error, hint)
-                }
-                Err(e) => {
-                    // A connection never made sent nothing; anything later might have
-                    // reached the provider.
-                    let error = if e.is_connect() {
-                        ProviderError::NotSent {
-                            message: describe(&e),
-                        }
-                    } else {
-                        ProviderError::Transport {
-                            message: describe(&e),
-                        }
-                    };
-                    if !(e.is_connect() || idempotent == Idempotent::Yes) {
-                        return Err(error);
-                    }
-                    warn!(call = what, error = %error, attempt, "provider unreachable; retrying");
-                    (error, None)
-                }
-            };
-            let Some(delay) = self.config.retry.delay(attempt, hint) else {
-                return Err(error);
-            };
-            // The retry must end before the deadline, with a whole request's time after
-            // the wait; otherwise Step Functions' Retry waits instead of this Lambda.
-            if let Some(deadline) = self.deadline {
-                if !deadline.fits(delay, self.config.request_timeout) {
-                    warn!(
-                        call = what,
-                        attempt,
-                        delay_ms = delay.as_millis() as u64,
-                        "no time for another try before the step's deadline; handing the retry to the workflow"
-                    );
-                    return Err(error);
-                }
-            }
-            tokio::time::sleep(delay).await;
-            last = Some(error);
-            attempt += 1;
-        }
+        self.http
+            .send(what, idempotent, bounded, read_error, build)
+            .await
     }
 
     async fn video(
@@ -243,20 +117,8 @@ impl OpenAiProvider {
         idempotent: Idempotent,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<(T, Option<Duration>), ProviderError> {
-        let response = self.send(what, idempotent, Bounded::Whole, build).await?;
-        let poll_after = poll_hint(response.headers());
-        let body = read_capped(response).await.map_err(|e| match e {
-            BodyError::TooLarge => ProviderError::Protocol {
-                message: format!("the {what} answer is larger than {MAX_JSON_BODY} bytes"),
-            },
-            BodyError::Transport(e) => ProviderError::Transport {
-                message: describe(&e),
-            },
-        })?;
-        let wire: T = serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol {
-            message: format!("unexpected {what} answer: {e}"),
-        })?;
-        Ok((wire, poll_after))
+        let (wire, headers) = self.http.json(what, idempotent, read_error, build).await?;
+        Ok((wire, poll_hint(&headers)))
     }
 }
 
@@ -314,15 +176,7 @@ impl VideoProvider for OpenAiProvider {
                     .header(ACCEPT, "application/binary")
             })
             .await?;
-        let content_type =
-            header_str(response.headers(), CONTENT_TYPE.as_str()).map(str::to_string);
-        let content_length = header_str(response.headers(), CONTENT_LENGTH.as_str())
-            .and_then(|v| v.parse::<u64>().ok());
-        Ok(Content {
-            content_type,
-            content_length,
-            body: checked_body(response, content_length),
-        })
+        Ok(http::content(response))
     }
 
     async fn delete(&self, video_id: &str) -> Result<(), ProviderError> {
@@ -387,103 +241,15 @@ impl VideoProvider for OpenAiProvider {
 
     fn with_deadline(&self, deadline: Deadline) -> Arc<dyn VideoProvider> {
         Arc::new(OpenAiProvider {
-            deadline: Some(deadline),
+            http: self.http.with_deadline(deadline),
             ..self.clone()
         })
     }
 }
 
-/// The body as a stream that fails, rather than ends early, when it is cut short.
-fn checked_body(
-    response: Response,
-    expected: Option<u64>,
-) -> futures::stream::BoxStream<'static, Result<Bytes, ProviderError>> {
-    let inner = response.bytes_stream();
-    futures::stream::unfold(
-        (inner, 0u64, false),
-        move |(mut inner, received, done)| async move {
-            if done {
-                return None;
-            }
-            match inner.next().await {
-                Some(Ok(chunk)) => {
-                    let received = received.saturating_add(chunk.len() as u64);
-                    Some((Ok(chunk), (inner, received, false)))
-                }
-                Some(Err(e)) => Some((
-                    Err(ProviderError::Transport {
-                        message: format!(
-                            "download interrupted after {received} bytes: {}",
-                            describe(&e)
-                        ),
-                    }),
-                    (inner, received, true),
-                )),
-                None => match expected {
-                    Some(n) if n != received => Some((
-                        Err(ProviderError::Transport {
-                            message: format!("download ended after {received} of {n} bytes"),
-                        }),
-                        (inner, received, true),
-                    )),
-                    _ => None,
-                },
-            }
-        },
-    )
-    .boxed()
-}
-
-fn encode(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-/// `retry-after-ms`, else `retry-after` in seconds or as an HTTP date. Any bytes are
-/// safe here: odd numbers (negative, NaN, infinite, huge) never panic, and huge ones
-/// are clamped (see [`super::retry::hint_from_secs`]).
-fn retry_hint(headers: &HeaderMap) -> Option<Duration> {
-    if let Some(ms) = header_str(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return super::retry::hint_from_secs(ms / 1000.0);
-    }
-    let raw = header_str(headers, "retry-after")?;
-    if let Ok(secs) = raw.parse::<f64>() {
-        return super::retry::hint_from_secs(secs);
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
-    let wait = when.signed_duration_since(chrono::Utc::now());
-    Some(
-        wait.to_std()
-            .map_or(Duration::ZERO, |w| w.min(super::retry::MAX_HINT)),
-    )
-}
-
 /// `openai-poll-after-ms`: when to poll again, read like the retry hints.
 fn poll_hint(headers: &HeaderMap) -> Option<Duration> {
     super::retry::parse_hint(header_str(headers, "openai-poll-after-ms")?, true)
-}
-
-/// Strip anything that could echo the key; reqwest errors carry the URL only.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "body error"
-    } else {
-        "request failed"
-    };
-    match std::error::Error::source(e) {
-        Some(source) => format!("{kind}: {source}"),
-        None => kind.to_string(),
-    }
 }
 
 #[derive(Deserialize, Default)]
@@ -500,78 +266,29 @@ struct WireErrorBody {
     error: WireError,
 }
 
-/// Why a JSON answer was not read.
-enum BodyError {
-    TooLarge,
-    Transport(reqwest::Error),
-}
-
-/// A JSON answer of at most [`MAX_JSON_BODY`] bytes, refused as soon as it is known to
-/// be larger: by its `content-length`, or while it streams (no length, or a lying one).
-async fn read_capped(mut response: Response) -> Result<Bytes, BodyError> {
-    if response.content_length().is_some_and(|n| n > MAX_JSON_BODY) {
-        return Err(BodyError::TooLarge);
-    }
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if (body.len() as u64).saturating_add(chunk.len() as u64) > MAX_JSON_BODY {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// The error for a non-2xx answer. The status decides what the caller does; the body
-/// (read up to [`MAX_JSON_BODY`]) only adds the provider's code and message.
-async fn error_from_response(response: Response) -> ProviderError {
-    let status = response.status();
-    let retry_after = retry_hint(response.headers());
-    let (body, too_large) = match read_capped(response).await {
-        Ok(body) => (body, false),
-        Err(BodyError::TooLarge) => (Bytes::new(), true),
-        Err(BodyError::Transport(_)) => (Bytes::new(), false),
-    };
-    let error = serde_json::from_slice::<WireErrorBody>(&body)
+/// OpenAI's error for a non-2xx answer: `{"error": {message, type, param, code}}`.
+fn read_error(answer: ErrorAnswer) -> ProviderError {
+    let error = serde_json::from_slice::<WireErrorBody>(&answer.body)
         .map(|b| b.error)
         .unwrap_or_default();
-    let message = error.message.clone().unwrap_or_else(|| {
-        if too_large {
-            format!(
-                "HTTP {} (the error body was too large to read)",
-                status.as_u16()
-            )
-        } else {
-            format!("HTTP {}", status.as_u16())
-        }
-    });
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
-            retry_after,
-            message,
-        },
-        StatusCode::NOT_FOUND => ProviderError::NotFound { message },
-        StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT => ProviderError::Unavailable {
-            status: status.as_u16(),
-            message,
-        },
-        s if s.is_server_error() => ProviderError::Unavailable {
-            status: s.as_u16(),
-            message,
-        },
-        s => {
-            let code = error
-                .code
-                .or(error.kind)
-                .unwrap_or_else(|| format!("http_{}", s.as_u16()));
-            ProviderError::Rejected {
-                status: s.as_u16(),
-                reason: public_code(&code, ErrorCode::ProviderRejected),
-                code,
-                message,
-                param: error.param,
-            }
-        }
+    let message = error
+        .message
+        .clone()
+        .unwrap_or_else(|| answer.bare_message());
+    if let Some(common) = answer.common_error(&message) {
+        return common;
+    }
+    let status = answer.status.as_u16();
+    let code = error
+        .code
+        .or(error.kind)
+        .unwrap_or_else(|| format!("http_{status}"));
+    ProviderError::Rejected {
+        status,
+        reason: public_code(&code, ErrorCode::ProviderRejected),
+        code,
+        message,
+        param: error.param,
     }
 }
 
@@ -683,6 +400,7 @@ impl WireVideo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::http::retry_hint;
 
     #[test]
     fn lenient_video_parsing() {
@@ -812,7 +530,7 @@ mod tests {
             values.push(v);
         }
         for v in &values {
-            let Ok(value) = http::HeaderValue::from_str(v) else {
+            let Ok(value) = ::http::HeaderValue::from_str(v) else {
                 continue;
             };
             for name in ["retry-after", "retry-after-ms", "openai-poll-after-ms"] {
