@@ -65,6 +65,7 @@ fn remix_of(video_id: &str, prompt: &str) -> RemixVideo {
     RemixVideo {
         source_video_id: video_id.into(),
         source_video_url: None,
+        source_video_bytes: None,
         prompt: prompt.into(),
         model: "sora-2".into(),
         seconds: 4,

@@ -252,6 +252,7 @@ async fn video_to_video_fetches_the_link_it_is_given() {
         .remix(&RemixVideo {
             source_video_id: "task-of-the-source".into(),
             source_video_url: Some(url.clone()),
+            source_video_bytes: None,
             prompt: "make it snow".into(),
             model: "gen4.5".into(),
             seconds: 5,

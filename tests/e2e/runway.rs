@@ -92,13 +92,16 @@ async fn cancel_deletes_the_task_at_runway(store: Store) {
     )
     .await;
     let id = job["id"].as_str().unwrap();
-    let task = loop {
+    let mut task = None;
+    for _ in 0..300 {
         let (_, _, now) = h.call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None).await;
-        if let Some(task) = now["provider_video_id"].as_str() {
-            break task.to_string();
+        if let Some(id) = now["provider_video_id"].as_str() {
+            task = Some(id.to_string());
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    }
+    let task = task.expect("the job reached Runway within 30 s");
     let (status, _, canceled) = h
         .call(Method::POST, &format!("/v1/videos/{id}/cancel"), Some(ALICE), None)
         .await;

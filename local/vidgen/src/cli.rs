@@ -95,6 +95,10 @@ pub struct GenerateArgs {
     /// Where to save the MP4 (default: <job id>.mp4).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also render the same prompt at this size, as a variant job (repeatable, at most
+    /// 3); each is saved beside the main file, named with its size.
+    #[arg(long = "variant", value_name = "SIZE")]
+    pub variants: Vec<String>,
     /// Drive this API instead of running everything in-process.
     #[arg(long, env = "VIDGEN_API")]
     pub api: Option<String>,
@@ -188,11 +192,15 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     if !args.avoid.is_empty() {
         body["negative_keywords"] = json!(args.avoid);
     }
+    if !args.variants.is_empty() {
+        let variants: Vec<Value> = args.variants.iter().map(|size| json!({ "size": size })).collect();
+        body["variants"] = Value::Array(variants);
+    }
     match args.api {
         Some(api) => {
             let client = Client::new(&api, args.token)?;
             let job = client.create(&body).await?;
-            finish(&client, job, args.out).await
+            finish_all(&client, job, args.out).await
         }
         None => {
             let config = StackConfig::local("127.0.0.1:0".parse()?, args.data_dir).apply_env()?;
@@ -200,13 +208,50 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
             eprintln!("running locally (provider: {})", stack.provider_name);
             let client = Client::new(&stack.base_url, None)?;
             let result = match client.create(&body).await {
-                Ok(job) => finish(&client, job, args.out).await,
+                Ok(job) => finish_all(&client, job, args.out).await,
                 Err(e) => Err(e),
             };
             stack.shutdown().await;
             result
         }
     }
+}
+
+/// Follow a job and each of its variants to their end and save every video: the
+/// primary at `out` (default `<id>.mp4`), each variant beside it as `<stem>-<size>.mp4`
+/// (default `<variant id>.mp4`). Every job is followed even when one fails; the first
+/// failure is the result.
+async fn finish_all(client: &Client, job: Value, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let variants: Vec<String> = job["variants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let mut result = finish(client, job, out.clone()).await;
+    for id in variants {
+        let variant = client.get(&id).await?;
+        let size = variant["size"].as_str().unwrap_or("variant").to_string();
+        let path = out.as_ref().map(|primary| variant_path(primary, &size));
+        let done = finish(client, variant, path).await;
+        if result.is_ok() {
+            result = done;
+        }
+    }
+    result
+}
+
+/// `clip.mp4` + `1280x720` → `clip-1280x720.mp4`.
+fn variant_path(primary: &std::path::Path, size: &str) -> PathBuf {
+    let stem = primary
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "video".into());
+    let name = match primary.extension() {
+        Some(ext) => format!("{stem}-{size}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{size}"),
+    };
+    primary.with_file_name(name)
 }
 
 /// Follow a job to its end with a progress bar, then save the video.
@@ -276,4 +321,21 @@ async fn finish(client: &Client, job: Value, out: Option<PathBuf>) -> anyhow::Re
         job["estimated_cost_usd"].as_f64().unwrap_or(0.0)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_files_sit_beside_the_primary_named_by_size() {
+        assert_eq!(
+            variant_path(std::path::Path::new("out/clip.mp4"), "1280x720"),
+            PathBuf::from("out/clip-1280x720.mp4")
+        );
+        assert_eq!(
+            variant_path(std::path::Path::new("clip"), "720x1280"),
+            PathBuf::from("clip-720x1280")
+        );
+    }
 }

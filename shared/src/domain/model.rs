@@ -42,6 +42,18 @@ impl ProviderId {
     }
 }
 
+impl ProviderId {
+    /// The largest source video a remix sends inline rather than by link: Runway takes
+    /// a video data URI of up to 16 MB (base64 makes 11.9 MB into about 15.9 MB).
+    /// OpenAI remixes its own render by id and needs no copy.
+    pub fn max_inline_video_bytes(self) -> u64 {
+        match self {
+            ProviderId::OpenAi => 0,
+            ProviderId::Runway => 11_900_000,
+        }
+    }
+}
+
 impl fmt::Display for ProviderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -42,6 +42,10 @@ pub struct RemixVideo {
     pub source_video_id: String,
     /// A presigned link to the source's stored video (Runway fetches the video itself).
     pub source_video_url: Option<String>,
+    /// The source's stored video itself, when it is small enough to send inline
+    /// (Runway: a data URI). Preferred to the link: a link presigned for GET cannot
+    /// answer the HEAD request Runway makes first.
+    pub source_video_bytes: Option<Bytes>,
     pub prompt: String,
     /// The source job's provider model, seconds and size.
     pub model: String,

@@ -324,6 +324,26 @@ fn ratio(size: &str) -> String {
     size.replace('x', ":")
 }
 
+/// Runway's limit on a video data URI (the SDK: "up to 16MB").
+const MAX_VIDEO_DATA_URI: usize = 16_000_000;
+
+/// The source video as a base64 data URI; refused when over Runway's limit.
+fn video_data_uri(bytes: &bytes::Bytes) -> Result<String, ProviderError> {
+    let prefix = "data:video/mp4;base64,";
+    let encoded_len = base64::encoded_len(bytes.len(), true).unwrap_or(usize::MAX);
+    let total = prefix.len().saturating_add(encoded_len);
+    if total > MAX_VIDEO_DATA_URI {
+        return Err(refused(
+            "source_video_too_large",
+            "videoUri",
+            format!("the source video makes a {total}-byte data URI; Runway accepts at most {MAX_VIDEO_DATA_URI}"),
+        ));
+    }
+    let mut uri = prefix.to_string();
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut uri);
+    Ok(uri)
+}
+
 /// The reference image as a base64 data URI, refused when over Runway's limit (the
 /// length is computed before encoding, so an oversized image is never copied).
 fn data_uri(image: &ReferenceImage) -> Result<String, ProviderError> {
@@ -379,7 +399,12 @@ fn create_body(request: &CreateVideo) -> Result<(&'static str, Value), ProviderE
 /// The JSON body of a remix: `aleph2` edits the video at `videoUri` as the prompt says
 /// (its length and shape follow the source).
 fn remix_body(request: &RemixVideo) -> Result<Value, ProviderError> {
-    let Some(url) = &request.source_video_url else {
+    let inline = request
+        .source_video_bytes
+        .as_ref()
+        .map(|bytes| video_data_uri(bytes))
+        .transpose()?;
+    let Some(url) = inline.or_else(|| request.source_video_url.clone()) else {
         return Err(refused(
             "source_video_url_missing",
             "videoUri",
@@ -828,6 +853,7 @@ mod tests {
         let mut remix = RemixVideo {
             source_video_id: "task-1".into(),
             source_video_url: Some("https://bucket.example/v.mp4?sig=1".into()),
+            source_video_bytes: None,
             prompt: "make it snow".into(),
             model: "gen4.5".into(),
             seconds: 5,

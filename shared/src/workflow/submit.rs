@@ -334,16 +334,28 @@ async fn remix_request(
     job: &Job,
     source_video_id: &str,
 ) -> Result<RemixVideo, StepError> {
-    let source_video_url = match &job.remixed_from {
-        Some(source_job) => {
-            let key = crate::domain::job::asset_key(&job.owner, source_job, AssetKind::Video);
-            Some(deps.objects.presign_get(&key, SOURCE_LINK_TTL).await?.url)
+    let inline_limit = job.model.provider().max_inline_video_bytes();
+    let (mut source_video_url, mut source_video_bytes) = (None, None);
+    if let Some(source_job) = &job.remixed_from {
+        let key = crate::domain::job::asset_key(&job.owner, source_job, AssetKind::Video);
+        if inline_limit > 0 {
+            // Small enough: the bytes themselves (None when larger than the limit).
+            source_video_bytes = deps
+                .objects
+                .get_bytes(&key, inline_limit)
+                .await
+                .ok()
+                .flatten()
+                .map(|(bytes, _)| bytes);
         }
-        None => None,
-    };
+        if source_video_bytes.is_none() {
+            source_video_url = Some(deps.objects.presign_get(&key, SOURCE_LINK_TTL).await?.url);
+        }
+    }
     Ok(RemixVideo {
         source_video_id: source_video_id.to_string(),
         source_video_url,
+        source_video_bytes,
         prompt: job.prompt.clone(),
         model: job.model.spec().provider_model.into(),
         seconds: job.seconds,
