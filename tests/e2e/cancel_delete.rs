@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores!(
+on_both_stores_and_providers!(
     cancel_stops_the_workflow,
     delete_removes_the_record_and_the_files,
     a_delete_during_the_download_leaves_no_file_behind,

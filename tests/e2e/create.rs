@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores!(
+on_both_stores_and_providers!(
     a_job_runs_to_a_downloadable_video,
     listing_pages_newest_first_and_filters,
 );

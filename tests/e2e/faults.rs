@@ -3,7 +3,7 @@
 
 use crate::common::*;
 
-on_both_stores!(
+on_both_stores_and_providers!(
     moderation_at_create_fails_the_job_with_the_providers_reason,
     moderation_at_the_end_fails_the_job,
     provider_faults_are_retried_to_success,

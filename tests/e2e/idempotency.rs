@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores!(
+on_both_stores_and_providers!(
     an_idempotent_retry_returns_the_first_job_and_starts_nothing,
     a_replay_after_delete_answers_409_and_starts_nothing,
 );

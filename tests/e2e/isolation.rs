@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores!(other_owners_get_404_and_strangers_401);
+on_both_stores_and_providers!(other_owners_get_404_and_strangers_401);
 
 async fn other_owners_get_404_and_strangers_401(store: Store) {
     let h = Harness::start(store).await;

@@ -32,6 +32,42 @@ macro_rules! on_both_stores {
     )+};
 }
 
+/// [`on_both_stores!`], and each scenario again with Runway as the default model
+/// (`runway_embedded`, `runway_aws`): a job that names no model runs through the Runway
+/// adapter and the Runway simulator. For the scenarios that do not depend on what only
+/// one provider does (Sora's thumbnails, Runway's THROTTLED).
+macro_rules! on_both_stores_and_providers {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            use vidgen_tests::Store;
+
+            #[tokio::test]
+            async fn embedded() {
+                super::$scenario(Store::Embedded).await;
+            }
+
+            #[tokio::test]
+            async fn aws() {
+                if Store::Aws.available() {
+                    super::$scenario(Store::Aws).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn runway_embedded() {
+                super::$scenario(Store::EmbeddedRunway).await;
+            }
+
+            #[tokio::test]
+            async fn runway_aws() {
+                if Store::AwsRunway.available() {
+                    super::$scenario(Store::AwsRunway).await;
+                }
+            }
+        }
+    )+};
+}
+
 mod common;
 
 mod cancel_delete;

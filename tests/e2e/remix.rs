@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores!(remix_makes_a_new_job_from_a_completed_one);
+on_both_stores_and_providers!(remix_makes_a_new_job_from_a_completed_one);
 
 async fn remix_makes_a_new_job_from_a_completed_one(store: Store) {
     let h = Harness::start(store).await;

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores!(a_reference_image_upload_feeds_the_first_frame);
+on_both_stores_and_providers!(a_reference_image_upload_feeds_the_first_frame);
 
 async fn a_reference_image_upload_feeds_the_first_frame(store: Store) {
     let h = Harness::start(store).await;

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores!(
+on_both_stores_and_providers!(
     callbacks_are_told_with_a_signed_event,
     cancel_and_delete_answer_while_the_receiver_hangs,
 );

@@ -31,6 +31,11 @@ pub enum Store {
     /// started by scripts/test.sh, which sets `MOTO_ENDPOINT`, `S3S_ENDPOINT`,
     /// `S3S_ACCESS_KEY` and `S3S_SECRET_KEY`.
     Aws,
+    /// The embedded store, with `runway/gen4.5` as the default model: a scenario that
+    /// names no model runs through the Runway adapter and simulator.
+    EmbeddedRunway,
+    /// The AWS stores, with `runway/gen4.5` as the default model.
+    AwsRunway,
 }
 
 /// What the AWS store needs: the settings scripts/aws-test-servers.sh writes.
@@ -47,16 +52,21 @@ impl Store {
     /// CI), fails the test naming the missing variables.
     pub fn available(self) -> bool {
         match self {
-            Store::Embedded => true,
-            Store::Aws => aws_test_env(AWS_VARS).is_some(),
+            Store::Embedded | Store::EmbeddedRunway => true,
+            Store::Aws | Store::AwsRunway => aws_test_env(AWS_VARS).is_some(),
         }
+    }
+
+    /// Whether jobs that name no model go to Runway.
+    pub fn runway(self) -> bool {
+        matches!(self, Store::EmbeddedRunway | Store::AwsRunway)
     }
 
     /// A fresh table and bucket (or data dir) per stack, so tests never share state.
     fn backend(self) -> Backend {
         match self {
-            Store::Embedded => Backend::Embedded,
-            Store::Aws => {
+            Store::Embedded | Store::EmbeddedRunway => Backend::Embedded,
+            Store::Aws | Store::AwsRunway => {
                 let suffix = unique_suffix();
                 Backend::Aws(AwsBackend {
                     table: format!("vidgen-e2e-{suffix}"),
@@ -124,6 +134,9 @@ pub fn fast_config(dir: &std::path::Path, store: Store) -> StackConfig {
         render_time: Duration::from_millis(400),
         ..RunwaySimConfig::default()
     });
+    if store.runway() {
+        config.api.policy.default_model = vidgen_shared::domain::Model::RUNWAY_GEN45;
+    }
     config.tokens = vec![(ALICE.into(), "alice".into()), (BOB.into(), "bob".into())];
     config.time_scale = 0.05;
     config.workflow = WorkflowConfig {
