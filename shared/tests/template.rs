@@ -776,3 +776,47 @@ fn the_rules_refuse_a_stack_the_api_could_not_serve() {
         }
     }
 }
+
+/// A variable the template sets from a parameter gets, by default, the code's own
+/// default: deploying without touching a parameter behaves like the code unconfigured.
+#[test]
+fn parameter_defaults_are_the_code_defaults() {
+    use vidgen_shared::settings::{variable, REQUIRED, UNSET};
+    let t = Template::load();
+    let d = t.deploy(&keys(true, true));
+    let mut checked = Vec::new();
+    for (id, r) in t.root["Resources"].as_mapping().expect("Resources") {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let Some(vars) = r["Properties"]["Environment"]["Variables"].as_mapping() else {
+            continue;
+        };
+        for (name, value) in vars {
+            let name = name.as_str().expect("a variable name");
+            let Some(parameter) = parameter_of(value) else {
+                continue;
+            };
+            let Some(default) = d.parameters.get(&parameter) else {
+                continue;
+            };
+            let code = variable(name).default;
+            if code == REQUIRED || code == UNSET {
+                continue;
+            }
+            assert_eq!(default, code, "{id:?}: {name} from {parameter}");
+            checked.push(name.to_string());
+        }
+    }
+    for name in [
+        "SORA_MODEL",
+        "OPENAI_BASE_URL",
+        "RUNWAYML_BASE_URL",
+        "URL_TTL_SECS",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == name),
+            "{name} is checked: {checked:?}"
+        );
+    }
+}
