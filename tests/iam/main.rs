@@ -941,7 +941,16 @@ async fn runway_key_only() {
     };
     let arn = s.runway_secret_arn.clone().expect("a Runway secret");
 
-    // The api: the default model is Runway's; an OpenAI model has no key here.
+    // The api: Runway's models are available, OpenAI's are listed but not; the default
+    // model is Runway's, and an OpenAI model is refused.
+    let (status, models) = s.api("GET", "/v1/models", &[], None).await;
+    assert_eq!(status, 200, "{models}");
+    let listed = models["data"].as_array().expect("a list of models");
+    assert_eq!(listed.len(), Model::all().count(), "{models}");
+    for m in listed {
+        let runway = m["provider"] == "runway";
+        assert_eq!(m["available"], runway, "{m}");
+    }
     let id = s.create(json!({"prompt": "A lighthouse."}), &[]).await;
     let job = s.status(&id).await;
     assert_eq!(job["model"], Model::RUNWAY_GEN45.as_str(), "{job}");
