@@ -308,7 +308,10 @@ pub fn text(_name: &str, raw: &str) -> Result<String, ConfigError> {
 pub fn provider_list(name: &str, raw: &str) -> Result<Vec<ProviderId>, ConfigError> {
     let mut out = Vec::new();
     for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let id = parse::<ProviderId>(name, item)?;
+        // The error quotes the whole value and names the item that is wrong.
+        let id = item
+            .parse::<ProviderId>()
+            .map_err(|e| invalid(name, raw, e))?;
         if !out.contains(&id) {
             out.push(id);
         }
@@ -393,12 +396,14 @@ impl Reader<'_> {
         self.parsed(name).map(Duration::from_secs)
     }
 
-    /// `VIDGEN_DEFAULT_MODEL`, else `SORA_MODEL` (whose default is sora-2).
+    /// `VIDGEN_DEFAULT_MODEL`, else `SORA_MODEL` (whose default is sora-2). Both are
+    /// checked: the template sets both, and a bad `SORA_MODEL` must not pass unseen
+    /// because the other one wins.
     fn default_model(&self) -> Result<Model, ConfigError> {
-        match self.checked_optional("VIDGEN_DEFAULT_MODEL", parse::<Model>)? {
-            Some(model) => Ok(model),
-            None => self.parsed("SORA_MODEL"),
-        }
+        let sora_model = self.parsed("SORA_MODEL")?;
+        Ok(self
+            .checked_optional("VIDGEN_DEFAULT_MODEL", parse::<Model>)?
+            .unwrap_or(sora_model))
     }
 
     fn limits(&self) -> Result<Limits, ConfigError> {

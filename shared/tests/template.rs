@@ -3,8 +3,18 @@
 //! CloudFormation's short-form functions (`!Ref`, `!Sub`, `!GetAtt`, …) are YAML tags;
 //! the parser keeps them as tagged values, and [`text`] reads through them.
 
+// The template harness; its other helpers serve other test binaries.
+#[allow(dead_code)]
+mod common {
+    pub mod template;
+}
+
+use common::template::{Deployment, Template};
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
+use vidgen_shared::domain::{Model, ProviderId};
+use vidgen_shared::settings::{ApiSettings, StepSettings};
+use vidgen_shared::workflow::StepFunction;
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
@@ -564,5 +574,249 @@ fn each_secret_is_readable_by_exactly_the_functions_that_read_it() {
                 variable.name
             );
         }
+    }
+}
+
+const OPENAI_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-Ab12Cd";
+const RUNWAY_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:runway-Ef34Gh";
+
+/// The parameters of a deployment with the given provider keys (and a default model
+/// its keys can run, unless `model` says otherwise).
+fn keys(openai: bool, runway: bool) -> Vec<(&'static str, &'static str)> {
+    let mut set = Vec::new();
+    if openai {
+        set.push(("OpenAiSecretArn", OPENAI_ARN));
+    }
+    if runway {
+        set.push(("RunwaySecretArn", RUNWAY_ARN));
+    }
+    if openai && !runway {
+        set.push(("DefaultModel", "sora-2"));
+    }
+    set
+}
+
+/// A function's environment as deployed: variables whose value is a literal or a
+/// parameter, with the parameters' values; the stack's own resources (table, bucket,
+/// state machine, queue) as stand-ins.
+fn environment(d: &Deployment, logical_id: &str) -> BTreeMap<String, String> {
+    let r = d
+        .resource(logical_id)
+        .unwrap_or_else(|| panic!("{logical_id} is deployed"));
+    let mut out = BTreeMap::new();
+    for (name, value) in r["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+    {
+        let name = name.as_str().expect("a variable name").to_string();
+        let parameter = common::template::tagged(value)
+            .1
+            .as_str()
+            .map(str::to_string);
+        let value = match (value, parameter) {
+            (Value::Tagged(t), Some(p)) if t.tag == "!Ref" && d.parameters.contains_key(&p) => {
+                d.parameter(&p).to_string()
+            }
+            (Value::Tagged(_), _) => match name.as_str() {
+                "STATE_MACHINE_ARN" => {
+                    "arn:aws:states:us-east-1:123456789012:stateMachine:jobs".into()
+                }
+                "WEBHOOK_QUEUE_URL" => {
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/hooks".into()
+                }
+                _ => format!("stand-in-{}", name.to_lowercase()),
+            },
+            (other, _) => d.scalar(other),
+        };
+        out.insert(name, value);
+    }
+    out
+}
+
+/// The secrets `logical_id` may read as deployed: the parameters its GetSecretValue
+/// statements name.
+fn secret_grants(d: &Deployment, logical_id: &str) -> Vec<String> {
+    let r = d
+        .resource(logical_id)
+        .unwrap_or_else(|| panic!("{logical_id} is deployed"));
+    let mut out = Vec::new();
+    for policy in list(&r["Properties"]["Policies"]) {
+        for s in list(&policy["Statement"]) {
+            if list(&s["Action"])
+                .iter()
+                .filter_map(text)
+                .any(|a| a == "secretsmanager:GetSecretValue")
+            {
+                out.extend(list(&s["Resource"]).iter().filter_map(text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_default_model_parameter_offers_every_catalog_model_and_defaults_to_a_live_one() {
+    let t = Template::load();
+    let p = &t.root["Parameters"]["DefaultModel"];
+    let allowed: Vec<String> = list(&p["AllowedValues"]).iter().filter_map(text).collect();
+    let catalog: Vec<String> = Model::all().map(|m| m.as_str().to_string()).collect();
+    assert_eq!(
+        allowed, catalog,
+        "DefaultModel's AllowedValues are the catalog's ids"
+    );
+    let default: Model = p["Default"]
+        .as_str()
+        .expect("a default")
+        .parse()
+        .expect("a catalog id");
+    // OpenAI shut its Videos API down (issue 9): a new stack must default to a model
+    // that can still render.
+    assert_eq!(default.provider(), ProviderId::Runway, "{default}");
+    let d = t.deploy(&keys(false, true));
+    assert_eq!(
+        environment(&d, "ApiFunction")["VIDGEN_DEFAULT_MODEL"],
+        default.as_str()
+    );
+}
+
+#[test]
+fn each_provider_key_reaches_the_steps_and_the_api_only_when_set() {
+    let t = Template::load();
+    for (openai, runway, providers) in [
+        (true, false, "openai"),
+        (false, true, "runway"),
+        (true, true, "openai,runway"),
+    ] {
+        let d = t.deploy(&keys(openai, runway));
+        let case = format!("openai key {openai}, runway key {runway}");
+        assert_eq!(d.failed_rules(), Vec::<String>::new(), "{case}");
+        let mut expected_grants = Vec::new();
+        if openai {
+            expected_grants.push("OpenAiSecretArn".to_string());
+        }
+        if runway {
+            expected_grants.push("RunwaySecretArn".to_string());
+        }
+        for f in StepFunction::ALL {
+            let id = f.template_resource();
+            let env = environment(&d, id);
+            assert_eq!(
+                env.get("OPENAI_SECRET_ARN").map(String::as_str),
+                openai.then_some(OPENAI_ARN),
+                "{id}, {case}"
+            );
+            assert_eq!(
+                env.get("RUNWAYML_SECRET_ARN").map(String::as_str),
+                runway.then_some(RUNWAY_ARN),
+                "{id}, {case}"
+            );
+            assert_eq!(secret_grants(&d, id), expected_grants, "{id}, {case}");
+            // The step loads exactly those keys from what the template gives it.
+            let step = StepSettings::from_lookup(f, &|n: &str| env.get(n).cloned())
+                .unwrap_or_else(|e| panic!("{id}, {case}: {e}"));
+            assert_eq!(
+                step.openai_secret_arn.as_deref(),
+                openai.then_some(OPENAI_ARN)
+            );
+            assert_eq!(
+                step.runway_secret_arn.as_deref(),
+                runway.then_some(RUNWAY_ARN)
+            );
+            assert_eq!(step.runway_base_url, "https://api.dev.runwayml.com");
+        }
+        let env = environment(&d, "ApiFunction");
+        assert_eq!(env["VIDGEN_PROVIDERS"], providers, "{case}");
+        assert_eq!(secret_grants(&d, "ApiFunction"), Vec::<String>::new());
+        let api = ApiSettings::from_lookup(&|n: &str| env.get(n).cloned())
+            .unwrap_or_else(|e| panic!("the api starts, {case}: {e}"));
+        let names: Vec<&str> = api.providers.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names.join(","), providers, "{case}");
+    }
+}
+
+/// The Rules refuse, before anything is created, every stack whose api would refuse to
+/// start: no provider key at all, or a default model without its provider's key.
+#[test]
+fn the_rules_refuse_a_stack_the_api_could_not_serve() {
+    let t = Template::load();
+    let d = t.deploy(&[]);
+    let failed = d.failed_rules();
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.contains("OpenAiSecretArn or RunwaySecretArn")),
+        "no key at all is refused: {failed:?}"
+    );
+    for model in Model::all() {
+        for (openai, runway) in [(true, false), (false, true), (true, true)] {
+            let mut set = keys(openai, runway);
+            set.retain(|(n, _)| *n != "DefaultModel");
+            set.push(("DefaultModel", model.as_str()));
+            let d = t.deploy(&set);
+            let has_key = match model.provider() {
+                ProviderId::OpenAi => openai,
+                ProviderId::Runway => runway,
+            };
+            let failed = d.failed_rules();
+            assert_eq!(
+                failed.is_empty(),
+                has_key,
+                "{model}, openai {openai}, runway {runway}: {failed:?}"
+            );
+            // The api agrees with the rules.
+            let env = environment(&d, "ApiFunction");
+            let api = ApiSettings::from_lookup(&|n: &str| env.get(n).cloned());
+            assert_eq!(
+                api.is_ok(),
+                has_key,
+                "{model}, openai {openai}, runway {runway}: {api:?}"
+            );
+        }
+    }
+}
+
+/// A variable the template sets from a parameter gets, by default, the code's own
+/// default: deploying without touching a parameter behaves like the code unconfigured.
+#[test]
+fn parameter_defaults_are_the_code_defaults() {
+    use vidgen_shared::settings::{variable, REQUIRED, UNSET};
+    let t = Template::load();
+    let d = t.deploy(&keys(true, true));
+    let mut checked = Vec::new();
+    for (id, r) in t.root["Resources"].as_mapping().expect("Resources") {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let Some(vars) = r["Properties"]["Environment"]["Variables"].as_mapping() else {
+            continue;
+        };
+        for (name, value) in vars {
+            let name = name.as_str().expect("a variable name");
+            let Some(parameter) = parameter_of(value) else {
+                continue;
+            };
+            let Some(default) = d.parameters.get(&parameter) else {
+                continue;
+            };
+            let code = variable(name).default;
+            if code == REQUIRED || code == UNSET {
+                continue;
+            }
+            assert_eq!(default, code, "{id:?}: {name} from {parameter}");
+            checked.push(name.to_string());
+        }
+    }
+    for name in [
+        "SORA_MODEL",
+        "OPENAI_BASE_URL",
+        "RUNWAYML_BASE_URL",
+        "URL_TTL_SECS",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == name),
+            "{name} is checked: {checked:?}"
+        );
     }
 }

@@ -123,6 +123,35 @@ struct Webhooks {
     admin_sqs: aws_sdk_sqs::Client,
 }
 
+/// One configuration of the template's optional parts: which provider keys are set
+/// (`OpenAiSecretArn`, `RunwaySecretArn`) and whether webhooks are on.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    webhooks: bool,
+    openai: bool,
+    runway: bool,
+}
+
+impl Config {
+    /// The OpenAI key alone (the simulator renders), webhooks as given.
+    fn openai(webhooks: bool) -> Config {
+        Config {
+            webhooks,
+            openai: true,
+            runway: false,
+        }
+    }
+
+    /// The template's conditions for this configuration.
+    fn conditions(self) -> BTreeMap<&'static str, bool> {
+        BTreeMap::from([
+            ("HasWebhookSecret", self.webhooks),
+            ("HasOpenAiKey", self.openai),
+            ("HasRunwayKey", self.runway),
+        ])
+    }
+}
+
 /// A deployment on the IAM-enforcing moto: each function's clients sign with its own
 /// user's keys.
 struct Stack {
@@ -134,13 +163,21 @@ struct Stack {
     admin_jobs: DynamoJobStore,
     admin_s3: aws_sdk_s3::Client,
     bucket: String,
+    /// Each function's clients, signing with its own keys.
+    clients: BTreeMap<String, AwsClients>,
+    /// The Runway key's secret, when the configuration has one.
+    runway_secret_arn: Option<String>,
+    admin: SdkConfig,
+    endpoint: String,
+    suffix: String,
     /// Functions whose code path ran.
     exercised: BTreeSet<String>,
     functions: Vec<String>,
     _sim: sora_sim::Simulator,
 }
 
-async fn deploy(webhooks: bool) -> Option<Stack> {
+async fn deploy(config: Config) -> Option<Stack> {
+    let webhooks = config.webhooks;
     let (endpoint, admin) = moto()?;
     let suffix = unique_suffix();
     let (table, bucket) = (
@@ -166,11 +203,28 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
         }
     };
     let api_key = "sk-iam-test";
-    let openai_arn = secret(
-        format!("vidgen-openai-{suffix}"),
-        r#"{"OPENAI_API_KEY": "sk-iam-test"}"#,
-    )
-    .await;
+    let openai_arn = if config.openai {
+        Some(
+            secret(
+                format!("vidgen-openai-{suffix}"),
+                r#"{"OPENAI_API_KEY": "sk-iam-test"}"#,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let runway_arn = if config.runway {
+        Some(
+            secret(
+                format!("vidgen-runway-{suffix}"),
+                r#"{"RUNWAYML_API_SECRET": "key_iam-test"}"#,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
     let webhook_arn = if webhooks {
         Some(secret(format!("vidgen-hooks-{suffix}"), WEBHOOK_SECRET).await)
     } else {
@@ -222,11 +276,28 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
         ("STATE_MACHINE_ARN", state_machine_arn),
         ("SORA_MODEL", "sora-2".to_string()),
         ("URL_TTL_SECS", "3600".to_string()),
-        ("OPENAI_SECRET_ARN", openai_arn),
         ("OPENAI_BASE_URL", sim.base_url()),
         ("AWS_ENDPOINT_URL", endpoint.clone()),
         ("RUST_LOG", "info".to_string()),
     ]);
+    // The provider keys and the default model, as the template's parameters set them.
+    let mut providers = Vec::new();
+    if let Some(arn) = openai_arn {
+        variables.insert("OPENAI_SECRET_ARN", arn);
+        providers.push("openai");
+    }
+    if let Some(arn) = &runway_arn {
+        variables.insert("RUNWAYML_SECRET_ARN", arn.clone());
+        variables.insert("RUNWAYML_BASE_URL", sim.base_url());
+        providers.push("runway");
+    }
+    variables.insert("VIDGEN_PROVIDERS", providers.join(","));
+    let default_model = if config.openai {
+        Model::SORA_2
+    } else {
+        Model::RUNWAY_GEN45
+    };
+    variables.insert("VIDGEN_DEFAULT_MODEL", default_model.as_str().to_string());
     if let Some(arn) = webhook_arn {
         variables.insert("WEBHOOK_SECRET_ARN", arn);
     }
@@ -236,7 +307,7 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
     let lookup = |name: &str| variables.get(name).cloned();
 
     let template = template();
-    let conditions = BTreeMap::from([("HasWebhookSecret", webhooks)]);
+    let conditions = config.conditions();
     let functions = policy::functions(&template, &conditions).unwrap_or_else(|e| panic!("{e}"));
     assert!(functions.iter().any(|f| f == API_FUNCTION), "{functions:?}");
     assert_eq!(
@@ -297,6 +368,11 @@ async fn deploy(webhooks: bool) -> Option<Stack> {
         admin_jobs: DynamoJobStore::new(admin_dynamodb, &table),
         admin_s3,
         bucket,
+        clients,
+        runway_secret_arn: runway_arn,
+        admin,
+        endpoint,
+        suffix,
         exercised: BTreeSet::new(),
         functions,
         _sim: sim,
@@ -416,13 +492,7 @@ fn delivery(message: &aws_sdk_sqs::types::Message) -> Delivery {
 async fn stale_job(jobs: &DynamoJobStore, callback_url: Option<&str>) -> JobId {
     let new = NewJob {
         callback_url: callback_url.map(str::to_string),
-        ..NewJob::new(
-            &Owner::new(OWNER),
-            Model::SORA_2,
-            4,
-            "720x1280",
-            "Stuck.",
-        )
+        ..NewJob::new(&Owner::new(OWNER), Model::SORA_2, 4, "720x1280", "Stuck.")
     };
     let touched = chrono::Utc::now() - STUCK_AFTER - chrono::Duration::minutes(1);
     let job = Job::new(new, touched);
@@ -606,7 +676,7 @@ impl Stack {
 }
 
 async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
-    let Some(mut s) = deploy(webhooks).await else {
+    let Some(mut s) = deploy(Config::openai(webhooks)).await else {
         return;
     };
 
@@ -795,7 +865,7 @@ async fn webhooks_on() {
 /// the delivered one is gone.
 #[tokio::test]
 async fn webhook_deliveries_through_sqs() {
-    let Some(mut s) = deploy(true).await else {
+    let Some(mut s) = deploy(Config::openai(true)).await else {
         return;
     };
     let (hook, seen) = webhook_receiver().await;
@@ -852,6 +922,105 @@ async fn webhook_deliveries_through_sqs() {
         [Some(bad_message)],
         "the failed delivery rests in the DLQ"
     );
+}
+
+/// A stack with only a Runway key: each step starts by reading that secret with its own
+/// keys (`deploy` fails otherwise), the api starts with `runway` as its only provider
+/// and a Runway default model, and the functions without the grant are refused the
+/// secret — as is a step whose template grants no key. The render itself goes through
+/// the Runway adapter's own tests.
+#[tokio::test]
+async fn runway_key_only() {
+    let config = Config {
+        webhooks: false,
+        openai: false,
+        runway: true,
+    };
+    let Some(mut s) = deploy(config).await else {
+        return;
+    };
+    let arn = s.runway_secret_arn.clone().expect("a Runway secret");
+
+    // The api: Runway's models are available, OpenAI's are listed but not; the default
+    // model is Runway's, and an OpenAI model is refused.
+    let (status, models) = s.api("GET", "/v1/models", &[], None).await;
+    assert_eq!(status, 200, "{models}");
+    let listed = models["data"].as_array().expect("a list of models");
+    assert_eq!(listed.len(), Model::all().count(), "{models}");
+    for m in listed {
+        let runway = m["provider"] == "runway";
+        assert_eq!(m["available"], runway, "{m}");
+    }
+    let id = s.create(json!({"prompt": "A lighthouse."}), &[]).await;
+    let job = s.status(&id).await;
+    assert_eq!(job["model"], Model::RUNWAY_GEN45.as_str(), "{job}");
+    let (status, refused) = s
+        .api(
+            "POST",
+            "/v1/videos",
+            &[],
+            Some(&json!({"prompt": "A lighthouse.", "model": "sora-2"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("model"), "{refused}");
+    let (status, _) = s
+        .api("DELETE", &format!("/v1/videos/{id}"), &[], None)
+        .await;
+    assert_eq!(status, 204);
+
+    // Read with a function's own keys: allowed exactly where the template grants it.
+    let read = |client: &aws_sdk_secretsmanager::Client| {
+        let (client, arn) = (client.clone(), arn.clone());
+        async move {
+            client
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| format!("{}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e)))
+        }
+    };
+    for f in StepFunction::ALL {
+        let id = f.template_resource();
+        read(&s.clients[id].secrets)
+            .await
+            .unwrap_or_else(|e| panic!("{id} reads the Runway key: {e}"));
+    }
+    for id in [API_FUNCTION, SWEEPER_FUNCTION] {
+        let e = read(&s.clients[id].secrets)
+            .await
+            .expect_err("no grant, no read");
+        assert!(e.contains("AccessDenied"), "{id}: {e}");
+    }
+    // A submit step deployed without the Runway key has no GetSecretValue at all: the
+    // read above is the conditional grant's doing.
+    let template = template();
+    let no_key = Config {
+        runway: false,
+        ..config
+    };
+    let actions = policy::actions(&template, "SubmitFunction", &no_key.conditions())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !actions.contains("secretsmanager:GetSecretValue"),
+        "{actions:?}"
+    );
+    let sdk = user(
+        &s.admin,
+        &s.endpoint,
+        &format!("submit-no-key-{}", s.suffix),
+        &actions,
+    )
+    .await;
+    let e = read(&aws_sdk_secretsmanager::Client::new(&sdk))
+        .await
+        .expect_err("no key, no grant");
+    assert!(e.contains("AccessDenied"), "{e}");
+
+    let report = s.sweep().await;
+    assert_eq!(report.errors, 0, "{report:?}");
 }
 
 /// The check itself: a user without an action is refused by this moto, so a green run

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::ProviderId;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +40,13 @@ fn full() -> BTreeMap<&'static str, &'static str> {
             "https://sqs.us-east-1.amazonaws.com/1/vidgen-webhooks",
         ),
         ("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1"),
+        ("VIDGEN_DEFAULT_MODEL", "runway/gen4.5"),
+        ("VIDGEN_PROVIDERS", "openai,runway"),
+        (
+            "RUNWAYML_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:1:secret:runway",
+        ),
+        ("RUNWAYML_BASE_URL", "http://127.0.0.1:9002"),
         ("VIDGEN_BUDGET_SORA2_SECS", "60"),
         ("VIDGEN_BUDGET_SORA2_PRO_SECS", "120"),
         ("VIDGEN_MAX_POLLS", "7"),
@@ -110,6 +118,8 @@ fn defaults_apply_when_unset_or_blank() {
     for function in STEPS_ALL {
         let step = StepSettings::from_lookup(function, &lookup(&map)).unwrap();
         assert_eq!(step.openai_base_url, "https://api.openai.com/v1");
+        assert_eq!(step.runway_base_url, "https://api.dev.runwayml.com");
+        assert_eq!(step.runway_secret_arn, None);
         assert_eq!(step.webhook_queue_url, None);
         assert_eq!(step.common, api.common);
         let w = &step.workflow;
@@ -162,7 +172,8 @@ fn the_table_defaults_are_the_code_defaults() {
 fn set_values_are_read() {
     let map = full();
     let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
-    assert_eq!(api.default_model, Model::SORA_2_PRO);
+    assert_eq!(api.default_model, Model::RUNWAY_GEN45);
+    assert_eq!(api.providers, [ProviderId::OpenAi, ProviderId::Runway]);
     assert_eq!(api.url_ttl, Duration::from_secs(600));
     assert_eq!(
         api.webhook_queue_url.as_deref(),
@@ -184,6 +195,15 @@ fn set_values_are_read() {
     assert_eq!(submit.workflow.min_wait, Duration::from_secs(2));
     assert_eq!(submit.workflow.max_wait, Duration::from_secs(9));
     assert_eq!(submit.openai_base_url, "http://127.0.0.1:9000/v1");
+    assert_eq!(
+        submit.openai_secret_arn.as_deref(),
+        Some(map["OPENAI_SECRET_ARN"])
+    );
+    assert_eq!(
+        submit.runway_secret_arn.as_deref(),
+        Some(map["RUNWAYML_SECRET_ARN"])
+    );
+    assert_eq!(submit.runway_base_url, "http://127.0.0.1:9002");
 
     let check = StepSettings::from_lookup(StepFunction::CheckStatus, &lookup(&map)).unwrap();
     assert_eq!(check.workflow.max_polls, 7);
@@ -277,6 +297,13 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_DAILY_BUDGET_USD", "-5"),
         ("VIDGEN_DAILY_BUDGET_USD", "fifty"),
         ("WEBHOOK_QUEUE_URL", "not a url"),
+        ("VIDGEN_DEFAULT_MODEL", "runway/gen9"),
+        ("VIDGEN_DEFAULT_MODEL", "sora-3"),
+        ("VIDGEN_PROVIDERS", "azure"),
+        ("VIDGEN_PROVIDERS", "openai,azure"),
+        ("VIDGEN_PROVIDERS", " , "),
+        ("RUNWAYML_BASE_URL", "api.dev.runwayml.com"),
+        ("RUNWAYML_BASE_URL", "ftp://api.dev.runwayml.com"),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {
@@ -325,4 +352,128 @@ fn the_readme_table_is_this_table() {
         seen, listed,
         "the README lists the same variables in the same order"
     );
+}
+
+#[test]
+fn the_default_model_is_vidgen_default_model_then_sora_model_then_sora_2() {
+    let model = |set: &[(&'static str, &'static str)]| {
+        let mut map = minimal();
+        map.insert("VIDGEN_PROVIDERS", "openai,runway");
+        map.extend(set.iter().copied());
+        let loaded = ApiSettings::from_lookup(&lookup(&map)).map(|a| a.default_model);
+        loaded
+    };
+    assert_eq!(model(&[]).unwrap(), Model::SORA_2);
+    assert_eq!(
+        model(&[("SORA_MODEL", "sora-2-pro")]).unwrap(),
+        Model::SORA_2_PRO
+    );
+    assert_eq!(
+        model(&[
+            ("SORA_MODEL", "sora-2-pro"),
+            ("VIDGEN_DEFAULT_MODEL", "runway/gen4.5")
+        ])
+        .unwrap(),
+        Model::RUNWAY_GEN45
+    );
+    assert_eq!(
+        model(&[
+            ("VIDGEN_DEFAULT_MODEL", "runway/gen4.5"),
+            ("SORA_MODEL", " ")
+        ])
+        .unwrap(),
+        Model::RUNWAY_GEN45
+    );
+    // The template sets both: a bad SORA_MODEL is named even when the other wins.
+    let e = model(&[
+        ("SORA_MODEL", "sora-3"),
+        ("VIDGEN_DEFAULT_MODEL", "runway/gen4.5"),
+    ])
+    .unwrap_err();
+    assert_eq!(e.var, "SORA_MODEL", "{e}");
+}
+
+#[test]
+fn the_provider_list_is_parsed_trimmed_and_deduplicated() {
+    let parse = |raw: &str| provider_list("VIDGEN_PROVIDERS", raw);
+    assert_eq!(parse("openai").unwrap(), [ProviderId::OpenAi]);
+    assert_eq!(parse("runway").unwrap(), [ProviderId::Runway]);
+    assert_eq!(
+        parse(" openai , runway,openai,").unwrap(),
+        [ProviderId::OpenAi, ProviderId::Runway]
+    );
+    let e = parse(",").unwrap_err();
+    assert_eq!(e.var, "VIDGEN_PROVIDERS");
+    assert!(e.message.contains("names no provider"), "{e}");
+    let e = parse("openai,Runway").unwrap_err();
+    assert!(
+        e.message.contains("\"Runway\"") && e.message.contains("known: openai, runway"),
+        "{e}"
+    );
+    // Unset or blank: the table's default.
+    let mut map = minimal();
+    map.insert("VIDGEN_PROVIDERS", "  ");
+    let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(api.providers, [ProviderId::OpenAi]);
+}
+
+#[test]
+fn the_api_refuses_a_default_model_whose_provider_has_no_key() {
+    // VIDGEN_DEFAULT_MODEL names a Runway model; only OpenAI has a key.
+    let mut map = minimal();
+    map.insert("VIDGEN_DEFAULT_MODEL", "runway/gen4.5");
+    let e = ApiSettings::from_lookup(&lookup(&map)).unwrap_err();
+    assert_eq!(e.var, "VIDGEN_DEFAULT_MODEL");
+    assert!(
+        e.message.contains("runway/gen4.5") && e.message.contains("runway key"),
+        "{e}"
+    );
+    // Only Runway has a key, and the default falls back to SORA_MODEL (sora-2).
+    let mut map = minimal();
+    map.insert("VIDGEN_PROVIDERS", "runway");
+    let e = ApiSettings::from_lookup(&lookup(&map)).unwrap_err();
+    assert_eq!(e.var, "SORA_MODEL");
+    assert!(
+        e.message.contains("sora-2") && e.message.contains("openai key"),
+        "{e}"
+    );
+    // With its provider's key it starts.
+    map.insert("VIDGEN_DEFAULT_MODEL", "runway/veo3.1");
+    let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(api.providers, [ProviderId::Runway]);
+    assert_eq!(api.default_model.as_str(), "runway/veo3.1");
+}
+
+#[test]
+fn the_steps_need_no_openai_key_and_read_each_key_that_is_set() {
+    let mut runway_only = minimal();
+    runway_only.remove("OPENAI_SECRET_ARN");
+    runway_only.insert(
+        "RUNWAYML_SECRET_ARN",
+        "arn:aws:secretsmanager:us-east-1:1:secret:runway",
+    );
+    let mut neither = minimal();
+    neither.remove("OPENAI_SECRET_ARN");
+    neither.insert("OPENAI_SECRET_ARN", " ");
+    for function in STEPS_ALL {
+        let step = StepSettings::from_lookup(function, &lookup(&runway_only)).unwrap();
+        assert_eq!(step.openai_secret_arn, None, "{function:?}");
+        assert_eq!(
+            step.runway_secret_arn.as_deref(),
+            Some("arn:aws:secretsmanager:us-east-1:1:secret:runway"),
+            "{function:?}"
+        );
+        let step = StepSettings::from_lookup(function, &lookup(&minimal())).unwrap();
+        assert_eq!(
+            step.openai_secret_arn.as_deref(),
+            Some("arn:aws:secretsmanager:us-east-1:1:secret:openai")
+        );
+        assert_eq!(step.runway_secret_arn, None);
+        // Blank is unset: the step loads and wiring builds no provider for it.
+        let step = StepSettings::from_lookup(function, &lookup(&neither)).unwrap();
+        assert_eq!(
+            (step.openai_secret_arn, step.runway_secret_arn),
+            (None, None)
+        );
+    }
 }
