@@ -11,8 +11,7 @@ use vidgen_shared::deadline::Deadline;
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::retry::RetryPolicy;
 use vidgen_shared::provider::{
-    RemixVideo,
-    CreateVideo, ProviderError, ProviderStatus, ReferenceImage, Variant, VideoProvider,
+    CreateVideo, ProviderError, ProviderStatus, ReferenceImage, RemixVideo, Variant, VideoProvider,
 };
 use vidgen_shared::workflow::StepFunction;
 

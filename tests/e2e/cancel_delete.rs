@@ -2,11 +2,13 @@
 
 use crate::common::*;
 
+on_both_stores!(
+    a_delete_during_the_download_leaves_no_file_behind,
+    cancel_and_delete_remove_the_render_at_the_provider,
+);
 on_both_stores_and_providers!(
     cancel_stops_the_workflow,
     delete_removes_the_record_and_the_files,
-    a_delete_during_the_download_leaves_no_file_behind,
-    cancel_and_delete_remove_the_render_at_the_provider,
 );
 
 async fn cancel_stops_the_workflow(store: Store) {

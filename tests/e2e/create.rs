@@ -2,10 +2,8 @@
 
 use crate::common::*;
 
-on_both_stores_and_providers!(
-    a_job_runs_to_a_downloadable_video,
-    listing_pages_newest_first_and_filters,
-);
+on_both_stores!(a_job_runs_to_a_downloadable_video,);
+on_both_stores_and_providers!(listing_pages_newest_first_and_filters,);
 
 async fn a_job_runs_to_a_downloadable_video(store: Store) {
     let h = Harness::start(store).await;

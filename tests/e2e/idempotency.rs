@@ -27,7 +27,7 @@ async fn an_idempotent_retry_returns_the_first_job_and_starts_nothing(store: Sto
     let (s3, _, conflict) = send(&create_body("Something else.")).await;
     assert_eq!(s3, StatusCode::CONFLICT, "{conflict}");
     h.wait_for_end(first["id"].as_str().unwrap(), ALICE).await;
-    assert_eq!(h.sim_stats().creates, 1, "one provider job");
+    assert_eq!(h.renders_asked(), 1, "one provider job");
     let (_, _, page) = h.call(Method::GET, "/v1/videos", Some(ALICE), None).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
 }
@@ -61,7 +61,7 @@ async fn a_replay_after_delete_answers_409_and_starts_nothing(store: Store) {
     let (s2, _, replay) = send().await;
     assert_eq!(s2, StatusCode::CONFLICT, "{replay}");
     assert_eq!(replay["error"]["code"], "conflict");
-    assert_eq!(h.sim_stats().creates, 1, "no second provider job");
+    assert_eq!(h.renders_asked(), 1, "no second provider job");
     let (_, _, page) = h.call(Method::GET, "/v1/videos", Some(ALICE), None).await;
     assert!(page["data"].as_array().unwrap().is_empty(), "{page}");
 }

@@ -10,7 +10,7 @@ use vidgen_shared::engine::WorkflowEngine;
 use vidgen_shared::workflow::contract::STEP_RESERVE;
 use vidgen_shared::workflow::StepFunction;
 
-on_both_stores_and_providers!(
+on_both_stores!(
     a_step_past_its_function_timeout_fails_the_job_through_the_catch,
     a_stop_lets_the_running_step_finish_and_the_job_stays_canceled,
     a_stop_by_hand_runs_the_aborted_backstop,

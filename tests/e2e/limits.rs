@@ -4,7 +4,7 @@
 use crate::common::*;
 use vidgen_shared::domain::Limits;
 
-on_both_stores_and_providers!(over_a_limit_answers_429_and_starts_nothing);
+on_both_stores!(over_a_limit_answers_429_and_starts_nothing,);
 
 async fn over_a_limit_answers_429_and_starts_nothing(store: Store) {
     let dir = tempfile::tempdir().expect("temp dir");

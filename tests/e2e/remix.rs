@@ -22,5 +22,5 @@ async fn remix_makes_a_new_job_from_a_completed_one(store: Store) {
     assert_eq!(remix["remixed_from"], id);
     let done = h.wait_for_end(remix["id"].as_str().unwrap(), ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(h.sim_stats().remixes, 1);
+    assert_eq!(h.renders_asked(), 2, "the source and its remix");
 }

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-on_both_stores_and_providers!(jobs_survive_a_restart_and_finish);
+on_both_stores!(jobs_survive_a_restart_and_finish,);
 
 async fn jobs_survive_a_restart_and_finish(store: Store) {
     // One provider for both lives of the server, as in real use.

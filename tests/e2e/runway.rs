@@ -22,25 +22,41 @@ async fn a_runway_job_completes_with_the_providers_bytes(store: Store) {
         &json!({"script": "A fox runs through snow.", "model": "runway/gen4.5", "seconds": 5}),
     )
     .await;
-    assert_eq!((job["provider"].as_str(), job["size"].as_str()), (Some("runway"), Some("1280x720")));
+    assert_eq!(
+        (job["provider"].as_str(), job["size"].as_str()),
+        (Some("runway"), Some("1280x720"))
+    );
     assert_eq!(job["estimated_cost_usd"], 0.6, "5 s at 12 credits/s");
     let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
     let task = done["provider_video_id"].as_str().unwrap();
     // The exact bytes Runway's signed output link served.
     let expected = sora_sim::runway::expected_output(&runway_config(&h), task).unwrap();
-    let (status, bytes) = h.fetch(done["assets"]["video"]["url"].as_str().unwrap()).await;
+    let (status, bytes) = h
+        .fetch(done["assets"]["video"]["url"].as_str().unwrap())
+        .await;
     assert_eq!((status, bytes.len()), (StatusCode::OK, expected.len()));
     assert!(bytes == expected, "the stored video is Runway's output");
     // Runway makes no thumbnail or spritesheet: null, and their content is 404.
     assert!(done["assets"]["thumbnail"].is_null() && done["assets"]["spritesheet"].is_null());
     let id = done["id"].as_str().unwrap();
     let (status, _, err) = h
-        .call(Method::GET, &format!("/v1/videos/{id}/content?variant=thumbnail"), Some(ALICE), None)
+        .call(
+            Method::GET,
+            &format!("/v1/videos/{id}/content?variant=thumbnail"),
+            Some(ALICE),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
     let (status, headers, _) = h
-        .raw(Method::GET, &format!("/v1/videos/{id}/content"), Some(ALICE), None, &[])
+        .raw(
+            Method::GET,
+            &format!("/v1/videos/{id}/content"),
+            Some(ALICE),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(status, StatusCode::FOUND, "{headers:?}");
     // The charge Runway reported: 5 s × 12 credits, 1 credit = 1 cent.
@@ -65,7 +81,10 @@ async fn a_safety_failure_ends_moderation_blocked_with_runways_message(store: St
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(done["error"]["code"], "moderation_blocked", "{done}");
     let message = done["error"]["message"].as_str().unwrap();
-    assert!(!message.is_empty() && !message.contains("SAFETY."), "Runway's own words: {message}");
+    assert!(
+        !message.is_empty() && !message.contains("SAFETY."),
+        "Runway's own words: {message}"
+    );
 }
 
 async fn throttling_and_429s_are_waited_out(store: Store) {
@@ -80,7 +99,10 @@ async fn throttling_and_429s_are_waited_out(store: Store) {
     assert_eq!(done["status"], "completed", "{done}");
     let task = h.runway_task(done["provider_video_id"].as_str().unwrap());
     assert!(task.gets >= 2, "polled through THROTTLED: {task:?}");
-    assert!(h.runway_stats().faults_served >= 2, "the 429s were served and outwaited");
+    assert!(
+        h.runway_stats().faults_served >= 2,
+        "the 429s were served and outwaited"
+    );
 }
 
 async fn cancel_deletes_the_task_at_runway(store: Store) {
@@ -94,7 +116,9 @@ async fn cancel_deletes_the_task_at_runway(store: Store) {
     let id = job["id"].as_str().unwrap();
     let mut task = None;
     for _ in 0..300 {
-        let (_, _, now) = h.call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None).await;
+        let (_, _, now) = h
+            .call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None)
+            .await;
         if let Some(id) = now["provider_video_id"].as_str() {
             task = Some(id.to_string());
             break;
@@ -103,16 +127,32 @@ async fn cancel_deletes_the_task_at_runway(store: Store) {
     }
     let task = task.expect("the job reached Runway within 30 s");
     let (status, _, canceled) = h
-        .call(Method::POST, &format!("/v1/videos/{id}/cancel"), Some(ALICE), None)
+        .call(
+            Method::POST,
+            &format!("/v1/videos/{id}/cancel"),
+            Some(ALICE),
+            None,
+        )
         .await;
-    assert_eq!((status, canceled["status"].as_str()), (StatusCode::OK, Some("canceled")));
+    assert_eq!(
+        (status, canceled["status"].as_str()),
+        (StatusCode::OK, Some("canceled"))
+    );
     h.wait_until_idle().await;
-    assert!(h.runway_task(&task).cancelled, "DELETE /v1/tasks/{{id}} reached Runway");
+    assert!(
+        h.runway_task(&task).cancelled,
+        "DELETE /v1/tasks/{{id}} reached Runway"
+    );
 }
 
 async fn a_runway_job_is_remixed_from_its_stored_video(store: Store) {
     let h = Harness::start(store).await;
-    let job = create(&h, ALICE, &json!({"prompt": "a fox", "model": "runway/gen4.5"})).await;
+    let job = create(
+        &h,
+        ALICE,
+        &json!({"prompt": "a fox", "model": "runway/gen4.5"}),
+    )
+    .await;
     let id = job["id"].as_str().unwrap();
     assert_eq!(h.wait_for_end(id, ALICE).await["status"], "completed");
     let (status, _, remix) = h
@@ -133,7 +173,11 @@ async fn a_runway_job_is_remixed_from_its_stored_video(store: Store) {
     // Runway read our stored video: the simulator's own sample.
     let task = h.runway_task(done["provider_video_id"].as_str().unwrap());
     let fetched = task.fetched.first().expect("the source video was read");
-    assert_eq!(fetched.bytes, sora_sim::content::SAMPLE_MP4.len() as u64, "{fetched:?}");
+    assert_eq!(
+        fetched.bytes,
+        sora_sim::content::SAMPLE_MP4.len() as u64,
+        "{fetched:?}"
+    );
 }
 
 async fn a_reference_image_reaches_runway_as_the_first_frame(store: Store) {
@@ -164,7 +208,10 @@ async fn a_reference_image_reaches_runway_as_the_first_frame(store: Store) {
     assert_eq!(route, Route::ImageToVideo);
     let task = h.runway_task(done["provider_video_id"].as_str().unwrap());
     let image = task.fetched.first().expect("the image was read");
-    assert_eq!((image.bytes, image.dimensions), (png.len() as u64, Some((1280, 720))));
+    assert_eq!(
+        (image.bytes, image.dimensions),
+        (png.len() as u64, Some((1280, 720)))
+    );
 }
 
 async fn negative_keywords_go_in_the_negative_prompt_where_the_model_has_one(store: Store) {
@@ -172,12 +219,18 @@ async fn negative_keywords_go_in_the_negative_prompt_where_the_model_has_one(sto
     let body = json!({"script": "A fox.", "negative_keywords": ["text", "blur"],
         "model": "runway/veo3.1", "seconds": 4, "size": "1920x1080"});
     let job = create(&h, ALICE, &body).await;
-    assert_eq!(job["prompt"], "A fox.", "no Avoid line: the model has a field for it");
+    assert_eq!(
+        job["prompt"], "A fox.",
+        "no Avoid line: the model has a field for it"
+    );
     let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
     let (_, sent) = h.runway_last_create();
     assert_eq!(sent["negativePrompt"], "text, blur");
-    assert_eq!((sent["ratio"].as_str(), sent["duration"].as_u64()), (Some("1920:1080"), Some(4)));
+    assert_eq!(
+        (sent["ratio"].as_str(), sent["duration"].as_u64()),
+        (Some("1920:1080"), Some(4))
+    );
 }
 
 fn runway_config(h: &Harness) -> sora_sim::runway::RunwayConfig {

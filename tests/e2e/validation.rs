@@ -5,7 +5,7 @@ use crate::common::*;
 /// A request body with its content type.
 type Body<'a> = Option<(&'a str, String)>;
 
-on_both_stores_and_providers!(bad_requests_answer_the_contract_and_leave_nothing_behind);
+on_both_stores!(bad_requests_answer_the_contract_and_leave_nothing_behind,);
 
 async fn bad_requests_answer_the_contract_and_leave_nothing_behind(store: Store) {
     let h = Harness::start(store).await;

@@ -2,10 +2,8 @@
 
 use crate::common::*;
 
-on_both_stores_and_providers!(
-    callbacks_are_told_with_a_signed_event,
-    cancel_and_delete_answer_while_the_receiver_hangs,
-);
+on_both_stores!(callbacks_are_told_with_a_signed_event,);
+on_both_stores_and_providers!(cancel_and_delete_answer_while_the_receiver_hangs,);
 
 async fn callbacks_are_told_with_a_signed_event(store: Store) {
     const SECRET: &str = "whsec_dGhlIGUyZSB0ZXN0cycgd2ViaG9vayBzZWNyZXQ=";

@@ -3,9 +3,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sora_sim::runway::{RunwayConfig as RunwaySimConfig, RunwayStats, TaskInfo};
 use sora_sim::SimConfig;
 use std::time::Duration;
-use sora_sim::runway::{RunwayConfig as RunwaySimConfig, RunwayStats, TaskInfo};
 use vidgen::stack::{AwsBackend, Backend, ProviderChoice, RunningStack, RunwayChoice, StackConfig};
 use vidgen_shared::aws::aws_test_env;
 use vidgen_shared::workflow::WorkflowConfig;
@@ -334,6 +334,18 @@ impl Harness {
             .config()
     }
 
+    /// Renders asked of either provider's simulator (creates and remixes).
+    pub fn renders_asked(&self) -> u64 {
+        let sora = self.sim_stats();
+        let runway = self.runway_stats();
+        sora.creates + sora.remixes + runway.creates()
+    }
+
+    /// Faults either simulator served (429s, 5xx).
+    pub fn faults_served(&self) -> u64 {
+        self.sim_stats().faults_served + self.runway_stats().faults_served
+    }
+
     /// What the Runway simulator was asked.
     pub fn runway_stats(&self) -> RunwayStats {
         self.runway_sim().stats()
@@ -341,12 +353,16 @@ impl Harness {
 
     /// One Runway task as the simulator holds it.
     pub fn runway_task(&self, id: &str) -> TaskInfo {
-        self.runway_sim().task(id).expect("the Runway simulator has the task")
+        self.runway_sim()
+            .task(id)
+            .expect("the Runway simulator has the task")
     }
 
     /// The last create body the Runway simulator received, with its route.
     pub fn runway_last_create(&self) -> (sora_sim::runway::Route, Value) {
-        self.runway_sim().last_create().expect("a create reached the Runway simulator")
+        self.runway_sim()
+            .last_create()
+            .expect("a create reached the Runway simulator")
     }
 
     pub fn runway_sim_config(&self) -> &RunwaySimConfig {

@@ -193,7 +193,11 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         body["negative_keywords"] = json!(args.avoid);
     }
     if !args.variants.is_empty() {
-        let variants: Vec<Value> = args.variants.iter().map(|size| json!({ "size": size })).collect();
+        let variants: Vec<Value> = args
+            .variants
+            .iter()
+            .map(|size| json!({ "size": size }))
+            .collect();
         body["variants"] = Value::Array(variants);
     }
     match args.api {

@@ -8,7 +8,9 @@
 //! environment.
 
 use crate::stack::{parse_tokens, AwsBackend, Backend, ProviderChoice, RunwayChoice, StackConfig};
-use vidgen_shared::config::{ConfigError, Secret, DEFAULT_OPENAI_BASE_URL, DEFAULT_RUNWAY_BASE_URL};
+use vidgen_shared::config::{
+    ConfigError, Secret, DEFAULT_OPENAI_BASE_URL, DEFAULT_RUNWAY_BASE_URL,
+};
 use vidgen_shared::domain::Model;
 use vidgen_shared::settings::{self as shared, Lookup};
 
@@ -52,12 +54,14 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "RUNWAYML_BASE_URL",
         default: DEFAULT_RUNWAY_BASE_URL,
-        meaning: "Runway's API host, or any server speaking its task API (with RUNWAYML_API_SECRET)",
+        meaning:
+            "Runway's API host, or any server speaking its task API (with RUNWAYML_API_SECRET)",
     },
     Variable {
         name: "VIDGEN_DEFAULT_MODEL",
         default: UNSET,
-        meaning: "model used when a request names none (an id from GET /v1/models); unset = SORA_MODEL",
+        meaning:
+            "model used when a request names none (an id from GET /v1/models); unset = SORA_MODEL",
     },
     Variable {
         name: "SORA_MODEL",

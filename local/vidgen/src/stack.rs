@@ -512,13 +512,7 @@ mod tests {
         let stack = RunningStack::start(config).await.unwrap();
         // A record as the API writes it, left without an execution (the API died before
         // starting it) for longer than the sweeper waits.
-        let new = NewJob::new(
-            &Owner::new("alice"),
-            Model::SORA_2,
-            4,
-            "720x1280",
-            "p",
-        );
+        let new = NewJob::new(&Owner::new("alice"), Model::SORA_2, 4, "720x1280", "p");
         let stale = chrono::Utc::now() - chrono::Duration::minutes(30);
         let job = Job::new(new, stale);
         stack

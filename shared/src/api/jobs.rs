@@ -115,7 +115,9 @@ async fn create_and_start(
 ) -> Result<Response<Bytes>, ApiError> {
     match try_create_and_start(deps, call, creation, route).await? {
         Created::Answer(response) => Ok(response),
-        Created::ParentChanged => Err(ApiError::internal("a create without a parent lost a parent race")),
+        Created::ParentChanged => Err(ApiError::internal(
+            "a create without a parent lost a parent race",
+        )),
     }
 }
 
@@ -167,7 +169,9 @@ async fn try_create_and_start(
         }
         Err(e) => return Err(e.into()),
         Ok(CreateOutcome::KeyExists(first)) => {
-            return replay(deps, claim.as_ref(), &first).await.map(Created::Answer)
+            return replay(deps, claim.as_ref(), &first)
+                .await
+                .map(Created::Answer)
         }
         Ok(CreateOutcome::LimitReached(refusal)) => {
             info!(job_id = %job.id, limit = ?refusal.limit, "create refused by a limit");
@@ -353,7 +357,10 @@ pub async fn add_variant(
             if !req.model.spec().input_reference {
                 return Err(ApiError::invalid(
                     "model",
-                    format!("model {} takes no reference image, and job {} has one", req.model, primary.id),
+                    format!(
+                        "model {} takes no reference image, and job {} has one",
+                        req.model, primary.id
+                    ),
                 ));
             }
             check_reference(deps, call.owner, upload_id, &[req.model]).await?;

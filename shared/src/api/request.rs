@@ -347,7 +347,13 @@ fn render_choice(
         ));
     }
     let spec = model.spec();
-    let allowed_seconds = || format!("{} must be {} for {model}", name("seconds"), spec.seconds_list());
+    let allowed_seconds = || {
+        format!(
+            "{} must be {} for {model}",
+            name("seconds"),
+            spec.seconds_list()
+        )
+    };
     let seconds = match seconds {
         None => inherit
             .map(|(_, s)| s)
@@ -360,7 +366,11 @@ fn render_choice(
         Some(_) => {
             return Err(Rejection::field(
                 &name("seconds"),
-                format!("{} must be an integer: {}", name("seconds"), spec.seconds_list()),
+                format!(
+                    "{} must be an integer: {}",
+                    name("seconds"),
+                    spec.seconds_list()
+                ),
             ))
         }
     };
@@ -585,7 +595,10 @@ impl Fields {
         if items.len() > MAX_VARIANTS {
             return Err(Rejection::field(
                 "variants",
-                format!("variants may hold at most {MAX_VARIANTS} entries (got {})", items.len()),
+                format!(
+                    "variants may hold at most {MAX_VARIANTS} entries (got {})",
+                    items.len()
+                ),
             ));
         }
         items

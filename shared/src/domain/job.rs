@@ -470,13 +470,7 @@ pub(crate) mod tests {
             NewJob {
                 id: sample_id(),
                 script: Some("a cat".into()),
-                ..NewJob::new(
-                    &Owner::new("alice"),
-                    Model::SORA_2,
-                    4,
-                    "720x1280",
-                    "a cat",
-                )
+                ..NewJob::new(&Owner::new("alice"), Model::SORA_2, 4, "720x1280", "a cat")
             },
             now,
         )

@@ -384,7 +384,11 @@ mod tests {
             (Model::RUNWAY_GEN45, "1280x720", 5, 60),
         ];
         for (model, size, secs, cents) in cases {
-            assert_eq!(model.estimate_cents(size, secs), cents, "{model} {size} {secs}s");
+            assert_eq!(
+                model.estimate_cents(size, secs),
+                cents,
+                "{model} {size} {secs}s"
+            );
         }
         assert_eq!(Model::SORA_2_PRO.spec().usd_per_second(), 0.3);
     }
@@ -397,7 +401,10 @@ mod tests {
             assert_eq!(serde_json::from_str::<Model>(&json).ok(), Some(m));
         }
         let err = "sora-3".parse::<Model>().unwrap_err();
-        assert!(err.contains("runway/gen4.5") && err.contains("sora-2-pro"), "{err}");
+        assert!(
+            err.contains("runway/gen4.5") && err.contains("sora-2-pro"),
+            "{err}"
+        );
     }
 
     #[test]

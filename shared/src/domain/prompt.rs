@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn the_negative_prompt_field_lists_each_word_once() {
-        assert_eq!(negative_prompt(&v(&["Blur", " blur ", "text"])), "Blur, text");
+        assert_eq!(
+            negative_prompt(&v(&["Blur", " blur ", "text"])),
+            "Blur, text"
+        );
         assert_eq!(negative_prompt(&[]), "");
     }
 

@@ -309,11 +309,7 @@ mod tests {
             daily_budget_cents: 100,
         };
         let refusal = Usage::default()
-            .admit(
-                &job(Model::SORA_2_PRO, "1024x1792", 12),
-                &limits,
-                at(0),
-            )
+            .admit(&job(Model::SORA_2_PRO, "1024x1792", 12), &limits, at(0))
             .unwrap_err();
         assert_eq!(refusal.retry_after, Duration::from_secs(WINDOW_SECS as u64));
         assert!(

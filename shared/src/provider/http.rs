@@ -187,7 +187,7 @@ impl Http {
                     let hint = retry_hint(response.headers());
                     let error = read_error(error_answer(response).await);
                     let retry = should_retry.unwrap_or(match error {
-                        ProviderError::RateLimited { .. } => true,
+                        ProviderError::RateLimited { .. } | ProviderError::Shed { .. } => true,
                         ProviderError::Unavailable { .. } => idempotent == Idempotent::Yes,
                         _ => false,
                     });

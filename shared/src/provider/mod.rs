@@ -173,6 +173,10 @@ pub enum ProviderError {
     /// 5xx, 408, 409: a passing fault on the provider's side.
     #[error("the provider failed ({status}): {message}")]
     Unavailable { status: u16, message: String },
+    /// The provider turned the request away under load before acting on it (Runway's
+    /// 502/503/504, "load shedding"): nothing was made, and trying again is right.
+    #[error("the provider is shedding load ({status}): {message}")]
+    Shed { status: u16, message: String },
     /// Connection reset, body cut short, or no answer in time: the request may have
     /// reached the provider.
     #[error("could not reach the provider: {message}")]
@@ -208,6 +212,7 @@ impl ProviderError {
             self,
             ProviderError::RateLimited { .. }
                 | ProviderError::Unavailable { .. }
+                | ProviderError::Shed { .. }
                 | ProviderError::Transport { .. }
                 | ProviderError::NotSent { .. }
         )
@@ -220,6 +225,7 @@ impl ProviderError {
         !matches!(
             self,
             ProviderError::RateLimited { .. }
+                | ProviderError::Shed { .. }
                 | ProviderError::Rejected { .. }
                 | ProviderError::NotFound { .. }
                 | ProviderError::NotSent { .. }
@@ -231,6 +237,7 @@ impl ProviderError {
         match self {
             ProviderError::RateLimited { .. }
             | ProviderError::Unavailable { .. }
+            | ProviderError::Shed { .. }
             | ProviderError::Transport { .. }
             | ProviderError::NotSent { .. } => ErrorCode::ProviderUnavailable,
             ProviderError::Rejected { reason, .. } => *reason,
@@ -244,6 +251,7 @@ impl ProviderError {
         match self {
             ProviderError::RateLimited { message, .. }
             | ProviderError::Unavailable { message, .. }
+            | ProviderError::Shed { message, .. }
             | ProviderError::Transport { message }
             | ProviderError::NotSent { message }
             | ProviderError::Rejected { message, .. }

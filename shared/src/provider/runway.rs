@@ -130,6 +130,10 @@ impl RunwayProvider {
                 status,
                 message: mask(message),
             },
+            ProviderError::Shed { status, message } => ProviderError::Shed {
+                status,
+                message: mask(message),
+            },
             ProviderError::Transport { message } => ProviderError::Transport {
                 message: mask(message),
             },
@@ -444,6 +448,14 @@ fn output_link(task: &WireTask) -> Result<reqwest::Url, ProviderError> {
 /// request Runway will not take.
 fn read_error(answer: ErrorAnswer) -> ProviderError {
     let message = error_message(&answer.body).unwrap_or_else(|| answer.bare_message());
+    // Runway's docs: 502, 503 and 504 are load shedding, "retry with exponential
+    // backoff": the request was turned away, so even a create may be sent again.
+    if matches!(answer.status.as_u16(), 502..=504) {
+        return ProviderError::Shed {
+            status: answer.status.as_u16(),
+            message,
+        };
+    }
     if let Some(common) = answer.common_error(&message) {
         return common;
     }
@@ -917,7 +929,7 @@ mod tests {
             read_error(answer(429, r#"{"error":"slow down"}"#)),
             ProviderError::RateLimited { .. }
         ));
-        for status in [408, 409, 500, 502, 503, 504] {
+        for status in [408, 409, 500] {
             assert!(
                 matches!(
                     read_error(answer(status, "<html>")),
@@ -925,6 +937,12 @@ mod tests {
                 ),
                 "{status}"
             );
+        }
+        // Load shedding: turned away before anything was made, so a create may retry.
+        for status in [502, 503, 504] {
+            let e = read_error(answer(status, "<html>"));
+            assert!(matches!(e, ProviderError::Shed { .. }), "{status}");
+            assert!(e.is_retryable() && !e.may_have_acted(), "{status}");
         }
         assert_eq!(read_error(answer(422, "not json")).message(), "HTTP 422");
     }

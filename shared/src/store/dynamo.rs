@@ -419,7 +419,10 @@ impl JobStore for DynamoJobStore {
                     .set_item(Some(job_item(p)?))
                     .condition_expression("#v = :expected")
                     .expression_attribute_names("#v", "version")
-                    .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(expected.to_string()),
+                    )
                     .build()
                     .map_err(backend)
             })
@@ -906,10 +909,22 @@ mod cancel_tests {
             parent: true,
         };
         let cases: &[(&[&str], CreateCancel)] = &[
-            (&[NO_REASON, NO_REASON, CONDITION_FAILED, NO_REASON, NO_REASON], JobExists),
-            (&[NO_REASON, NO_REASON, NO_REASON, CONDITION_FAILED, NO_REASON], ParentChanged),
-            (&[NO_REASON, NO_REASON, NO_REASON, NO_REASON, CONDITION_FAILED], Contention),
-            (&[CONDITION_FAILED, NO_REASON, NO_REASON, NO_REASON, NO_REASON], ClaimTaken),
+            (
+                &[NO_REASON, NO_REASON, CONDITION_FAILED, NO_REASON, NO_REASON],
+                JobExists,
+            ),
+            (
+                &[NO_REASON, NO_REASON, NO_REASON, CONDITION_FAILED, NO_REASON],
+                ParentChanged,
+            ),
+            (
+                &[NO_REASON, NO_REASON, NO_REASON, NO_REASON, CONDITION_FAILED],
+                Contention,
+            ),
+            (
+                &[CONDITION_FAILED, NO_REASON, NO_REASON, NO_REASON, NO_REASON],
+                ClaimTaken,
+            ),
         ];
         for (reasons, expected) in cases {
             assert_eq!(layout.classify(&codes(reasons)), *expected, "{reasons:?}");

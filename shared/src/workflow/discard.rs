@@ -33,12 +33,7 @@ pub async fn discard_assets(deps: &StepDeps, owner: &Owner, job_id: &JobId) {
 
 /// Ask the provider to delete the render. Best effort: an error or a slow answer is
 /// logged with the job id and otherwise ignored.
-pub async fn discard_render(
-    deps: &StepDeps,
-    job_id: &JobId,
-    provider: ProviderId,
-    video_id: &str,
-) {
+pub async fn discard_render(deps: &StepDeps, job_id: &JobId, provider: ProviderId, video_id: &str) {
     let Some(adapter) = deps.providers.get(provider) else {
         warn!(job_id = %job_id, %provider, "no key for the provider of a render to delete");
         return;
@@ -92,9 +87,9 @@ impl StopCause {
 /// any other way keeps its render.
 pub async fn discard_abandoned_render(deps: &StepDeps, job_id: &JobId, cause: Option<&str>) {
     let render = match deps.jobs.get(job_id).await {
-        Ok(Some(job)) if job.status == Status::Canceled => job
-            .provider_video_id
-            .map(|id| (job.model.provider(), id)),
+        Ok(Some(job)) if job.status == Status::Canceled => {
+            job.provider_video_id.map(|id| (job.model.provider(), id))
+        }
         Ok(Some(_)) => None,
         Ok(None) => cause
             .and_then(StopCause::parse)

@@ -57,7 +57,10 @@ impl StepDeps {
         self.providers.get(id).cloned().ok_or_else(|| {
             StepError::failed(
                 ErrorCode::ProviderUnavailable,
-                format!("this deployment has no key for {id}, which renders {}", job.model),
+                format!(
+                    "this deployment has no key for {id}, which renders {}",
+                    job.model
+                ),
             )
         })
     }

@@ -15,16 +15,16 @@
 //!
 //! [`VideoProvider::find_recent`]: crate::provider::VideoProvider::find_recent
 
-use super::contract::{StepFunction, CLEANUP_RESERVE};
 use super::check_status::wait_before_poll;
+use super::contract::{StepFunction, CLEANUP_RESERVE};
 use super::{load_job, Next, StepDeps, StepError, WorkflowState};
 use crate::deadline::Deadline;
 use crate::domain::ids::JobId;
 use crate::domain::job::SubmitRefused;
+use crate::domain::AssetKind;
 use crate::domain::ErrorCode;
 use crate::domain::MAX_UPLOAD_BYTES;
 use crate::domain::{Job, Status, TransitionError};
-use crate::domain::AssetKind;
 use crate::provider::{CreateVideo, RecentSearch, ReferenceImage, RemixVideo, VideoProbe};
 use crate::store::update::UpdateError;
 use crate::store::update_job;

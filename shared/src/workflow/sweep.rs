@@ -156,13 +156,7 @@ mod tests {
     }
 
     async fn job(store: &EmbeddedJobStore, touched: DateTime<Utc>) -> JobId {
-        let new = NewJob::new(
-            &Owner::new("alice"),
-            Model::SORA_2,
-            4,
-            "720x1280",
-            "p",
-        );
+        let new = NewJob::new(&Owner::new("alice"), Model::SORA_2, 4, "720x1280", "p");
         let job = Job::new(new, touched);
         store.create(&job, None, &Limits::UNLIMITED).await.unwrap();
         job.id

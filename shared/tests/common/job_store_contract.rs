@@ -17,13 +17,7 @@ pub fn job(owner: &str, key: Option<&str>, offset_ms: i64) -> Job {
             keywords: vec!["snow".into()],
             metadata: BTreeMap::from([("k".to_string(), "v".to_string())]),
             idempotency_key: key.map(str::to_string),
-            ..NewJob::new(
-                &Owner::new(owner),
-                Model::SORA_2,
-                4,
-                "720x1280",
-                "a fox",
-            )
+            ..NewJob::new(&Owner::new(owner), Model::SORA_2, 4, "720x1280", "a fox")
         },
         Utc::now() + ChronoDuration::milliseconds(offset_ms),
     )
