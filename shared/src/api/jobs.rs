@@ -290,6 +290,18 @@ pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, 
             avoid,
         ),
     };
+    // The provider's own cap on the prompt (Runway: 1000 UTF-16 units), caught here
+    // rather than failing the job at submit.
+    let prompt_field = if req.prompt.is_some() {
+        "prompt"
+    } else {
+        "script"
+    };
+    for model in std::iter::once(req.model).chain(req.variants.iter().map(|v| v.model)) {
+        if let Some(why) = model.spec().prompt_too_long(&composed) {
+            return Err(ApiError::invalid(prompt_field, why));
+        }
+    }
     let primary = NewJob {
         script: req.script,
         style: req.style,
@@ -352,6 +364,9 @@ pub async fn add_variant(
                 primary.id,
                 validation::MAX_VARIANTS
             )));
+        }
+        if let Some(why) = req.model.spec().prompt_too_long(&primary.prompt) {
+            return Err(ApiError::invalid("model", why));
         }
         if let Some(upload_id) = &primary.input_reference {
             if !req.model.spec().input_reference {
@@ -427,6 +442,9 @@ pub async fn remix(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response
             )))
         }
     };
+    if let Some(why) = source.model.spec().prompt_too_long(&req.prompt) {
+        return Err(ApiError::invalid("prompt", why));
+    }
     if !source.model.spec().remix {
         return Err(ApiError::conflict(format!(
             "jobs of model {} cannot be remixed",

@@ -107,6 +107,9 @@ pub struct ModelSpec {
     /// A completed job of this model can be remixed.
     pub remix: bool,
     pub pace: Pace,
+    /// The longest prompt the provider takes, in UTF-16 code units (Runway's
+    /// `promptText`: 1000); `None` when our own limit is the only one.
+    pub max_prompt_units: Option<usize>,
 }
 
 impl ModelSpec {
@@ -120,6 +123,18 @@ impl ModelSpec {
             .size(self.default_size)
             .map_or(0, |s| s.cents_per_second);
         cents as f64 / 100.0
+    }
+
+    /// Why `prompt` is too long for this model, if it is.
+    pub fn prompt_too_long(&self, prompt: &str) -> Option<String> {
+        let max = self.max_prompt_units?;
+        let units = prompt.encode_utf16().count();
+        (units > max).then(|| {
+            format!(
+                "the prompt is {units} UTF-16 code units; {} takes at most {max}",
+                self.id
+            )
+        })
     }
 
     /// "4, 8 or 12"
@@ -164,6 +179,7 @@ const SORA_2: ModelSpec = ModelSpec {
     input_reference: true,
     remix: true,
     pace: Pace::Standard,
+    max_prompt_units: None,
 };
 const SORA_2_PRO: ModelSpec = ModelSpec {
     id: "sora-2-pro",
@@ -182,6 +198,7 @@ const SORA_2_PRO: ModelSpec = ModelSpec {
     input_reference: true,
     remix: true,
     pace: Pace::Slow,
+    max_prompt_units: None,
 };
 
 // Runway (runwayml SDK 5.13/5.14 `text_to_video_create_params` and
@@ -191,6 +208,8 @@ const SORA_2_PRO: ModelSpec = ModelSpec {
 // `estimatedCost`/`cost` is recorded on the job too. Left out: seedance2 and
 // gemini_omni_flash (no published duration range or price), veo3 (gone in SDK 5.14).
 // Every Runway job can be remixed: `aleph2` (video→video) edits its stored video.
+/// Runway's cap on `promptText` (the SDK: "at most 1000 UTF-16 code units").
+const RUNWAY_PROMPT_UNITS: usize = 1000;
 const GEN45_SECONDS: &[u32] = &[2, 3, 4, 5, 6, 7, 8, 9, 10];
 const VEO_SECONDS: &[u32] = &[4, 6, 8];
 const RUNWAY_GEN45: ModelSpec = ModelSpec {
@@ -205,6 +224,7 @@ const RUNWAY_GEN45: ModelSpec = ModelSpec {
     input_reference: true,
     remix: true,
     pace: Pace::Standard,
+    max_prompt_units: Some(RUNWAY_PROMPT_UNITS),
 };
 const VEO_SIZES_40: &[SizeSpec] = &[
     size("1280x720", 40),
@@ -230,6 +250,7 @@ const RUNWAY_VEO31: ModelSpec = ModelSpec {
     input_reference: true,
     remix: true,
     pace: Pace::Standard,
+    max_prompt_units: Some(RUNWAY_PROMPT_UNITS),
 };
 const RUNWAY_VEO31_FAST: ModelSpec = ModelSpec {
     id: "runway/veo3.1_fast",
@@ -243,6 +264,7 @@ const RUNWAY_VEO31_FAST: ModelSpec = ModelSpec {
     input_reference: true,
     remix: true,
     pace: Pace::Standard,
+    max_prompt_units: Some(RUNWAY_PROMPT_UNITS),
 };
 /// Every model, in the order `GET /v1/models` lists them.
 pub const CATALOG: &[&ModelSpec] = &[
@@ -404,6 +426,21 @@ mod tests {
         assert!(
             err.contains("runway/gen4.5") && err.contains("sora-2-pro"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn runway_prompts_are_capped_in_utf16_units() {
+        let gen45 = Model::RUNWAY_GEN45.spec();
+        assert_eq!(gen45.prompt_too_long(&"a".repeat(1000)), None);
+        // 999 + one character outside the BMP (two units) is 1001.
+        let over = format!("{}😀", "a".repeat(999));
+        assert!(gen45
+            .prompt_too_long(&over)
+            .is_some_and(|m| m.contains("1001")));
+        assert_eq!(
+            Model::SORA_2.spec().prompt_too_long(&"a".repeat(5000)),
+            None
         );
     }
 

@@ -334,3 +334,148 @@ fn literal_private_hosts_are_refused_as_callbacks() {
         assert_eq!(field_of(r).as_deref(), Some("callback_url"), "{host}");
     }
 }
+
+fn message_of(r: Result<impl std::fmt::Debug, Rejection>) -> String {
+    match r {
+        Err(Rejection::Invalid { message, .. }) => message,
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn each_model_takes_its_own_seconds_and_sizes_and_defaults() {
+    let gen45 = create(json!({"script": "x", "model": "runway/gen4.5"})).unwrap();
+    assert_eq!((gen45.seconds, gen45.size.as_str()), (5, "1280x720"));
+    let veo =
+        create(json!({"script": "x", "model": "runway/veo3.1", "seconds": 6, "size": "1080x1920"}))
+            .unwrap();
+    assert_eq!((veo.seconds, veo.size.as_str()), (6, "1080x1920"));
+    let bad_seconds = create(json!({"script": "x", "model": "runway/veo3.1", "seconds": 5}));
+    assert_eq!(
+        message_of(bad_seconds),
+        "seconds must be 4, 6 or 8 for runway/veo3.1"
+    );
+    let bad_size = create(json!({"script": "x", "model": "sora-2", "size": "1920x1080"}));
+    assert_eq!(
+        message_of(bad_size),
+        "size must be 720x1280 or 1280x720 for sora-2"
+    );
+    let unknown = message_of(create(json!({"script": "x", "model": "runway/gen9"})));
+    assert!(
+        unknown.contains("runway/veo3.1_fast"),
+        "lists the known: {unknown}"
+    );
+}
+
+#[test]
+fn a_model_whose_provider_has_no_key_is_refused_naming_model() {
+    let policy = ValidationPolicy {
+        available: vec![ProviderId::Runway],
+        default_model: Model::RUNWAY_GEN45,
+        ..Default::default()
+    };
+    let body = json!({"script": "x", "model": "sora-2"}).to_string();
+    let refused = create_request(JSON, body.as_bytes(), &policy);
+    let Err(Rejection::Invalid { field, message }) = refused else {
+        panic!("expected a 400, got {refused:?}");
+    };
+    assert_eq!(field.as_deref(), Some("model"));
+    assert!(
+        message.contains("no key for openai") && message.contains("runway/gen4.5"),
+        "{message}"
+    );
+    // The same for a variant, named by its place.
+    let body =
+        json!({"script": "x", "variants": [{"size": "720x1280", "model": "sora-2"}]}).to_string();
+    assert_eq!(
+        field_of(create_request(JSON, body.as_bytes(), &policy)).as_deref(),
+        Some("variants[0].model")
+    );
+}
+
+#[test]
+fn variants_inherit_model_and_seconds_and_are_named_by_place() {
+    let req = create(
+        json!({"script": "x", "model": "sora-2", "seconds": 8, "variants": [
+            {"size": "1280x720"},
+            {"size": "720x1280", "model": "runway/gen4.5"},
+            {"size": "1280x720", "model": "runway/veo3.1"}
+        ]}),
+    )
+    .unwrap();
+    let got: Vec<(&str, u32, &str)> = req
+        .variants
+        .iter()
+        .map(|v| (v.model.id(), v.seconds, v.size.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("sora-2", 8, "1280x720"),
+            ("runway/gen4.5", 8, "720x1280"),
+            // veo3.1 offers 8 s too.
+            ("runway/veo3.1", 8, "1280x720"),
+        ]
+    );
+    let cases = [
+        (
+            json!({"script": "x", "variants": {"size": "720x1280"}}),
+            "variants",
+        ),
+        (json!({"script": "x", "variants": [1]}), "variants[0]"),
+        (
+            json!({"script": "x", "variants": [{"model": "sora-2"}]}),
+            "variants[0].size",
+        ),
+        (
+            json!({"script": "x", "variants": [{"size": "720x1280", "colour": 1}]}),
+            "variants[0].colour",
+        ),
+        (
+            json!({"script": "x", "variants": [{"size": "720x1280"}, {"size": "720x1280", "seconds": 5}]}),
+            "variants[1].seconds",
+        ),
+        (
+            json!({"script": "x", "variants": [{"size": "a"}, {"size": "a"}, {"size": "a"}, {"size": "a"}]}),
+            "variants",
+        ),
+    ];
+    for (body, field) in cases {
+        assert_eq!(
+            field_of(create(body.clone())).as_deref(),
+            Some(field),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn a_later_variant_defaults_to_the_primarys_model_and_seconds() {
+    let policy = ValidationPolicy::default();
+    let v = variant_request(
+        JSON,
+        br#"{"size":"1280x720"}"#,
+        &policy,
+        Model::SORA_2_PRO,
+        12,
+    )
+    .unwrap();
+    assert_eq!(
+        (v.model, v.seconds, v.size.as_str()),
+        (Model::SORA_2_PRO, 12, "1280x720")
+    );
+    // gen4.5 has no 12 s: its own default.
+    let v = variant_request(
+        JSON,
+        br#"{"size":"1280x720","model":"runway/gen4.5"}"#,
+        &policy,
+        Model::SORA_2_PRO,
+        12,
+    )
+    .unwrap();
+    assert_eq!(v.seconds, 5);
+    assert_eq!(
+        field_of(variant_request(JSON, br#"{}"#, &policy, Model::SORA_2, 4)).as_deref(),
+        Some("size")
+    );
+}
