@@ -2,7 +2,7 @@
 //!
 //! | marker | Sora effect | Runway effect |
 //! | --- | --- | --- |
-//! | `[sim:moderation_create]` | create answers 400, code `moderation_blocked` | — |
+//! | `[sim:moderation_create]` | create answers 400, code `moderation_blocked` | as `moderation_input` (Runway moderates after accepting) |
 //! | `[sim:moderation_input]` | — | the task ends `FAILED`, `SAFETY.INPUT.TEXT`, once past `PENDING` |
 //! | `[sim:moderation_end]` | the job runs, then ends `failed` with `moderation_blocked` | the task runs, then ends `FAILED`, `SAFETY.OUTPUT.VIDEO` |
 //! | `[sim:fail]` | the job ends `failed` with `video_generation_failed` | ends `FAILED`, `INTERNAL.BAD_OUTPUT.CODE01` |

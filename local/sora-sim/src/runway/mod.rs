@@ -28,6 +28,7 @@
 //!
 //! # Faults
 //! Per job by prompt markers (see [`crate::markers`]): `moderation_input`,
+//! `moderation_create` (an alias: Runway refuses nothing at create for moderation),
 //! `moderation_end`, `fail`, `never_finish`, `throttled_ms=N`, `rate_limit=N` (429, no
 //! `Retry-After`: Runway documents none), `server_error=N` (502/503/504 in turn),
 //! `slow_download=BPS`, `reset_download=BYTES`, `video_bytes=N`, `render_ms=N`.

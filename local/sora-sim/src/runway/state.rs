@@ -96,7 +96,12 @@ impl Task {
         if t < self.pending {
             return Phase::Pending;
         }
-        if self.markers.moderation_input || faults.moderation_at_create {
+        // Runway has no moderation refusal at create: Sora's `moderation_create` marker
+        // means the same here as `moderation_input`, so scenarios run on both.
+        if self.markers.moderation_input
+            || self.markers.moderation_create
+            || faults.moderation_at_create
+        {
             return Phase::Failed {
                 code: "SAFETY.INPUT.TEXT",
                 message: "The text prompt did not pass our content moderation.".into(),
@@ -351,6 +356,10 @@ mod tests {
         };
         assert_eq!(
             code(&at(&task("[sim:moderation_input]", 0), 150)),
+            "SAFETY.INPUT.TEXT"
+        );
+        assert_eq!(
+            code(&at(&task("[sim:moderation_create]", 0), 150)),
             "SAFETY.INPUT.TEXT"
         );
         assert_eq!(

