@@ -406,7 +406,7 @@ fn remix_body(request: &RemixVideo) -> Result<Value, ProviderError> {
     let inline = request
         .source_video_bytes
         .as_ref()
-        .map(|bytes| video_data_uri(bytes))
+        .map(video_data_uri)
         .transpose()?;
     let Some(url) = inline.or_else(|| request.source_video_url.clone()) else {
         return Err(refused(
