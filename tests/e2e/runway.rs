@@ -12,6 +12,7 @@ on_both_stores!(
     a_runway_job_is_remixed_from_its_stored_video,
     a_reference_image_reaches_runway_as_the_first_frame,
     negative_keywords_go_in_the_negative_prompt_where_the_model_has_one,
+    a_runway_key_drives_any_server_speaking_its_api_across_a_restart,
 );
 
 async fn a_runway_job_completes_with_the_providers_bytes(store: Store) {
@@ -231,6 +232,91 @@ async fn negative_keywords_go_in_the_negative_prompt_where_the_model_has_one(sto
         (sent["ratio"].as_str(), sent["duration"].as_u64()),
         (Some("1920:1080"), Some(4))
     );
+}
+
+/// `RUNWAYML_API_SECRET` and `RUNWAYML_BASE_URL` pointing at a server that speaks
+/// Runway's API (the simulator, started apart as a stranger would run it): the live
+/// adapter, with Runway's real 5 s floor between polls and the Wait states at full
+/// length; one server life ends mid-render and the next adopts the same task.
+async fn a_runway_key_drives_any_server_speaking_its_api_across_a_restart(store: Store) {
+    let key = "key_live_test";
+    let runway = sora_sim::runway::RunwaySimulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        sora_sim::runway::RunwayConfig {
+            api_key: Some(key.into()),
+            // Long enough for two polls: the gap between them is what is measured.
+            render_time: std::time::Duration::from_secs(6),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("RUNWAYML_API_SECRET", key.to_string()),
+        ("RUNWAYML_BASE_URL", runway.base_url()),
+        ("VIDGEN_DEFAULT_MODEL", "runway/gen4.5".to_string()),
+    ];
+    let lookup = |name: &str| env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+    let base = fast_config(dir.path(), store);
+    let (backend, tokens) = (base.backend.clone(), base.tokens.clone());
+    let mut config = base
+        .apply_settings(&lookup)
+        .expect("the settings are valid");
+    // The environment names no store or users: keep the test's.
+    config.backend = backend;
+    config.tokens = tokens;
+    config.time_scale = 1.0;
+    // The workflow itself would poll every 1-2 s (fast_config): only the adapter's
+    // floor holds it to Runway's 5 s.
+    config.workflow.budget_standard = std::time::Duration::from_secs(60);
+    assert!(matches!(
+        config.runway,
+        vidgen::stack::RunwayChoice::Live { .. }
+    ));
+    let h = Harness::with_config(dir, config.clone()).await;
+    assert!(h
+        .stack
+        .provider_name
+        .contains(&format!("Runway API at {}", runway.base_url())));
+    let job = create(&h, ALICE, &json!({"script": "Across a restart."})).await;
+    assert_eq!(
+        job["model"], "runway/gen4.5",
+        "the deployment's default model"
+    );
+    let id = job["id"].as_str().unwrap().to_string();
+    for _ in 0..200 {
+        let (_, _, now) = h
+            .call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None)
+            .await;
+        if now["status"] == "in_progress" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let Harness { stack, dir, .. } = h;
+    stack.shutdown().await;
+    let h = Harness::with_config(dir, config).await;
+    let done = h.wait_for_end(&id, ALICE).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let task_id = done["provider_video_id"].as_str().unwrap();
+    assert_eq!(
+        runway.stats().creates(),
+        1,
+        "the resumed workflow adopted Runway's task"
+    );
+    let task = runway.task(task_id).unwrap();
+    let gap = task.min_get_gap.expect("polled more than once");
+    assert!(
+        gap >= std::time::Duration::from_millis(4900),
+        "polled every {gap:?}: never faster than 5 s"
+    );
+    let expected = sora_sim::runway::expected_output(runway.config(), task_id).unwrap();
+    let (status, bytes) = h
+        .fetch(done["assets"]["video"]["url"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bytes == expected, "the stored video is the server's output");
 }
 
 fn runway_config(h: &Harness) -> sora_sim::runway::RunwayConfig {

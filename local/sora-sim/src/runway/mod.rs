@@ -147,7 +147,8 @@ pub struct TaskInfo {
     pub fetched: Vec<FetchedAsset>,
     /// `GET /v1/tasks/{id}` requests received (faulted ones included).
     pub gets: u64,
-    /// The shortest time between two GETs of this task.
+    /// The shortest time between a GET that found this task still going (a poll) and
+    /// the next GET of it.
     pub min_get_gap: Option<Duration>,
     pub cancelled: bool,
     pub deleted: bool,

@@ -257,15 +257,20 @@ impl RunwayState {
         lock(&self.last_create).clone()
     }
 
-    /// Note a GET of a task, for the shortest-gap statistic.
+    /// Note a GET of a task, for the shortest-gap statistic. The gap is measured
+    /// from a GET that found the task still going (a poll) to the next GET: once a
+    /// GET has shown the task ended, the client's next GET (for a fresh output link)
+    /// is no poll.
     pub fn note_get(&self, id: &str, now: Instant) {
+        let faults = self.config.faults.clone();
         if let Some(t) = self.tasks().iter_mut().find(|t| t.id == id) {
             t.gets += 1;
             if let Some(last) = t.last_get {
                 let gap = now.saturating_duration_since(last);
                 t.min_get_gap = Some(t.min_get_gap.map_or(gap, |g| g.min(gap)));
             }
-            t.last_get = Some(now);
+            let going = !t.phase(&faults, now).ended();
+            t.last_get = going.then_some(now);
         }
     }
 
