@@ -14,21 +14,7 @@
 /// `VIDGEN_REQUIRE_AWS_TESTS=1` (scripts/test.sh, CI).
 macro_rules! on_both_stores {
     ($($scenario:ident),+ $(,)?) => {$(
-        mod $scenario {
-            use vidgen_tests::Store;
-
-            #[tokio::test]
-            async fn embedded() {
-                super::$scenario(Store::Embedded).await;
-            }
-
-            #[tokio::test]
-            async fn aws() {
-                if Store::Aws.available() {
-                    super::$scenario(Store::Aws).await;
-                }
-            }
-        }
+        scenario_tests!($scenario: embedded = Embedded, aws = Aws);
     )+};
 }
 
@@ -38,34 +24,27 @@ macro_rules! on_both_stores {
 /// one provider does (Sora's thumbnails, Runway's THROTTLED).
 macro_rules! on_both_stores_and_providers {
     ($($scenario:ident),+ $(,)?) => {$(
+        scenario_tests!($scenario: embedded = Embedded, aws = Aws,
+            runway_embedded = EmbeddedRunway, runway_aws = AwsRunway);
+    )+};
+}
+
+/// A module `scenario` with one test per `name = Store variant`; a store whose servers
+/// are not configured is skipped (or fails, under `VIDGEN_REQUIRE_AWS_TESTS=1`).
+macro_rules! scenario_tests {
+    ($scenario:ident: $($test:ident = $store:ident),+) => {
         mod $scenario {
             use vidgen_tests::Store;
-
-            #[tokio::test]
-            async fn embedded() {
-                super::$scenario(Store::Embedded).await;
-            }
-
-            #[tokio::test]
-            async fn aws() {
-                if Store::Aws.available() {
-                    super::$scenario(Store::Aws).await;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if Store::$store.available() {
+                        super::$scenario(Store::$store).await;
+                    }
                 }
-            }
-
-            #[tokio::test]
-            async fn runway_embedded() {
-                super::$scenario(Store::EmbeddedRunway).await;
-            }
-
-            #[tokio::test]
-            async fn runway_aws() {
-                if Store::AwsRunway.available() {
-                    super::$scenario(Store::AwsRunway).await;
-                }
-            }
+            )+
         }
-    )+};
+    };
 }
 
 mod common;

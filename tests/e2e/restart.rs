@@ -26,19 +26,7 @@ async fn jobs_survive_a_restart_and_finish(store: Store) {
     let h = Harness::with_config(dir, config.clone()).await;
     let job = create(&h, ALICE, &create_body("Across a restart.")).await;
     let id = job["id"].as_str().unwrap().to_string();
-    // Wait until the provider has the job, then stop the server mid-render.
-    for _ in 0..200 {
-        let (_, _, now) = h
-            .call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None)
-            .await;
-        if now["status"] == "in_progress" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let Harness { stack, dir, .. } = h;
-    stack.shutdown().await;
-    let h = Harness::with_config(dir, config).await;
+    let h = restart_mid_render(h, &id, config).await;
     let done = h.wait_for_end(&id, ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(

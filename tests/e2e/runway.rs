@@ -184,24 +184,9 @@ async fn a_runway_job_is_remixed_from_its_stored_video(store: Store) {
 async fn a_reference_image_reaches_runway_as_the_first_frame(store: Store) {
     let h = Harness::start(store).await;
     let png = sora_sim::png_header(1280, 720);
-    let (_, _, up) = h
-        .call(
-            Method::POST,
-            "/v1/uploads",
-            Some(ALICE),
-            Some(&json!({"content_type": "image/png", "bytes": png.len()})),
-        )
-        .await;
-    let put = reqwest::Client::new()
-        .put(up["url"].as_str().unwrap())
-        .header("content-type", "image/png")
-        .body(png.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), StatusCode::OK);
+    let upload_id = upload_png(&h, &png).await;
     let body = json!({"script": "From this frame.", "model": "runway/gen4.5",
-        "input_reference": {"upload_id": up["upload_id"]}});
+        "input_reference": {"upload_id": upload_id}});
     let job = create(&h, ALICE, &body).await;
     let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
@@ -285,18 +270,7 @@ async fn a_runway_key_drives_any_server_speaking_its_api_across_a_restart(store:
         "the deployment's default model"
     );
     let id = job["id"].as_str().unwrap().to_string();
-    for _ in 0..200 {
-        let (_, _, now) = h
-            .call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None)
-            .await;
-        if now["status"] == "in_progress" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let Harness { stack, dir, .. } = h;
-    stack.shutdown().await;
-    let h = Harness::with_config(dir, config).await;
+    let h = restart_mid_render(h, &id, config).await;
     let done = h.wait_for_end(&id, ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
     let task_id = done["provider_video_id"].as_str().unwrap();
