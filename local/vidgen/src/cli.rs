@@ -319,10 +319,20 @@ async fn finish(client: &Client, job: Value, out: Option<PathBuf>) -> anyhow::Re
     }
     let path = std::fs::canonicalize(&out).unwrap_or(out);
     println!("{}", path.display());
+    // The provider's own figure when it gives one (Runway), else our estimate.
+    let cost = match job["cost_usd"].as_f64() {
+        Some(usd) => format!(
+            "cost ${usd:.2} ({})",
+            job["provider"].as_str().unwrap_or("provider")
+        ),
+        None => format!(
+            "estimated cost ${:.2}",
+            job["estimated_cost_usd"].as_f64().unwrap_or(0.0)
+        ),
+    };
     eprintln!(
-        "job {id} completed: {written} bytes, {} s, estimated cost ${:.2}",
-        job["duration_seconds"],
-        job["estimated_cost_usd"].as_f64().unwrap_or(0.0)
+        "job {id} completed: {written} bytes, {} s, {cost}",
+        job["duration_seconds"]
     );
     Ok(())
 }
