@@ -224,6 +224,56 @@ async fn every_answer_of_the_running_stack_matches_the_document() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(remix["remixed_from"], id.as_str());
+    // The catalog; a Runway job with a variant, both to completed (assets without a
+    // thumbnail or spritesheet); one more variant added later.
+    let (status, _, models) = call(
+        &h,
+        &contract,
+        Method::GET,
+        "/v1/models",
+        "/v1/models",
+        Some(ALICE),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(models["data"].as_array().is_some_and(|m| !m.is_empty()));
+    let runway_body = json!({"script": "A fox.", "model": "runway/gen4.5",
+        "variants": [{"size": "720x1280"}]});
+    let (status, _, primary) = call(
+        &h,
+        &contract,
+        Method::POST,
+        "/v1/videos",
+        "/v1/videos",
+        Some(ALICE),
+        Some(&runway_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{primary}");
+    let primary_id = primary["id"].as_str().expect("id").to_string();
+    let variant_id = primary["variants"][0]
+        .as_str()
+        .expect("a variant")
+        .to_string();
+    for job in [&primary_id, &variant_id] {
+        let (done, _) = follow(&h, &contract, job).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert!(done["assets"]["thumbnail"].is_null(), "{done}");
+    }
+    let (status, _, later) = call(
+        &h,
+        &contract,
+        Method::POST,
+        "/v1/videos/{id}/variants",
+        &format!("/v1/videos/{primary_id}/variants"),
+        Some(ALICE),
+        Some(&json!({"size": "1280x720", "seconds": 4})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{later}");
+    assert_eq!(later["variant_of"], primary_id.as_str());
+
     let retried_body = json!({"prompt": "a calm lake"});
     for expected in [StatusCode::ACCEPTED, StatusCode::OK] {
         let answer = h
