@@ -1,9 +1,9 @@
 //! The job routes.
 
-use super::request::{self as validation, Rejection};
+use super::request::{self as validation, Rejection, VariantRequest};
 use super::{json, view, ApiDeps, ApiError, Call};
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{prompt, AssetKind, ErrorCode, Job, JobError, NewJob, Status};
+use crate::domain::{prompt, AssetKind, ErrorCode, Job, JobError, Model, NewJob, Status};
 use crate::engine::EngineError;
 use crate::store::update::UpdateError;
 use crate::store::{update_job, CreateOutcome, IdempotencyRecord, StoreError};
@@ -83,16 +83,17 @@ struct Creation {
 
 impl Creation {
     /// A primary and one job per variant, linked both ways.
-    fn primary(primary: NewJob, variants: Vec<NewJob>, now: chrono::DateTime<Utc>) -> Creation {
+    fn primary(
+        primary: NewJob,
+        variants: &[VariantRequest],
+        now: chrono::DateTime<Utc>,
+    ) -> Creation {
         let mut primary = Job::new(primary, now);
         let variants: Vec<Job> = variants
-            .into_iter()
+            .iter()
             .map(|v| {
                 Job::new(
-                    NewJob {
-                        variant_of: Some(primary.id.clone()),
-                        ..v
-                    },
+                    NewJob::variant(&primary, v.model, v.seconds, v.size.clone()),
                     now,
                 )
             })
@@ -181,18 +182,18 @@ async fn try_create_and_start(
             ));
         }
     }
-    let mut failed_start = None;
-    for each in &creation.jobs {
+    // Every job is started even when one fails (each failure is on its record); the
+    // answer fails only when its own job could not start.
+    let mut answer_failed = None;
+    for (i, each) in creation.jobs.iter().enumerate() {
         if let Err(e) = start(deps, each).await {
-            failed_start.get_or_insert(e);
+            if i == 0 {
+                answer_failed = Some(e);
+            }
         }
     }
-    // The answer's job is read back only when a start failed (its record then says so).
-    if let Some(e) = failed_start {
-        let now_job = deps.jobs.get(&job.id).await?.unwrap_or_else(|| job.clone());
-        if now_job.status == Status::Failed {
-            return Err(e);
-        }
+    if let Some(e) = answer_failed {
+        return Err(e);
     }
     info!(job_id = %job.id, jobs = creation.jobs.len(), "job created");
     let mut response = job_response(deps, StatusCode::ACCEPTED, &job).await?;
@@ -238,13 +239,13 @@ async fn check_reference(
     upload_id: &str,
     models: &[crate::domain::Model],
 ) -> Result<(), ApiError> {
-    let upload = match deps.jobs.get_upload(upload_id).await? {
+    let uploaded = match deps.jobs.get_upload(upload_id).await? {
         Some(up) if &up.owner == owner && up.expires_at > Utc::now() => {
-            deps.objects.head(&up.key).await?.map(|meta| (up, meta))
+            deps.objects.head(&up.key).await?
         }
         _ => None,
     };
-    let Some((_upload, meta)) = upload else {
+    let Some(meta) = uploaded else {
         return Err(ApiError::invalid(
             "input_reference",
             "input_reference.upload_id is unknown, expired, or its image has not been uploaded yet",
@@ -269,10 +270,8 @@ async fn check_reference(
 pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, ApiError> {
     let req = validation::create_request(call.content_type(), call.body(), &deps.config.policy)?;
     let key = idempotency_key(call)?;
+    let models: Vec<Model> = req.models().collect();
     if let Some(upload_id) = &req.input_reference {
-        let models: Vec<_> = std::iter::once(req.model)
-            .chain(req.variants.iter().map(|v| v.model))
-            .collect();
         check_reference(deps, call.owner, upload_id, &models).await?;
     }
     // A model with a negative-prompt field gets the negative keywords there instead.
@@ -297,7 +296,7 @@ pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, 
     } else {
         "script"
     };
-    for model in std::iter::once(req.model).chain(req.variants.iter().map(|v| v.model)) {
+    for model in &models {
         if let Some(why) = model.spec().prompt_too_long(&composed) {
             return Err(ApiError::invalid(prompt_field, why));
         }
@@ -313,15 +312,7 @@ pub async fn create(deps: &ApiDeps, call: &Call<'_>) -> Result<Response<Bytes>, 
         idempotency_key: key,
         ..NewJob::new(call.owner, req.model, req.seconds, req.size, composed)
     };
-    let variants = req
-        .variants
-        .into_iter()
-        .map(|v| NewJob {
-            idempotency_key: None,
-            ..primary.sibling(v.model, v.seconds, v.size)
-        })
-        .collect();
-    let creation = Creation::primary(primary, variants, Utc::now());
+    let creation = Creation::primary(primary, &req.variants, Utc::now());
     create_and_start(deps, call, creation, "POST /v1/videos").await
 }
 
@@ -383,8 +374,7 @@ pub async fn add_variant(
         let variant = Job::new(
             NewJob {
                 idempotency_key: key.clone(),
-                variant_of: Some(primary.id.clone()),
-                ..NewJob::from_job(&primary).sibling(req.model, req.seconds, req.size)
+                ..NewJob::variant(&primary, req.model, req.seconds, req.size)
             },
             Utc::now(),
         );
@@ -457,7 +447,7 @@ pub async fn remix(deps: &ApiDeps, call: &Call<'_>, id: &str) -> Result<Response
         idempotency_key: key,
         ..NewJob::remix(&source, &source_video, req.prompt)
     };
-    let creation = Creation::primary(new, Vec::new(), Utc::now());
+    let creation = Creation::primary(new, &[], Utc::now());
     create_and_start(deps, call, creation, &format!("POST /v1/videos/{id}/remix")).await
 }
 

@@ -78,6 +78,13 @@ pub struct CreateRequest {
     pub metadata: BTreeMap<String, String>,
 }
 
+impl CreateRequest {
+    /// The models of every job the request makes: the primary's, then each variant's.
+    pub fn models(&self) -> impl Iterator<Item = Model> + '_ {
+        std::iter::once(self.model).chain(self.variants.iter().map(|v| v.model))
+    }
+}
+
 /// One variant: what its job renders with. Validated against its model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VariantRequest {
@@ -235,19 +242,7 @@ pub fn create_request(
             ))
         }
     };
-    if input_reference.is_some() {
-        let without: Vec<Model> = std::iter::once(model)
-            .chain(variants.iter().map(|v| v.model))
-            .filter(|m| !m.spec().input_reference)
-            .collect();
-        if let Some(m) = without.first() {
-            return Err(Rejection::field(
-                "input_reference",
-                format!("model {m} takes no reference image"),
-            ));
-        }
-    }
-    Ok(CreateRequest {
+    let request = CreateRequest {
         script,
         style,
         prompt,
@@ -260,7 +255,16 @@ pub fn create_request(
         input_reference,
         callback_url: f.callback_url(policy)?,
         metadata: f.metadata()?,
-    })
+    };
+    if request.input_reference.is_some() {
+        if let Some(m) = request.models().find(|m| !m.spec().input_reference) {
+            return Err(Rejection::field(
+                "input_reference",
+                format!("model {m} takes no reference image"),
+            ));
+        }
+    }
+    Ok(request)
 }
 
 /// Validate a `POST /v1/videos/{id}/variants` body against the primary's model and

@@ -254,38 +254,19 @@ impl NewJob {
 
     /// A remix of `source`, whose render the provider knows as `source_video`: the same
     /// owner, model, seconds and size; `instruction` goes to the provider verbatim.
-    /// A job like this one (same prompt, reference image, keywords, callback, metadata)
-    /// rendered with another model, length or size: a variant.
-    pub fn sibling(&self, model: Model, seconds: u32, size: impl Into<String>) -> NewJob {
+    /// A variant of `primary`: its prompt, reference image, keywords, callback and
+    /// metadata, rendered with another model, length or size.
+    pub fn variant(primary: &Job, model: Model, seconds: u32, size: impl Into<String>) -> NewJob {
         NewJob {
-            id: JobId::new(),
-            model,
-            seconds,
-            size: size.into(),
-            ..self.clone()
-        }
-    }
-
-    /// What a stored job was created from; a variant added later starts here.
-    pub fn from_job(job: &Job) -> NewJob {
-        NewJob {
-            id: JobId::new(),
-            owner: job.owner.clone(),
-            model: job.model,
-            seconds: job.seconds,
-            size: job.size.clone(),
-            prompt: job.prompt.clone(),
-            script: job.script.clone(),
-            style: job.style.clone(),
-            keywords: job.keywords.clone(),
-            negative_keywords: job.negative_keywords.clone(),
-            remixed_from: job.remixed_from.clone(),
-            variant_of: job.variant_of.clone(),
-            remix_source_video_id: job.remix_source_video_id.clone(),
-            metadata: job.metadata.clone(),
-            input_reference: job.input_reference.clone(),
-            callback_url: job.callback_url.clone(),
-            idempotency_key: None,
+            script: primary.script.clone(),
+            style: primary.style.clone(),
+            keywords: primary.keywords.clone(),
+            negative_keywords: primary.negative_keywords.clone(),
+            variant_of: Some(primary.id.clone()),
+            metadata: primary.metadata.clone(),
+            input_reference: primary.input_reference.clone(),
+            callback_url: primary.callback_url.clone(),
+            ..NewJob::new(&primary.owner, model, seconds, size, primary.prompt.clone())
         }
     }
 

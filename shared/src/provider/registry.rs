@@ -32,11 +32,6 @@ impl Providers {
         self.by_id.get(&id)
     }
 
-    /// The providers present, in id order.
-    pub fn ids(&self) -> impl Iterator<Item = ProviderId> + '_ {
-        self.by_id.keys().copied()
-    }
-
     /// Every provider with its calls ending by `deadline`.
     pub fn with_deadline(&self, deadline: Deadline) -> Providers {
         Providers {

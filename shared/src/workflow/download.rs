@@ -44,7 +44,7 @@ pub async fn download_to_store(
     })?;
 
     let provider = deps.provider(&job)?;
-    let mut stored: Vec<(AssetKind, Asset)> = Vec::with_capacity(3);
+    let (mut video, mut thumbnail, mut spritesheet) = (None, None, None);
     // The video's real playing time, read from its moov box as it streams past.
     let probe = Arc::new(Mutex::new(Mp4DurationProbe::new()));
     // Only what this provider makes; the video comes first and always.
@@ -86,23 +86,18 @@ pub async fn download_to_store(
             })?;
         info!(variant = kind.as_str(), bytes, "stored");
         still_wanted(deps, &job, &video_id).await?;
-        stored.push((
-            kind,
-            Asset {
-                key,
-                bytes,
-                content_type: kind.content_type().into(),
-            },
-        ));
+        let asset = Some(Asset {
+            key,
+            bytes,
+            content_type: kind.content_type().into(),
+        });
+        match kind {
+            AssetKind::Video => video = asset,
+            AssetKind::Thumbnail => thumbnail = asset,
+            AssetKind::Spritesheet => spritesheet = asset,
+        }
     }
-    let mut take = |wanted: AssetKind| {
-        stored
-            .iter()
-            .position(|(kind, _)| *kind == wanted)
-            .map(|at| stored.swap_remove(at).1)
-    };
-    let (thumbnail, spritesheet) = (take(AssetKind::Thumbnail), take(AssetKind::Spritesheet));
-    let Some(video) = take(AssetKind::Video) else {
+    let Some(video) = video else {
         return Err(StepError::failed(
             ErrorCode::Internal,
             "the provider makes no video variant",

@@ -334,20 +334,20 @@ async fn remix_request(
     job: &Job,
     source_video_id: &str,
 ) -> Result<RemixVideo, StepError> {
+    // A provider with no inline limit remixes its own render by id (OpenAI): no copy.
     let inline_limit = job.model.provider().max_inline_video_bytes();
     let (mut source_video_url, mut source_video_bytes) = (None, None);
-    if let Some(source_job) = &job.remixed_from {
+    if let (Some(source_job), true) = (&job.remixed_from, inline_limit > 0) {
         let key = crate::domain::job::asset_key(&job.owner, source_job, AssetKind::Video);
-        if inline_limit > 0 {
-            // Small enough: the bytes themselves (None when larger than the limit).
-            source_video_bytes = deps
-                .objects
-                .get_bytes(&key, inline_limit)
-                .await
-                .ok()
-                .flatten()
-                .map(|(bytes, _)| bytes);
-        }
+        // The bytes themselves when within the limit; else (or when they cannot be
+        // read) a link.
+        source_video_bytes = match deps.objects.get_bytes(&key, inline_limit).await {
+            Ok(found) => found.map(|(bytes, _)| bytes),
+            Err(e) => {
+                info!(error = %e, "the source video goes by link, not inline");
+                None
+            }
+        };
         if source_video_bytes.is_none() {
             source_video_url = Some(deps.objects.presign_get(&key, SOURCE_LINK_TTL).await?.url);
         }
