@@ -508,9 +508,15 @@ async fn cancel_semantics() {
 
     // Queued: removed; it ends at once and its webhook says so.
     let q = submit(&sim, "queued", Some(&hook)).await;
+    let behind = submit(&sim, "behind", None).await;
+    let behind_status = behind["status_url"].as_str().unwrap();
+    let (s, st) = get(behind_status).await;
+    assert_eq!((s, &st["queue_position"]), (202, &json!(1)));
     let cancelled = Instant::now();
     let (s, _, b) = send(put(q["cancel_url"].as_str().unwrap())).await;
     assert_eq!((s, b), (200, json!({"status": "OK"})));
+    // Removed from the queue: the one behind moves up.
+    assert_eq!(get(behind_status).await.1["queue_position"], 0);
     let got = rx.wait_for(1).await;
     // At the cancel, not at the end the render would have had (900 ms after submit).
     assert!(
@@ -534,7 +540,7 @@ async fn cancel_semantics() {
     );
 
     // Running: signalled only; the hosted model runs to the end.
-    let r = submit(&sim, "running", None).await;
+    let r = submit(&sim, "running [sim:render_ms=400]", None).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let (s, _, b) = send(put(r["cancel_url"].as_str().unwrap())).await;
     assert_eq!((s, b), (202, json!({"status": "CANCELLATION_REQUESTED"})));
@@ -628,12 +634,40 @@ async fn validation_names_each_field() {
         (s, b["detail"][0]["type"].as_str()),
         (422, Some("json_invalid"))
     );
+    let (s, _, sub) = send(
+        http()
+            .post(format!("{}/{VEO}", sim.queue_url()))
+            .header(
+                "X-Fal-Object-Lifecycle-Preference",
+                r#"{"expiration_duration_seconds": 3600}"#,
+            )
+            .json(&json!({"prompt": "p"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let info = sim.request(sub["request_id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        info.object_lifecycle,
+        Some(json!({"expiration_duration_seconds": 3600}))
+    );
     let (s, _) = submit_to(&sim, VEO, json!({"prompt": "p"}), Some("ftp://x")).await;
     assert_eq!(s, 400);
+    let (s, _, b) = send(
+        http()
+            .post(format!("{}/{VEO}", sim.queue_url()))
+            .header("X-Fal-Object-Lifecycle-Preference", "3600")
+            .json(&json!({"prompt": "p"})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert_eq!(
+        b["detail"][0]["loc"],
+        json!(["header", "x-fal-object-lifecycle-preference"])
+    );
     assert_eq!(
         sim.request_ids().len(),
-        1,
-        "only the valid submit made a request"
+        2,
+        "only the valid submits made requests"
     );
     sim.shutdown().await;
 }

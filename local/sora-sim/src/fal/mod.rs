@@ -81,8 +81,9 @@
 //! codes of the cancel answers, the moderation text and `error_type` values, the
 //! cancelled request's result (400 `Request was cancelled`) and webhook (`ERROR`,
 //! `payload` null), and running requests finishing despite a cancel are assumptions
-//! no source fixes. No SSE status stream (501), no `X-Fal-Object-Lifecycle-Preference`,
-//! no non-ASCII escaping in webhook bodies, one `gateway_request_id` per request.
+//! no source fixes. No SSE status stream (501); `X-Fal-Object-Lifecycle-Preference` is
+//! checked to be JSON (else 422 naming the header) and recorded, but outputs never
+//! expire; no non-ASCII escaping in webhook bodies; one `gateway_request_id` per request.
 
 pub mod models;
 mod result;
@@ -204,6 +205,8 @@ pub struct RequestInfo {
     pub cancelled: bool,
     /// A cancel arrived while it ran.
     pub cancel_requested: bool,
+    /// The `X-Fal-Object-Lifecycle-Preference` sent at submit (output retention), parsed.
+    pub object_lifecycle: Option<serde_json::Value>,
 }
 
 /// A running fal simulator.
@@ -299,6 +302,7 @@ impl FalSimulator {
             webhook_withheld: r.webhook_withheld,
             cancelled: r.cancelled_at.is_some(),
             cancel_requested: r.cancel_requested,
+            object_lifecycle: r.object_lifecycle,
         })
     }
 

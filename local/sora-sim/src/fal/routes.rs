@@ -212,6 +212,26 @@ fn submit(
         )
             .into_response();
     }
+    let object_lifecycle = match headers.get("x-fal-object-lifecycle-preference") {
+        None => None,
+        Some(v) => match v
+            .to_str()
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        {
+            Some(parsed) if parsed.is_object() => Some(parsed),
+            _ => {
+                let problem = json!({"loc": ["header", "x-fal-object-lifecycle-preference"],
+                    "msg": "Input should be a JSON object such as {\"expiration_duration_seconds\": 3600}",
+                    "type": "json_invalid", "input": v.to_str().unwrap_or("")});
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({ "detail": [problem] })),
+                )
+                    .into_response();
+            }
+        },
+    };
     let webhook_url = match query.get("fal_webhook") {
         None => None,
         Some(u) => match url::Url::parse(u) {
@@ -242,6 +262,7 @@ fn submit(
         webhook_url,
         cancelled_at: None,
         cancel_requested: false,
+        object_lifecycle,
         status_gets: 0,
         result_gets: 0,
         downloads: 0,

@@ -62,6 +62,8 @@ pub(crate) struct Request {
     /// A cancel arrived while it ran: fal signals the runner, the model decides; hosted
     /// video models run to the end, so it does too.
     pub cancel_requested: bool,
+    /// `X-Fal-Object-Lifecycle-Preference` as sent, parsed.
+    pub object_lifecycle: Option<Value>,
     pub status_gets: u64,
     pub result_gets: u64,
     pub downloads: u64,
@@ -303,6 +305,7 @@ mod tests {
             webhook_url: None,
             cancelled_at: None,
             cancel_requested: false,
+            object_lifecycle: None,
             status_gets: 0,
             result_gets: 0,
             downloads: 0,
