@@ -45,6 +45,21 @@ async fn serve_keys(State(server): State<KeyServer>) -> impl IntoResponse {
     (status, [("content-type", "application/json")], body)
 }
 
+/// The same answer streamed in chunks, without a content-length.
+async fn serve_streamed(State(server): State<KeyServer>) -> impl IntoResponse {
+    server.hits.fetch_add(1, Ordering::SeqCst);
+    let (status, body) = server.answer.lock().unwrap().clone();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body
+        .into_bytes()
+        .chunks(1000)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    (
+        status,
+        axum::body::Body::from_stream(futures::stream::iter(chunks)),
+    )
+}
+
 async fn start(body: String) -> (KeyServer, url::Url) {
     let server = KeyServer {
         answer: Arc::new(Mutex::new((StatusCode::OK, body))),
@@ -52,6 +67,7 @@ async fn start(body: String) -> (KeyServer, url::Url) {
     };
     let app = Router::new()
         .route("/.well-known/jwks.json", get(serve_keys))
+        .route("/streamed.json", get(serve_streamed))
         .with_state(server.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -275,4 +291,22 @@ async fn oversized_or_keyless_sets_are_refused() {
     );
     let later = t0 + Duration::from_secs(60);
     assert_eq!(cache.keys(later).await.unwrap_err(), JwksError::NoUsableKey);
+}
+
+#[tokio::test]
+async fn a_streamed_body_without_length_is_capped_too() {
+    let big = format!(r#"{{"keys":[],"padding":"{}"}}"#, "x".repeat(10_000));
+    let (server, url) = start(big).await;
+    let url = url.join("/streamed.json").unwrap();
+    let cache = JwksCache::new(url, config()).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(
+        cache.keys(t0).await.unwrap_err(),
+        JwksError::TooLarge { limit: 4096 }
+    );
+    // A small streamed set is read whole.
+    server.set(StatusCode::OK, jwks(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+    let keys = cache.keys(t0 + Duration::from_secs(60)).await.unwrap();
+    assert_eq!(keys.len(), 10);
+    assert_eq!(server.hits(), 2);
 }
