@@ -27,7 +27,7 @@ pub const DEFAULT_FAL_JWKS_URL: &str = "https://rest.fal.ai/.well-known/jwks.jso
 /// The longest fal allows keys to be cached.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Why keys could not be had. Messages carry the URL's host-free reason only.
+/// Why keys could not be had; each says what failed (the route answers 503).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwksError {
     #[error("fetching the JWKS failed: {0}")]
