@@ -25,5 +25,6 @@ pub mod provider;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks_in;
 pub mod wiring;
 pub mod workflow;

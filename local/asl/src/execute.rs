@@ -1,11 +1,13 @@
 //! Running an execution.
 
+use crate::callback::{CallbackRegistry, Signal, Waiter};
 use crate::parse::{Kind, PathField, Retrier, State, StateMachine};
 use crate::{template, TaskFailure, TaskHandler};
 use chrono::Utc;
 use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub struct ExecutionOptions {
@@ -17,6 +19,9 @@ pub struct ExecutionOptions {
     pub max_transitions: u64,
     /// `$$.Execution.Name`.
     pub execution_name: String,
+    /// Where `.waitForTaskToken` Tasks open their tokens; share one registry between
+    /// executions and the place callbacks arrive.
+    pub callbacks: CallbackRegistry,
 }
 
 impl Default for ExecutionOptions {
@@ -26,6 +31,7 @@ impl Default for ExecutionOptions {
             cancel: CancellationToken::new(),
             max_transitions: 25_000,
             execution_name: String::new(),
+            callbacks: CallbackRegistry::new(),
         }
     }
 }
@@ -41,7 +47,8 @@ pub enum ExecutionOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionReport {
     pub outcome: ExecutionOutcome,
-    /// State transitions, retries included.
+    /// State transitions as Step Functions bills them: one per state entered, one per
+    /// retry; a Task waiting for a callback is one however long it waits.
     pub transitions: u64,
 }
 
@@ -58,10 +65,50 @@ fn runtime(cause: impl Into<String>) -> Step {
     })
 }
 
-fn matches(errors: &[String], error: &str) -> bool {
+/// A Task attempt's failure as Retry and Catch see it.
+struct Failed {
+    failure: TaskFailure,
+    /// A missed heartbeat: its Error is `States.Timeout`, as Step Functions records it,
+    /// and `States.HeartbeatTimeout` in ErrorEquals matches it too.
+    heartbeat: bool,
+}
+
+impl From<TaskFailure> for Failed {
+    fn from(failure: TaskFailure) -> Failed {
+        Failed {
+            failure,
+            heartbeat: false,
+        }
+    }
+}
+
+const TIMEOUT: &str = "States.Timeout";
+
+fn matches(errors: &[String], failed: &Failed) -> bool {
+    let error = failed.failure.error.as_str();
     errors.iter().any(|e| {
-        e == error || e == "States.ALL" || (e == "States.TaskFailed" && error != "States.Timeout")
+        e == error
+            || e == "States.ALL"
+            || (e == "States.TaskFailed" && error != TIMEOUT)
+            || (e == "States.HeartbeatTimeout" && failed.heartbeat)
     })
+}
+
+/// A timed-out wait closes its token, unless a callback closed it first: then the
+/// callback, already accepted, is the outcome.
+fn close(waiter: Option<&mut Waiter>, timed_out: Failed) -> Result<Value, Failed> {
+    match waiter.and_then(Waiter::close) {
+        Some(result) => result.map_err(Failed::from),
+        None => Err(timed_out),
+    }
+}
+
+/// Sleep until `deadline`, or forever without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn select(field: &PathField, data: &Value, context: &Value) -> Result<Value, String> {
@@ -103,11 +150,22 @@ impl Run<'_> {
         }
     }
 
-    fn context(&self, state: &str, entered: &chrono::DateTime<Utc>, retries: u32) -> Value {
-        json!({
+    fn context(
+        &self,
+        state: &str,
+        entered: &chrono::DateTime<Utc>,
+        retries: u32,
+        token: Option<&str>,
+    ) -> Value {
+        let mut ctx = json!({
             "Execution": {"Id": self.options.execution_name, "Name": self.options.execution_name, "StartTime": self.start.to_rfc3339()},
             "State": {"Name": state, "EnteredTime": entered.to_rfc3339(), "RetryCount": retries},
-        })
+        });
+        // `$$.Task.Token` exists only in a callback Task, as in Step Functions.
+        if let Some(token) = token {
+            ctx["Task"] = json!({"Token": token});
+        }
+        ctx
     }
 
     fn enter(&mut self) -> Result<chrono::DateTime<Utc>, Step> {
@@ -126,13 +184,13 @@ impl Run<'_> {
             Ok(t) => t,
             Err(step) => return step,
         };
-        let ctx = self.context(name, &entered, 0);
+        let ctx = self.context(name, &entered, 0, None);
         let effective = match select(&state.input_path, &input, &ctx) {
             Ok(v) => v,
             Err(e) => return runtime(format!("{name}: InputPath: {e}")),
         };
         let output = |result: Value, this: &Self| -> Step {
-            let ctx = this.context(name, &entered, 0);
+            let ctx = this.context(name, &entered, 0, None);
             let placed = match place(&state.result_path, input.clone(), result) {
                 Ok(v) => v,
                 Err(e) => return runtime(format!("{name}: ResultPath: {e}")),
@@ -255,23 +313,24 @@ impl Run<'_> {
             }
             Kind::Task {
                 resource,
+                callback,
                 parameters,
                 result_selector,
                 timeout,
+                heartbeat,
                 retry,
                 catch,
             } => {
-                let payload = match parameters {
-                    Some(t) => match template::fill(t, &effective, &ctx) {
-                        Ok(v) => v,
-                        Err(e) => return runtime(format!("{name}: Parameters: {e}")),
-                    },
-                    None => effective.clone(),
+                let spec = TaskSpec {
+                    name,
+                    resource,
+                    callback: *callback,
+                    parameters: parameters.as_ref(),
+                    timeout: *timeout,
+                    heartbeat: *heartbeat,
+                    retriers: retry,
                 };
-                let failure = match self
-                    .task(name, resource, payload, *timeout, retry, &entered)
-                    .await
-                {
+                let failed = match self.task(&spec, &effective, &entered).await {
                     Ok(Ok(result)) => {
                         let result = match result_selector {
                             Some(t) => match template::fill(t, &result, &ctx) {
@@ -282,11 +341,12 @@ impl Run<'_> {
                         };
                         return output(result, self);
                     }
-                    Ok(Err(failure)) => failure,
+                    Ok(Err(failed)) => failed,
                     Err(step) => return step,
                 };
                 for c in catch {
-                    if matches(&c.errors, &failure.error) {
+                    if matches(&c.errors, &failed) {
+                        let failure = &failed.failure;
                         let error_output = json!({"Error": failure.error, "Cause": failure.cause});
                         return match place(&c.result_path, input.clone(), error_output) {
                             Ok(v) => Step::Next(c.next.clone(), v),
@@ -295,55 +355,50 @@ impl Run<'_> {
                     }
                 }
                 Step::Done(ExecutionOutcome::Failed {
-                    error: failure.error,
-                    cause: failure.cause,
+                    error: failed.failure.error,
+                    cause: failed.failure.cause,
                 })
             }
         }
     }
 
-    /// Invoke with the state's timeout and retriers. `Err(step)` ends the execution
-    /// (canceled); `Ok(Err(failure))` goes on to Catch.
+    /// Run a Task's attempts under its retriers. `Err(step)` ends the execution
+    /// (canceled, or a runtime error); `Ok(Err(failed))` goes on to Catch.
     async fn task(
         &mut self,
-        name: &str,
-        resource: &str,
-        payload: Value,
-        timeout: Option<f64>,
-        retriers: &[Retrier],
-        _entered: &chrono::DateTime<Utc>,
-    ) -> Result<Result<Value, TaskFailure>, Step> {
-        let mut attempts = vec![0u32; retriers.len()];
+        spec: &TaskSpec<'_>,
+        effective: &Value,
+        entered: &chrono::DateTime<Utc>,
+    ) -> Result<Result<Value, Failed>, Step> {
+        let name = spec.name;
+        let mut attempts = vec![0u32; spec.retriers.len()];
         loop {
-            let call = self.handler.invoke(resource, payload.clone());
-            let result = match timeout {
-                Some(t) => {
-                    tokio::select! {
-                        _ = self.options.cancel.cancelled() => return Err(Step::Done(ExecutionOutcome::Aborted)),
-                        r = tokio::time::timeout(self.scaled(t), call) => r.unwrap_or_else(|_| Err(TaskFailure {
-                            error: "States.Timeout".into(),
-                            cause: format!("{name} did not finish within {t} seconds"),
-                        })),
-                    }
-                }
-                None => tokio::select! {
-                    _ = self.options.cancel.cancelled() => return Err(Step::Done(ExecutionOutcome::Aborted)),
-                    r = call => r,
-                },
+            // Each attempt of a callback Task gets a fresh token, so Parameters (which
+            // may hold `$$.Task.Token` and `$$.State.RetryCount`) are filled per attempt.
+            let mut waiter = spec.callback.then(|| self.options.callbacks.open());
+            let retries = attempts.iter().sum();
+            let ctx = self.context(name, entered, retries, waiter.as_ref().map(Waiter::token));
+            let payload = match spec.parameters {
+                Some(t) => template::fill(t, effective, &ctx)
+                    .map_err(|e| runtime(format!("{name}: Parameters: {e}")))?,
+                None => effective.clone(),
             };
-            let failure = match result {
+            let failed = match self.attempt(spec, payload, waiter.as_mut()).await? {
                 Ok(v) => return Ok(Ok(v)),
                 Err(f) => f,
             };
-            let Some(i) = retriers
+            // This attempt's token is done with, whatever follows.
+            drop(waiter);
+            let Some(i) = spec
+                .retriers
                 .iter()
-                .position(|r| matches(&r.errors, &failure.error))
+                .position(|r| matches(&r.errors, &failed))
             else {
-                return Ok(Err(failure));
+                return Ok(Err(failed));
             };
-            let r = &retriers[i];
+            let r = &spec.retriers[i];
             if attempts[i] >= r.max_attempts {
-                return Ok(Err(failure));
+                return Ok(Err(failed));
             }
             let mut delay = r.interval * r.backoff.powi(attempts[i] as i32);
             if let Some(max) = r.max_delay {
@@ -353,7 +408,7 @@ impl Run<'_> {
                 delay = rand::rng().random_range(0.0..=delay.max(0.0));
             }
             attempts[i] += 1;
-            tracing::debug!(state = name, error = %failure.error, attempt = attempts[i], delay, "retrying task");
+            tracing::debug!(state = name, error = %failed.failure.error, attempt = attempts[i], delay, "retrying task");
             if !self.sleep(self.scaled(delay)).await {
                 return Err(Step::Done(ExecutionOutcome::Aborted));
             }
@@ -361,6 +416,78 @@ impl Run<'_> {
             self.enter()?;
         }
     }
+
+    /// One attempt: the handler's call, then for a callback Task the wait for its
+    /// token, all within TimeoutSeconds; a callback wait also within HeartbeatSeconds
+    /// of the call's end or the last heartbeat.
+    async fn attempt(
+        &self,
+        spec: &TaskSpec<'_>,
+        payload: Value,
+        waiter: Option<&mut Waiter>,
+    ) -> Result<Result<Value, Failed>, Step> {
+        let name = spec.name;
+        let deadline = spec.timeout.map(|t| Instant::now() + self.scaled(t));
+        let timed_out = |secs: f64, heartbeat: bool| Failed {
+            failure: TaskFailure {
+                error: TIMEOUT.into(),
+                cause: if heartbeat {
+                    format!("{name} had no heartbeat for {secs} seconds")
+                } else {
+                    format!("{name} did not finish within {secs} seconds")
+                },
+            },
+            heartbeat,
+        };
+        let called = tokio::select! {
+            _ = self.options.cancel.cancelled() => return Err(Step::Done(ExecutionOutcome::Aborted)),
+            _ = until(deadline) => {
+                let secs = spec.timeout.unwrap_or_default();
+                return Ok(close(waiter, timed_out(secs, false)));
+            }
+            r = self.handler.invoke(spec.resource, payload) => r,
+        };
+        let Some(waiter) = waiter else {
+            return Ok(called.map_err(Failed::from));
+        };
+        // The call's result is discarded: a callback Task's result is the callback's.
+        if let Err(failure) = called {
+            return Ok(Err(failure.into()));
+        }
+        // The token itself is a credential for this Task's outcome: never logged.
+        tracing::debug!(execution = %self.options.execution_name, state = name, "waiting for a task token callback");
+        let beat = spec.heartbeat.map(|h| self.scaled(h));
+        let mut beat_deadline = beat.map(|b| Instant::now() + b);
+        loop {
+            tokio::select! {
+                _ = self.options.cancel.cancelled() => return Err(Step::Done(ExecutionOutcome::Aborted)),
+                _ = until(deadline) => {
+                    let secs = spec.timeout.unwrap_or_default();
+                    return Ok(close(Some(waiter), timed_out(secs, false)));
+                }
+                _ = until(beat_deadline) => {
+                    let secs = spec.heartbeat.unwrap_or_default();
+                    return Ok(close(Some(waiter), timed_out(secs, true)));
+                }
+                signal = waiter.recv() => match signal {
+                    Signal::Heartbeat => beat_deadline = beat.map(|b| Instant::now() + b),
+                    Signal::Success(output) => return Ok(Ok(output)),
+                    Signal::Failure(failure) => return Ok(Err(failure.into())),
+                },
+            }
+        }
+    }
+}
+
+/// A Task state's fields that its attempts need.
+struct TaskSpec<'a> {
+    name: &'a str,
+    resource: &'a str,
+    callback: bool,
+    parameters: Option<&'a Value>,
+    timeout: Option<f64>,
+    heartbeat: Option<f64>,
+    retriers: &'a [Retrier],
 }
 
 impl StateMachine {
@@ -411,5 +538,7 @@ impl StateMachine {
     }
 }
 
+#[cfg(test)]
+mod callback_tests;
 #[cfg(test)]
 mod tests;

@@ -5,8 +5,11 @@
 //! Supported: Task, Wait, Choice, Pass, Succeed, Fail; InputPath, Parameters,
 //! ResultSelector, ResultPath, OutputPath; Retry (ErrorEquals, IntervalSeconds,
 //! MaxAttempts, BackoffRate, MaxDelaySeconds, JitterStrategy) and Catch; task and
-//! top-level TimeoutSeconds; `${Name}` substitutions; the context object
-//! (`$$.Execution.Name`, `$$.State.Name`, `$$.State.RetryCount`, …); intrinsics
+//! top-level TimeoutSeconds; the callback pattern (`.waitForTaskToken` on AWS SDK and
+//! callback-capable optimized integrations, `$$.Task.Token`, HeartbeatSeconds, and
+//! SendTaskSuccess/Failure/Heartbeat through a [`CallbackRegistry`]); `${Name}`
+//! substitutions; the context object (`$$.Execution.Name`, `$$.State.Name`,
+//! `$$.State.RetryCount`, …); intrinsics
 //! States.Format, StringToJson, JsonToString, MathAdd, Array, UUID. Anything else in a
 //! definition is refused at parse time with the state's name, so a definition that
 //! runs here cannot silently mean something else.
@@ -15,13 +18,20 @@
 //! `States.Runtime`, which no Retry or Catch handles; `States.ALL` matches every task
 //! error, `States.TaskFailed` every one but `States.Timeout`; each state entered —
 //! retries included — counts as one state transition, as Step Functions bills them.
+//! A missed heartbeat fails the Task with Error `States.Timeout` (what Step Functions
+//! records for it), which `States.Timeout`, `States.HeartbeatTimeout` and
+//! `States.ALL` match in Retry and Catch, and `States.TaskFailed` does not.
 
+mod callback;
 mod choice;
 mod execute;
 mod parse;
 mod path;
 mod template;
 
+pub use callback::{
+    CallbackError, CallbackRegistry, MAX_CAUSE_CHARS, MAX_ERROR_CHARS, MAX_OUTPUT_BYTES,
+};
 pub use execute::{ExecutionOptions, ExecutionOutcome, ExecutionReport};
 pub use parse::StateMachine;
 
@@ -40,7 +50,9 @@ pub struct TaskFailure {
 /// Runs Task states.
 #[async_trait::async_trait]
 pub trait TaskHandler: Send + Sync {
-    /// `resource` after substitution; `input` after InputPath and Parameters.
+    /// `resource` after substitution, without a `.waitForTaskToken` suffix (a callback
+    /// Task calls the same integration, then waits for its token; this call's result
+    /// is discarded); `input` after InputPath and Parameters.
     ///
     /// The interpreter drops this future when the Task's `TimeoutSeconds` passes or the
     /// execution is canceled, as Step Functions stops waiting. Work that, like a

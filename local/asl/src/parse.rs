@@ -34,10 +34,17 @@ pub struct Catcher {
 #[derive(Debug, Clone)]
 pub enum Kind {
     Task {
+        /// Without a `.waitForTaskToken` suffix: the handler runs the same integration
+        /// either way.
         resource: String,
+        /// `.waitForTaskToken`: after the handler's call the Task waits for
+        /// SendTaskSuccess/SendTaskFailure on its token.
+        callback: bool,
         parameters: Option<Value>,
         result_selector: Option<Value>,
         timeout: Option<f64>,
+        /// Only callback Tasks can be sent heartbeats; elsewhere it is accepted and unused.
+        heartbeat: Option<f64>,
         retry: Vec<Retrier>,
         catch: Vec<Catcher>,
     },
@@ -231,6 +238,102 @@ impl StateMachine {
     }
 }
 
+/// The suffix that makes a Task wait for a callback on its task token.
+const CALLBACK_SUFFIX: &str = ".waitForTaskToken";
+
+/// Optimized integrations that have the callback pattern (Step Functions developer
+/// guide, "Integrating optimized services"). DynamoDB is not among them: only its AWS
+/// SDK integration (`aws-sdk:dynamodb:…`) can wait for a token.
+const OPTIMIZED_WITH_CALLBACK: [&str; 9] = [
+    "lambda",
+    "sqs",
+    "sns",
+    "ecs",
+    "eks",
+    "events",
+    "apigateway",
+    "bedrock",
+    "states",
+];
+
+/// Split a Task's Resource into the integration to call and whether it waits for a
+/// callback, refusing `.waitForTaskToken` where Step Functions refuses it.
+fn task_resource(state: &str, resource: &str) -> Result<(String, bool), AslError> {
+    let Some(base) = resource.strip_suffix(CALLBACK_SUFFIX) else {
+        return Ok((resource.to_string(), false));
+    };
+    // arn:<partition>:states:::<integration>
+    let integration = base
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(_, rest)| rest.strip_prefix("states:::"))
+        .ok_or_else(|| {
+            err(
+                state,
+                format!("{CALLBACK_SUFFIX} is only for service integrations (arn:aws:states:::…), not {resource:?}"),
+            )
+        })?;
+    let mut parts = integration.split(':');
+    let service = parts.next().unwrap_or_default();
+    if service == "aws-sdk" {
+        let (sdk_service, action) = (parts.next(), parts.next());
+        return match (sdk_service, action, parts.next()) {
+            (Some(s), Some(a), None) if !s.is_empty() && !a.is_empty() => {
+                Ok((base.to_string(), true))
+            }
+            _ => Err(err(
+                state,
+                format!("{resource:?}: an AWS SDK integration is aws-sdk:<service>:<action>"),
+            )),
+        };
+    }
+    if service == "dynamodb" {
+        return Err(err(
+            state,
+            format!(
+                "{resource:?}: the optimized DynamoDB integration has no callback pattern; \
+                 use arn:aws:states:::aws-sdk:dynamodb:<action>{CALLBACK_SUFFIX}"
+            ),
+        ));
+    }
+    if !OPTIMIZED_WITH_CALLBACK.contains(&service) || parts.next().is_none_or(str::is_empty) {
+        return Err(err(
+            state,
+            format!("{resource:?}: this integration has no callback pattern ({CALLBACK_SUFFIX})"),
+        ));
+    }
+    Ok((base.to_string(), true))
+}
+
+/// Step Functions' default TaskTimeoutSeconds, against which a HeartbeatSeconds without
+/// TimeoutSeconds is checked.
+const DEFAULT_TASK_TIMEOUT: f64 = 99_999_999.0;
+
+/// HeartbeatSeconds: a positive integer below the Task's TimeoutSeconds, as Step
+/// Functions validates it.
+fn heartbeat_seconds(
+    obj: &serde_json::Map<String, Value>,
+    timeout: Option<f64>,
+    state: &str,
+) -> Result<Option<f64>, AslError> {
+    let Some(raw) = obj.get("HeartbeatSeconds") else {
+        return Ok(None);
+    };
+    let secs = raw
+        .as_u64()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| err(state, "HeartbeatSeconds must be a positive integer"))?
+        as f64;
+    let limit = timeout.unwrap_or(DEFAULT_TASK_TIMEOUT);
+    if secs >= limit {
+        return Err(err(
+            state,
+            format!("HeartbeatSeconds ({secs}) must be smaller than TimeoutSeconds ({limit})"),
+        ));
+    }
+    Ok(Some(secs))
+}
+
 fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
     let obj = raw
         .as_object()
@@ -261,11 +364,14 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                 "Catch",
                 "End",
             ])?;
-            let resource = obj
-                .get("Resource")
-                .and_then(Value::as_str)
-                .ok_or_else(|| err(name, "Resource is required"))?
-                .to_string();
+            let (resource, callback) = task_resource(
+                name,
+                obj.get("Resource")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| err(name, "Resource is required"))?,
+            )?;
+            let timeout = number(obj, "TimeoutSeconds", name)?;
+            let heartbeat = heartbeat_seconds(obj, timeout, name)?;
             let retry = match obj.get("Retry") {
                 None => Vec::new(),
                 Some(list) => list
@@ -320,9 +426,11 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
             };
             Kind::Task {
                 resource,
+                callback,
                 parameters: obj.get("Parameters").cloned(),
                 result_selector: obj.get("ResultSelector").cloned(),
-                timeout: number(obj, "TimeoutSeconds", name)?,
+                timeout,
+                heartbeat,
                 retry,
                 catch,
             }

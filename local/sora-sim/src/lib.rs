@@ -1,7 +1,8 @@
-//! Faithful local simulators of two video providers: the OpenAI Videos API (Sora 2,
-//! [`Simulator`]) and Runway's task API ([`runway::RunwaySimulator`]). They share the
-//! content ([`content`]), the prompt markers ([`markers`]), the run-wide [`Faults`], and
-//! the serving and streaming code.
+//! Faithful local simulators of three video providers: the OpenAI Videos API (Sora 2,
+//! [`Simulator`]), Runway's task API ([`runway::RunwaySimulator`]) and fal's queue API
+//! with its signed webhooks ([`fal::FalSimulator`]). They share the content
+//! ([`content`]), the prompt markers ([`markers`]), the run-wide [`Faults`], and the
+//! serving and streaming code.
 //!
 //! The Sora simulator:
 //!
@@ -15,6 +16,7 @@
 //! keeps the simulator deterministic under test.
 
 pub mod content;
+pub mod fal;
 pub mod markers;
 mod routes;
 pub mod runway;
@@ -31,7 +33,7 @@ use std::time::Duration;
 pub use content::{expected_content, expected_digest, png_header};
 pub use state::SimStats;
 
-/// Run-wide faults, for either simulator; all off by default. Where Runway differs it
+/// Run-wide faults, for every simulator; all off by default. Where Runway differs it
 /// is said on the field.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {

@@ -1,7 +1,9 @@
 //! `sora-sim`: run a simulator as a standalone server: the OpenAI Videos API (Sora 2,
-//! the default) or Runway's task API (`--provider runway`).
+//! the default), Runway's task API (`--provider runway`) or fal's queue API with signed
+//! webhooks (`--provider fal`).
 
 use clap::{Parser, ValueEnum};
+use sora_sim::fal::{FalConfig, FalSimulator};
 use sora_sim::runway::{RunwayConfig, RunwaySimulator};
 use sora_sim::{Faults, SimConfig, Simulator};
 use std::net::SocketAddr;
@@ -13,9 +15,12 @@ enum Provider {
     Sora,
     /// Runway's task API; base URL `http://ADDR` (routes are `/v1/...`).
     Runway,
+    /// fal's queue API; queue URL `http://ADDR`, JWKS at `/.well-known/jwks.json`.
+    Fal,
 }
 
-/// A local simulator of the OpenAI Videos API (Sora 2) or Runway's task API. Per-job
+/// A local simulator of the OpenAI Videos API (Sora 2), Runway's task API or fal's queue
+/// API. Per-job
 /// faults are prompt markers such as `[sim:moderation_end]`; see the crate docs.
 #[derive(Parser, Debug)]
 #[command(version)]
@@ -27,7 +32,7 @@ struct Args {
     /// Render time of each job, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     render_ms: u64,
-    /// Require this bearer token.
+    /// Require this key (Sora, Runway: `Bearer <key>`; fal: `Key <key>`).
     #[arg(long, env = "SORA_SIM_API_KEY")]
     api_key: Option<String>,
     /// Serve generated video content of this many bytes instead of the sample MP4.
@@ -65,6 +70,33 @@ struct Args {
     /// Runway: refuse plain-http asset URLs, even to this machine.
     #[arg(long)]
     no_http_assets: bool,
+    /// fal: time each request stays IN_QUEUE, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    queue_ms: u64,
+    /// fal: the X-Fal-Webhook-User-Id sent and signed.
+    #[arg(long, default_value = "sim-user")]
+    user_id: String,
+    /// fal: never send webhooks.
+    #[arg(long)]
+    withhold_webhooks: bool,
+    /// fal: wait this long after a request ends before its webhook, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    webhook_delay_ms: u64,
+    /// fal: sign webhooks with a key the JWKS does not publish.
+    #[arg(long)]
+    forge_signature: bool,
+    /// fal: stamp webhooks 10 minutes in the past.
+    #[arg(long)]
+    stale_timestamp: bool,
+    /// fal: send each webhook delivery twice.
+    #[arg(long)]
+    duplicate_webhooks: bool,
+    /// fal: webhook deliveries tried before giving up.
+    #[arg(long, default_value_t = 10)]
+    webhook_attempts: u32,
+    /// fal: wait after the first refused delivery (doubling after), in milliseconds.
+    #[arg(long, default_value_t = 15_000)]
+    webhook_retry_ms: u64,
 }
 
 #[tokio::main]
@@ -113,6 +145,32 @@ async fn main() -> std::io::Result<()> {
             };
             let sim = RunwaySimulator::start(a.addr, config).await?;
             println!("sora-sim serving Runway's task API at {}", sim.base_url());
+            tokio::signal::ctrl_c().await?;
+            sim.shutdown().await;
+        }
+        Provider::Fal => {
+            let config = FalConfig {
+                queue_time: Duration::from_millis(a.queue_ms),
+                render_time: Duration::from_millis(a.render_ms),
+                api_key: a.api_key,
+                video_bytes: a.video_bytes,
+                faults,
+                user_id: a.user_id,
+                withhold_webhooks: a.withhold_webhooks,
+                webhook_delay: Duration::from_millis(a.webhook_delay_ms),
+                forge_signature: a.forge_signature,
+                stale_timestamp: a.stale_timestamp,
+                duplicate_webhooks: a.duplicate_webhooks,
+                webhook_attempts: a.webhook_attempts,
+                webhook_retry_base: Duration::from_millis(a.webhook_retry_ms),
+                ..FalConfig::default()
+            };
+            let sim = FalSimulator::start(a.addr, config).await?;
+            println!(
+                "sora-sim serving fal's queue API at {} (JWKS {})",
+                sim.queue_url(),
+                sim.jwks_url()
+            );
             tokio::signal::ctrl_c().await?;
             sim.shutdown().await;
         }

@@ -1,4 +1,4 @@
-//! Per-job fault markers: tokens inside the prompt text, read by both simulators.
+//! Per-job fault markers: tokens inside the prompt text, read by every simulator.
 //!
 //! | marker | Sora effect | Runway effect |
 //! | --- | --- | --- |
@@ -19,6 +19,16 @@
 //! | `[sim:reset_download=BYTES]` | drop the connection after BYTES of a content download |
 //! | `[sim:video_bytes=N]` | the `video` variant is N bytes of generated content |
 //! | `[sim:render_ms=N]` | this job's render time |
+//!
+//! fal only (its webhooks; see [`crate::fal`]):
+//!
+//! | marker | effect |
+//! | --- | --- |
+//! | `[sim:webhook_withhold]` | never send this request's webhook |
+//! | `[sim:webhook_duplicate]` | send each delivery of this request's webhook twice |
+//! | `[sim:webhook_forge]` | sign this request's webhook with a key the JWKS does not hold |
+//! | `[sim:webhook_stale]` | stamp and sign this request's webhook 10 minutes in the past |
+//! | `[sim:webhook_delay_ms=N]` | send this request's webhook N ms after it ends |
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Markers {
@@ -34,6 +44,11 @@ pub struct Markers {
     pub reset_download: Option<u64>,
     pub video_bytes: Option<u64>,
     pub render_ms: Option<u64>,
+    pub webhook_withhold: bool,
+    pub webhook_duplicate: bool,
+    pub webhook_forge: bool,
+    pub webhook_stale: bool,
+    pub webhook_delay_ms: Option<u64>,
 }
 
 /// Read every `[sim:…]` marker in a prompt; unknown or malformed ones are ignored.
@@ -62,6 +77,11 @@ pub fn parse(prompt: &str) -> Markers {
             ("reset_download", Some(n)) => m.reset_download = Some(n),
             ("video_bytes", Some(n)) => m.video_bytes = Some(n),
             ("render_ms", Some(n)) => m.render_ms = Some(n),
+            ("webhook_withhold", _) => m.webhook_withhold = true,
+            ("webhook_duplicate", _) => m.webhook_duplicate = true,
+            ("webhook_forge", _) => m.webhook_forge = true,
+            ("webhook_stale", _) => m.webhook_stale = true,
+            ("webhook_delay_ms", Some(n)) => m.webhook_delay_ms = Some(n),
             _ => {}
         }
     }
@@ -82,6 +102,9 @@ mod tests {
         let m = parse("[sim:moderation_input] [sim:throttled_ms=1500]");
         assert!(m.moderation_input);
         assert_eq!(m.throttled_ms, Some(1500));
+        let m = parse("[sim:webhook_withhold][sim:webhook_duplicate] [sim:webhook_forge] [sim:webhook_stale] [sim:webhook_delay_ms=250]");
+        assert!(m.webhook_withhold && m.webhook_duplicate && m.webhook_forge && m.webhook_stale);
+        assert_eq!(m.webhook_delay_ms, Some(250));
         assert_eq!(parse("plain prompt"), Markers::default());
         assert_eq!(parse("[sim:fail"), Markers::default());
     }
