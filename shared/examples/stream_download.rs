@@ -88,6 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             size: "720x1280".into(),
             negative_prompt: None,
             input_reference: None,
+            webhook_url: None,
         })
         .await?;
     while provider.retrieve(&video.id).await?.status != ProviderStatus::Completed {

@@ -43,6 +43,17 @@ impl ExecutionStatus {
     }
 }
 
+/// What became of a SendTaskSuccess / SendTaskFailure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackAnswer {
+    /// The waiting Task took it.
+    Delivered,
+    /// No Task waits on that token any more (`TaskTimedOut`: it timed out, already took
+    /// a callback, or its execution ended; `InvalidToken`, `TaskDoesNotExist`): the
+    /// wait is over by another path, which is fine for a repeated or late webhook.
+    Closed,
+}
+
 #[async_trait]
 pub trait WorkflowEngine: Send + Sync {
     /// Start the workflow for `job_id`; the execution is named after the job, so a
@@ -52,4 +63,18 @@ pub trait WorkflowEngine: Send + Sync {
     async fn stop(&self, job_id: &str, cause: &str) -> Result<(), EngineError>;
     /// Where the job's execution is (the sweeper asks about jobs that look stuck).
     async fn status(&self, job_id: &str) -> Result<ExecutionStatus, EngineError>;
+    /// SendTaskSuccess: end the wait of the Task holding `token` with `output` (JSON).
+    async fn send_task_success(
+        &self,
+        token: &str,
+        output: &serde_json::Value,
+    ) -> Result<CallbackAnswer, EngineError>;
+    /// SendTaskFailure: fail the Task holding `token` with `error` (what its Catch
+    /// matches) and `cause`.
+    async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<CallbackAnswer, EngineError>;
 }

@@ -57,6 +57,7 @@ fn request(prompt: &str) -> CreateVideo {
         size: "720x1280".into(),
         negative_prompt: None,
         input_reference: None,
+        webhook_url: None,
     }
 }
 

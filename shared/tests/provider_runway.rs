@@ -66,6 +66,7 @@ fn request(prompt: &str) -> CreateVideo {
         size: "1280x720".into(),
         negative_prompt: None,
         input_reference: None,
+        webhook_url: None,
     }
 }
 

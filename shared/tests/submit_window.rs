@@ -124,6 +124,24 @@ impl JobStore for FaultyJobs {
     async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
         self.inner.unfinished().await
     }
+    async fn arm_webhook_wait(&self, id: &JobId, token: &str) -> Result<(), StoreError> {
+        self.inner.arm_webhook_wait(id, token).await
+    }
+    async fn put_provider_ref(
+        &self,
+        provider: ProviderId,
+        video_id: &str,
+        job: &JobId,
+    ) -> Result<(), StoreError> {
+        self.inner.put_provider_ref(provider, video_id, job).await
+    }
+    async fn find_by_provider(
+        &self,
+        provider: ProviderId,
+        video_id: &str,
+    ) -> Result<Option<JobId>, StoreError> {
+        self.inner.find_by_provider(provider, video_id).await
+    }
 }
 
 struct World {
@@ -273,6 +291,7 @@ impl World {
                 size: job.size.as_str().into(),
                 negative_prompt: None,
                 input_reference: None,
+                webhook_url: None,
             })
             .await
             .unwrap()
@@ -432,6 +451,7 @@ async fn a_submit_that_finds_the_mark_adopts_the_render_the_provider_shows() {
                 size: "720x1280".into(),
                 negative_prompt: None,
                 input_reference: None,
+                webhook_url: None,
             })
             .await
             .unwrap();

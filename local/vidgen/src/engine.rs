@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::JobId;
-use vidgen_shared::engine::{EngineError, ExecutionStatus, WorkflowEngine};
+use vidgen_shared::engine::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
 use vidgen_shared::workflow::{
     local_substitutions, run_step, StepDeps, StepFunction, WorkflowState,
 };
@@ -424,5 +424,21 @@ impl WorkflowEngine for LocalEngine {
                 ExecutionOutcome::Aborted => ExecutionStatus::Aborted,
             },
         })
+    }
+
+    async fn send_task_success(
+        &self,
+        _token: &str,
+        _output: &serde_json::Value,
+    ) -> Result<CallbackAnswer, EngineError> {
+        Err(EngineError::Backend("STUB send_task_success".into()))
+    }
+    async fn send_task_failure(
+        &self,
+        _token: &str,
+        _error: &str,
+        _cause: &str,
+    ) -> Result<CallbackAnswer, EngineError> {
+        Err(EngineError::Backend("STUB send_task_failure".into()))
     }
 }

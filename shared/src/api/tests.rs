@@ -241,6 +241,22 @@ impl WorkflowEngine for NoEngine {
     async fn status(&self, _job_id: &str) -> Result<ExecutionStatus, EngineError> {
         Ok(ExecutionStatus::Missing)
     }
+
+    async fn send_task_success(
+        &self,
+        _token: &str,
+        _output: &serde_json::Value,
+    ) -> Result<crate::engine::CallbackAnswer, EngineError> {
+        Ok(crate::engine::CallbackAnswer::Closed)
+    }
+    async fn send_task_failure(
+        &self,
+        _token: &str,
+        _error: &str,
+        _cause: &str,
+    ) -> Result<crate::engine::CallbackAnswer, EngineError> {
+        Ok(crate::engine::CallbackAnswer::Closed)
+    }
 }
 
 fn deps(dir: &std::path::Path) -> ApiDeps {

@@ -195,6 +195,16 @@ pub struct Job {
     /// The Idempotency-Key the job was created with, if any.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// The Step Functions task token of the execution's wait for the provider's webhook,
+    /// set by the state machine itself (`WaitForWebhook`). A capability: never shown in
+    /// the API or logged. Left out of the item when absent, so the state machine's
+    /// conditions can test for the attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
+    /// When a verified provider webhook said the render ended. Once set, the state
+    /// machine no longer arms a webhook wait (its condition fails and it polls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_received_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency counter: every write is conditional on it.
     pub version: u64,
 }
@@ -319,6 +329,8 @@ impl Job {
             callback_url: new.callback_url,
             assets: None,
             idempotency_key: new.idempotency_key,
+            task_token: None,
+            push_received_at: None,
             version: 0,
         }
     }

@@ -1,7 +1,7 @@
 //! The Step Functions engine: one execution per job, named after the job id, so a
 //! retried start is refused by Step Functions instead of running twice.
 
-use super::{EngineError, ExecutionStatus, WorkflowEngine};
+use super::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
 use async_trait::async_trait;
 use aws_sdk_sfn::error::DisplayErrorContext;
 use aws_sdk_sfn::Client;
@@ -95,5 +95,21 @@ impl WorkflowEngine for StepFunctionsEngine {
             }
             Err(e) => Err(EngineError::Backend(DisplayErrorContext(&e).to_string())),
         }
+    }
+
+    async fn send_task_success(
+        &self,
+        _token: &str,
+        _output: &serde_json::Value,
+    ) -> Result<CallbackAnswer, EngineError> {
+        Err(EngineError::Backend("STUB send_task_success".into()))
+    }
+    async fn send_task_failure(
+        &self,
+        _token: &str,
+        _error: &str,
+        _cause: &str,
+    ) -> Result<CallbackAnswer, EngineError> {
+        Err(EngineError::Backend("STUB send_task_failure".into()))
     }
 }

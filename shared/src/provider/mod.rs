@@ -33,6 +33,10 @@ pub struct CreateVideo {
     /// already stated in `prompt`).
     pub negative_prompt: Option<String>,
     pub input_reference: Option<ReferenceImage>,
+    /// Where the provider should push the render's end, for a provider that takes a
+    /// per-request webhook (fal's `?fal_webhook=`); `None` when this deployment has no
+    /// public URL or the job is polled.
+    pub webhook_url: Option<String>,
 }
 
 /// What to remix: a completed render of ours, changed as `prompt` says.
@@ -273,6 +277,13 @@ pub trait VideoProvider: Send + Sync {
     /// Stream one content variant of a completed video.
     async fn download(&self, video_id: &str, variant: Variant) -> Result<Content, ProviderError>;
     async fn delete(&self, video_id: &str) -> Result<(), ProviderError>;
+    /// Whether this provider, as configured, pushes a signed webhook when a render ends
+    /// (fal always; OpenAI when a webhook secret is configured; Runway never). The
+    /// workflow then waits on a task token instead of polling, if the deployment has a
+    /// public URL for the webhook route.
+    fn pushes(&self) -> bool {
+        false
+    }
     /// The shortest sensible pause between two status checks of one render.
     fn min_poll_interval(&self) -> Duration {
         Duration::ZERO

@@ -651,6 +651,7 @@ mod tests {
             size: "1280x720".into(),
             negative_prompt: None,
             input_reference: None,
+            webhook_url: None,
         }
     }
 

@@ -22,7 +22,7 @@ use super::{
     CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
 };
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Limits, Status, Usage};
+use crate::domain::{Job, Limits, ProviderId, Status, Usage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -712,6 +712,24 @@ impl JobStore for DynamoJobStore {
     }
     /// A filtered Scan: only the local engine calls this, once at start, and only in
     /// AWS mode (`VIDGEN_BACKEND=aws`); Lambdas never scan.
+    async fn arm_webhook_wait(&self, _id: &JobId, _token: &str) -> Result<(), StoreError> {
+        Err(StoreError::Backend("STUB arm_webhook_wait".into()))
+    }
+    async fn put_provider_ref(
+        &self,
+        _provider: ProviderId,
+        _video_id: &str,
+        _job: &JobId,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend("STUB put_provider_ref".into()))
+    }
+    async fn find_by_provider(
+        &self,
+        _provider: ProviderId,
+        _video_id: &str,
+    ) -> Result<Option<JobId>, StoreError> {
+        Err(StoreError::Backend("STUB find_by_provider".into()))
+    }
     async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
         let mut filter = String::from("begins_with(pk, :job) AND NOT #status IN (");
         let mut request = self

@@ -10,7 +10,7 @@ pub mod s3;
 pub mod update;
 
 use crate::domain::ids::{JobId, Owner};
-use crate::domain::{Job, Limits, Refusal, Status};
+use crate::domain::{Job, Limits, ProviderId, Refusal, Status};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -151,6 +151,26 @@ pub trait JobStore: Send + Sync {
     /// Every job that has not ended, in no particular order. The local engine resumes
     /// their workflows after a restart (in AWS, Step Functions keeps them running).
     async fn unfinished(&self) -> Result<Vec<Job>, StoreError>;
+    /// The state machine's `WaitForWebhook` write (in AWS the state machine makes it
+    /// itself, through the `aws-sdk:dynamodb:updateItem` integration, with the same
+    /// expressions — see `workflow::contract`): store `token` as the job's
+    /// `task_token` and bump its version, only if the job exists and no webhook has
+    /// arrived for it (`push_received_at` absent); else `Conflict`.
+    async fn arm_webhook_wait(&self, id: &JobId, token: &str) -> Result<(), StoreError>;
+    /// Remember that the provider's video `video_id` is `job`'s, so a webhook that names
+    /// only the video (OpenAI's) finds the job. Idempotent; kept for a week.
+    async fn put_provider_ref(
+        &self,
+        provider: ProviderId,
+        video_id: &str,
+        job: &JobId,
+    ) -> Result<(), StoreError>;
+    /// The job [`JobStore::put_provider_ref`] recorded for the provider's video.
+    async fn find_by_provider(
+        &self,
+        provider: ProviderId,
+        video_id: &str,
+    ) -> Result<Option<JobId>, StoreError>;
 }
 
 /// A presigned (or locally signed) link.

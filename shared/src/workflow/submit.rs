@@ -322,6 +322,8 @@ async fn create_request(deps: &StepDeps, job: &Job) -> Result<CreateVideo, StepE
         size: job.size.clone(),
         negative_prompt,
         input_reference,
+        // Set by submit when the job waits on a webhook.
+        webhook_url: None,
     })
 }
 

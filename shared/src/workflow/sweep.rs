@@ -153,6 +153,22 @@ mod tests {
                 .copied()
                 .ok_or_else(|| EngineError::Backend("no such test execution".into()))
         }
+
+        async fn send_task_success(
+            &self,
+            _token: &str,
+            _output: &serde_json::Value,
+        ) -> Result<crate::engine::CallbackAnswer, EngineError> {
+            Ok(crate::engine::CallbackAnswer::Closed)
+        }
+        async fn send_task_failure(
+            &self,
+            _token: &str,
+            _error: &str,
+            _cause: &str,
+        ) -> Result<crate::engine::CallbackAnswer, EngineError> {
+            Ok(crate::engine::CallbackAnswer::Closed)
+        }
     }
 
     async fn job(store: &EmbeddedJobStore, touched: DateTime<Utc>) -> JobId {

@@ -36,6 +36,22 @@ impl WorkflowEngine for AbortedEventFirst {
     async fn status(&self, _job_id: &str) -> Result<ExecutionStatus, EngineError> {
         Ok(ExecutionStatus::Aborted)
     }
+
+    async fn send_task_success(
+        &self,
+        _token: &str,
+        _output: &serde_json::Value,
+    ) -> Result<crate::engine::CallbackAnswer, EngineError> {
+        Ok(crate::engine::CallbackAnswer::Closed)
+    }
+    async fn send_task_failure(
+        &self,
+        _token: &str,
+        _error: &str,
+        _cause: &str,
+    ) -> Result<crate::engine::CallbackAnswer, EngineError> {
+        Ok(crate::engine::CallbackAnswer::Closed)
+    }
 }
 
 #[tokio::test]
