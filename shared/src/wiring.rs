@@ -123,6 +123,8 @@ pub async fn api_deps(
         objects,
         engine: Arc::new(engine),
         config,
+        // MERGE: built from settings once the webhook settings land.
+        webhooks: Arc::new(crate::webhooks_in::receiver::ProviderWebhooks::none()),
     })
 }
 

@@ -317,16 +317,32 @@ impl Run<'_> {
                 parameters,
                 result_selector,
                 timeout,
+                timeout_path,
                 heartbeat,
                 retry,
                 catch,
             } => {
+                // TimeoutSecondsPath must give a positive integer (States.Runtime
+                // otherwise, as in Step Functions), and a HeartbeatSeconds below it.
+                let timeout = match timeout_path {
+                    None => *timeout,
+                    Some(p) => match p.get(&effective, &ctx).and_then(Value::as_u64) {
+                        Some(s) if s > 0 && heartbeat.is_none_or(|h| (s as f64) > h) => {
+                            Some(s as f64)
+                        }
+                        _ => {
+                            return runtime(format!(
+                                "{name}: TimeoutSecondsPath did not give a positive integer above HeartbeatSeconds"
+                            ))
+                        }
+                    },
+                };
                 let spec = TaskSpec {
                     name,
                     resource,
                     callback: *callback,
                     parameters: parameters.as_ref(),
-                    timeout: *timeout,
+                    timeout,
                     heartbeat: *heartbeat,
                     retriers: retry,
                 };

@@ -4,8 +4,8 @@
 //!
 //! Supported: Task, Wait, Choice, Pass, Succeed, Fail; InputPath, Parameters,
 //! ResultSelector, ResultPath, OutputPath; Retry (ErrorEquals, IntervalSeconds,
-//! MaxAttempts, BackoffRate, MaxDelaySeconds, JitterStrategy) and Catch; task and
-//! top-level TimeoutSeconds; the callback pattern (`.waitForTaskToken` on AWS SDK and
+//! MaxAttempts, BackoffRate, MaxDelaySeconds, JitterStrategy) and Catch; task
+//! TimeoutSeconds (or TimeoutSecondsPath) and top-level TimeoutSeconds; the callback pattern (`.waitForTaskToken` on AWS SDK and
 //! callback-capable optimized integrations, `$$.Task.Token`, HeartbeatSeconds, and
 //! SendTaskSuccess/Failure/Heartbeat through a [`CallbackRegistry`]); `${Name}`
 //! substitutions; the context object (`$$.Execution.Name`, `$$.State.Name`,

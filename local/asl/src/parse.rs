@@ -43,6 +43,9 @@ pub enum Kind {
         parameters: Option<Value>,
         result_selector: Option<Value>,
         timeout: Option<f64>,
+        /// `TimeoutSecondsPath`: the timeout read from the state's input (after
+        /// InputPath) when the Task starts; exclusive with `timeout`.
+        timeout_path: Option<Path>,
         /// Only callback Tasks can be sent heartbeats; elsewhere it is accepted and unused.
         heartbeat: Option<f64>,
         retry: Vec<Retrier>,
@@ -359,6 +362,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                 "ResultSelector",
                 "ResultPath",
                 "TimeoutSeconds",
+                "TimeoutSecondsPath",
                 "HeartbeatSeconds",
                 "Retry",
                 "Catch",
@@ -371,6 +375,15 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                     .ok_or_else(|| err(name, "Resource is required"))?,
             )?;
             let timeout = number(obj, "TimeoutSeconds", name)?;
+            let timeout_path = opt_path(obj, "TimeoutSecondsPath", name)?;
+            if timeout.is_some() && timeout_path.is_some() {
+                return Err(err(
+                    name,
+                    "TimeoutSeconds and TimeoutSecondsPath cannot both be given",
+                ));
+            }
+            // A HeartbeatSeconds beside a TimeoutSecondsPath is checked when the Task
+            // starts, as Step Functions does.
             let heartbeat = heartbeat_seconds(obj, timeout, name)?;
             let retry = match obj.get("Retry") {
                 None => Vec::new(),
@@ -430,6 +443,7 @@ fn parse_state(name: &str, raw: &Value) -> Result<State, AslError> {
                 parameters: obj.get("Parameters").cloned(),
                 result_selector: obj.get("ResultSelector").cloned(),
                 timeout,
+                timeout_path,
                 heartbeat,
                 retry,
                 catch,

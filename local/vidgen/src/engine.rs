@@ -27,6 +27,10 @@ use tracing::{info, warn};
 use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::JobId;
 use vidgen_shared::engine::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
+use vidgen_shared::store::StoreError;
+use vidgen_shared::workflow::contract::{
+    ARM_CONDITION_EXPRESSION, ARM_UPDATE_EXPRESSION, LOCAL_JOBS_TABLE, WEBHOOK_WAIT_RESOURCE,
+};
 use vidgen_shared::workflow::{
     local_substitutions, run_step, StepDeps, StepFunction, WorkflowState,
 };
@@ -187,6 +191,57 @@ impl Lambdas {
     }
 }
 
+/// A DynamoDB error as Step Functions names an AWS SDK integration's errors.
+fn dynamodb_failure(error: &str, cause: impl Into<String>) -> TaskFailure {
+    TaskFailure {
+        error: format!("DynamoDb.{error}"),
+        cause: cause.into(),
+    }
+}
+
+impl Lambdas {
+    /// `WaitForWebhook`'s `aws-sdk:dynamodb:updateItem`, played by the job store: the
+    /// parameters must be the ones the store's write stands for (the same table,
+    /// key shape and expressions), else the call fails as DynamoDB would refuse it.
+    async fn arm_webhook_wait(&self, input: &Value) -> Result<Value, TaskFailure> {
+        let invalid = |what: &str| dynamodb_failure("ValidationException", what.to_string());
+        if input["TableName"] != LOCAL_JOBS_TABLE {
+            return Err(dynamodb_failure(
+                "ResourceNotFoundException",
+                format!("no table {}", input["TableName"]),
+            ));
+        }
+        if input["UpdateExpression"] != ARM_UPDATE_EXPRESSION
+            || input["ConditionExpression"] != ARM_CONDITION_EXPRESSION
+            || input["ExpressionAttributeNames"] != json!({"#v": "version"})
+            || input["ExpressionAttributeValues"][":one"] != json!({"N": "1"})
+        {
+            return Err(invalid(
+                "the local engine runs only the job store's arm_webhook_wait write",
+            ));
+        }
+        let job_id = input["Key"]["pk"]["S"]
+            .as_str()
+            .and_then(|pk| pk.strip_prefix("job#"))
+            .and_then(JobId::parse)
+            .ok_or_else(|| invalid("Key.pk is not job#<job id>"))?;
+        let token = input["ExpressionAttributeValues"][":token"]["S"]
+            .as_str()
+            .ok_or_else(|| invalid(":token is not a string"))?;
+        match self.deps.jobs.arm_webhook_wait(&job_id, token).await {
+            Ok(()) => Ok(json!({})),
+            Err(StoreError::Conflict(_)) => Err(dynamodb_failure(
+                "ConditionalCheckFailedException",
+                "The conditional request failed",
+            )),
+            Err(e) => Err(dynamodb_failure(
+                "InternalServerErrorException",
+                e.to_string(),
+            )),
+        }
+    }
+}
+
 #[async_trait]
 impl TaskHandler for Lambdas {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
@@ -194,6 +249,9 @@ impl TaskHandler for Lambdas {
             error: "States.TaskFailed".into(),
             cause: what,
         };
+        if resource == WEBHOOK_WAIT_RESOURCE {
+            return self.arm_webhook_wait(&input).await;
+        }
         if resource != LAMBDA_INVOKE {
             return Err(unknown(format!("unsupported resource {resource}")));
         }

@@ -302,6 +302,8 @@ impl RunningStack {
                 callbacks: Some(callbacks),
                 ..config.api.clone()
             },
+            // MERGE: built from settings once the webhook settings land.
+            webhooks: Arc::new(vidgen_shared::webhooks_in::receiver::ProviderWebhooks::none()),
         };
         let state = AppState::new(api, files, config.tokens.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();

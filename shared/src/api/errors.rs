@@ -95,6 +95,28 @@ impl ApiError {
         self
     }
 
+    /// A refused provider webhook: 400 naming the header or `body` we cannot read, 401
+    /// for a bad or stale signature, 503 when the signing keys cannot be had (the
+    /// provider delivers again later).
+    pub fn webhook_refused(e: &crate::webhooks_in::WebhookError) -> ApiError {
+        use crate::webhooks_in::WebhookError as W;
+        match e {
+            W::MissingHeader(h) | W::MalformedHeader { header: h, .. } => {
+                ApiError::invalid(h, e.to_string())
+            }
+            W::BodyNotJson(_) | W::BodyShape { .. } => ApiError::invalid("body", e.to_string()),
+            W::TimestampTooOld { .. } | W::TimestampTooNew { .. } | W::BadSignature => ApiError {
+                message: e.to_string(),
+                ..ApiError::unauthorized()
+            },
+            W::KeysUnavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Internal,
+                "the provider's signing keys are unavailable for now; deliver again later",
+            ),
+        }
+    }
+
     /// A 500 that says nothing of internals; the cause goes to the log with the request id.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         ApiError {

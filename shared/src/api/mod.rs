@@ -6,6 +6,7 @@
 mod errors;
 mod jobs;
 mod models;
+mod provider_webhooks;
 pub mod request;
 mod uploads;
 mod view;
@@ -20,6 +21,7 @@ use crate::domain::ids::Owner;
 use crate::domain::Limits;
 use crate::engine::WorkflowEngine;
 use crate::store::{JobStore, ObjectStore};
+use crate::webhooks_in::receiver::ProviderWebhooks;
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
 pub use request::ValidationPolicy;
@@ -90,6 +92,8 @@ pub struct ApiDeps {
     pub objects: Arc<dyn ObjectStore>,
     pub engine: Arc<dyn WorkflowEngine>,
     pub config: ApiConfig,
+    /// What provider webhooks are verified with (built once per process).
+    pub webhooks: Arc<ProviderWebhooks>,
 }
 
 /// The parts of a request the routes use.
@@ -181,6 +185,8 @@ pub enum Handler {
 pub enum PublicOp {
     Health,
     OpenApi,
+    /// The provider's signature is the auth.
+    ProviderWebhook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +255,11 @@ impl RouteSpec {
 pub const ROUTES: &[RouteSpec] = &[
     RouteSpec::public("GET", "/v1/health", PublicOp::Health),
     RouteSpec::public("GET", "/v1/openapi.json", PublicOp::OpenApi),
+    RouteSpec::public(
+        "POST",
+        "/v1/provider-webhooks/{provider}",
+        PublicOp::ProviderWebhook,
+    ),
     RouteSpec::owned("GET", "/v1/videos", OwnedOp::ListVideos),
     RouteSpec::owned("POST", "/v1/videos", OwnedOp::CreateVideo),
     RouteSpec::owned("GET", "/v1/videos/{id}", OwnedOp::GetVideo),
@@ -293,6 +304,10 @@ async fn route(
             ))
         }
         Handler::Public(PublicOp::OpenApi) => return Ok(openapi()),
+        Handler::Public(PublicOp::ProviderWebhook) => {
+            let provider = params.first().copied().unwrap_or_default();
+            return provider_webhooks::receive(deps, request, provider).await;
+        }
         Handler::Owned(op) => op,
     };
     let Some(owner) = owner.map(Owner::new) else {

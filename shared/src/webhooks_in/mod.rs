@@ -50,6 +50,8 @@
 pub mod fal;
 pub mod jwks;
 pub mod openai;
+pub mod receiver;
+pub mod wake;
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -233,12 +235,7 @@ impl RecentDeliveries {
     /// Records `key` as handled at `now`; says whether it had been seen within the ttl.
     /// Call it only after the signature verified, so forgeries cannot fill it.
     pub fn record(&mut self, key: DeliveryKey, now: Instant) -> Delivery {
-        while let Some((at, _)) = self.order.front() {
-            if now.saturating_duration_since(*at) < self.ttl {
-                break;
-            }
-            self.forget_oldest();
-        }
+        self.forget_expired(now);
         if self.seen.contains(&key) {
             return Delivery::Duplicate;
         }
@@ -248,6 +245,21 @@ impl RecentDeliveries {
         self.seen.insert(key.clone());
         self.order.push_back((now, key));
         Delivery::First
+    }
+
+    /// Whether `key` was recorded within the ttl before `now`.
+    pub fn is_recent(&mut self, key: &DeliveryKey, now: Instant) -> bool {
+        self.forget_expired(now);
+        self.seen.contains(key)
+    }
+
+    fn forget_expired(&mut self, now: Instant) {
+        while let Some((at, _)) = self.order.front() {
+            if now.saturating_duration_since(*at) < self.ttl {
+                break;
+            }
+            self.forget_oldest();
+        }
     }
 
     fn forget_oldest(&mut self) {

@@ -107,8 +107,38 @@ pub fn local_substitutions() -> std::collections::HashMap<String, String> {
     StepFunction::ALL
         .into_iter()
         .map(|f| (f.substitution().to_string(), f.name().to_string()))
+        .chain([(
+            JOBS_TABLE_SUBSTITUTION.to_string(),
+            LOCAL_JOBS_TABLE.to_string(),
+        )])
         .collect()
 }
+
+/// The substitution naming the jobs table, which `WaitForWebhook` writes its task token
+/// to (`DefinitionSubstitutions` in the template; [`LOCAL_JOBS_TABLE`] locally).
+pub const JOBS_TABLE_SUBSTITUTION: &str = "JobsTableName";
+
+/// The jobs table's name in the local engine, where the job store stands behind it.
+pub const LOCAL_JOBS_TABLE: &str = "vidgen-jobs";
+
+/// The integration `WaitForWebhook` calls (with `.waitForTaskToken`): the AWS SDK's
+/// UpdateItem, whose write [`JobStore::arm_webhook_wait`] is.
+///
+/// [`JobStore::arm_webhook_wait`]: crate::store::JobStore::arm_webhook_wait
+pub const WEBHOOK_WAIT_RESOURCE: &str = "arn:aws:states:::aws-sdk:dynamodb:updateItem";
+
+/// `WaitForWebhook`'s UpdateItem, which [`JobStore::arm_webhook_wait`] makes the same:
+/// store the token, bump the version (so a write based on an older read retries)…
+///
+/// [`JobStore::arm_webhook_wait`]: crate::store::JobStore::arm_webhook_wait
+pub const ARM_UPDATE_EXPRESSION: &str = "SET task_token = :token, #v = #v + :one";
+/// …only on a job that exists and has had no webhook yet.
+pub const ARM_CONDITION_EXPRESSION: &str =
+    "attribute_exists(pk) AND attribute_not_exists(push_received_at)";
+
+/// The error the webhook route fails the wait with when the provider pushed that the
+/// render failed: `WaitForWebhook` catches it and polls, which learns the reason.
+pub const RENDER_FAILED: &str = "RenderFailed";
 
 /// The error names our steps raise (Lambda `errorType`), which the definition's
 /// Retry and Catch match. Names outside this list that the definition matches are

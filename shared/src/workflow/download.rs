@@ -30,6 +30,15 @@ pub async fn download_to_store(
     let job = load_job(deps, &state.job_id).await?;
     match job.status {
         Status::Downloading => {}
+        // Straight from WaitForWebhook: the provider's signed webhook said the render
+        // completed, which no status check has seen, so this step records it.
+        Status::InProgress if state.pushed.is_some() => {
+            update_job(deps.jobs.as_ref(), &job.id, |j| {
+                j.mark_downloading(Utc::now())
+            })
+            .await?;
+            info!("the provider's webhook said the render completed; downloading");
+        }
         // A retry after the record was already completed: nothing left to do.
         Status::Completed => {
             return Ok(WorkflowState {

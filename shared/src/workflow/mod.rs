@@ -33,7 +33,7 @@ pub use failure::{classify_failure, record_failure, FailureInput, StepFailure};
 pub use submit::submit;
 
 use crate::domain::ids::JobId;
-use crate::domain::{ErrorCode, Job, Model, Pace};
+use crate::domain::{ErrorCode, Job, Model, Pace, ProviderId};
 use crate::provider::{ProviderError, Providers, VideoProvider};
 use crate::store::{update::UpdateError, JobStore, ObjectStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,13 @@ pub struct WorkflowConfig {
     /// Where the delivery telling a job's `callback_url` that it ended is queued;
     /// `None` sends no webhooks.
     pub callbacks: Option<Arc<dyn crate::callback::DeliveryQueue>>,
+    /// The deployment's public base URL (`VIDGEN_PUBLIC_URL`): with it, jobs of a
+    /// provider that pushes wait for its webhook at `{public_url}/v1/provider-webhooks/…`.
+    pub public_url: Option<String>,
+    /// How long a job waits for its provider's webhook before polling instead (at most
+    /// its budget). Renders usually end well within it; a webhook later than this is
+    /// treated as lost.
+    pub webhook_wait: Duration,
 }
 
 impl Default for WorkflowConfig {
@@ -92,6 +99,8 @@ impl Default for WorkflowConfig {
             min_wait: Duration::from_secs(5),
             max_wait: Duration::from_secs(30),
             callbacks: None,
+            public_url: None,
+            webhook_wait: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -103,6 +112,22 @@ impl WorkflowConfig {
             Pace::Slow => self.budget_slow,
         }
     }
+
+    /// Where `provider` should push the end of `job`'s render, when this deployment
+    /// has a public URL. The job id rides in the URL, so the route finds the job without
+    /// a lookup; it trusts it only once the signed body names the job's render.
+    pub fn webhook_url(&self, provider: ProviderId, job: &JobId) -> Option<String> {
+        let base = self.public_url.as_deref()?.trim_end_matches('/');
+        Some(format!(
+            "{base}/v1/provider-webhooks/{provider}?job_id={job}"
+        ))
+    }
+
+    /// How long `WaitForWebhook` waits for a job of `model`: [`Self::webhook_wait`],
+    /// never past the budget, at least a second (Step Functions needs a positive one).
+    pub fn webhook_wait_seconds(&self, model: Model) -> u64 {
+        self.webhook_wait.min(self.budget(model)).as_secs().max(1)
+    }
 }
 
 /// Where the loop goes next; the definition's Choice state reads `$.next`.
@@ -113,6 +138,15 @@ pub enum Next {
     Wait,
     Download,
     Done,
+}
+
+/// What the webhook route sends through a job's task token when its provider pushed
+/// that the render completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub provider: ProviderId,
+    /// When the webhook arrived (unix seconds).
+    pub received_at: i64,
 }
 
 /// The state passed between steps. The execution starts with `{"job_id": "..."}`.
@@ -130,6 +164,18 @@ pub struct WorkflowState {
     /// How long the Wait state sleeps before the next check.
     #[serde(default)]
     pub wait_seconds: u64,
+    /// Whether the execution waits for the provider's webhook (`WaitForWebhook`) before
+    /// it polls; set by submit.
+    #[serde(default)]
+    pub callback: bool,
+    /// How long `WaitForWebhook` waits before falling back to polling (its
+    /// `TimeoutSecondsPath`); 0 when `callback` is false.
+    #[serde(default)]
+    pub webhook_wait_seconds: u64,
+    /// Set when the execution left `WaitForWebhook` by the provider's webhook (its
+    /// `ResultPath`): the render completed, as no status check has seen.
+    #[serde(default)]
+    pub pushed: Option<Pushed>,
     #[serde(default)]
     pub next: Next,
 }

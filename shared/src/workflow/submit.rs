@@ -25,7 +25,9 @@ use crate::domain::AssetKind;
 use crate::domain::ErrorCode;
 use crate::domain::MAX_UPLOAD_BYTES;
 use crate::domain::{Job, Status, TransitionError};
-use crate::provider::{CreateVideo, RecentSearch, ReferenceImage, RemixVideo, VideoProbe};
+use crate::provider::{
+    CreateVideo, RecentSearch, ReferenceImage, RemixVideo, VideoProbe, VideoProvider,
+};
 use crate::store::update::UpdateError;
 use crate::store::update_job;
 use chrono::{DateTime, Utc};
@@ -62,7 +64,16 @@ pub async fn submit(
     };
     let now = Utc::now();
     let deadline = now + deps.config.budget(job.model);
-    let wait_seconds = wait_before_poll(deps.provider(&job)?.as_ref(), None, 0, &deps.config);
+    let provider = deps.provider(&job)?;
+    let wait_seconds = wait_before_poll(provider.as_ref(), None, 0, &deps.config);
+    let callback = waits_for_webhook(deps, provider.as_ref());
+    if callback {
+        // A webhook that names only the provider's video (OpenAI's) finds the job by
+        // this. Written on every try, so a retry after a failed write repairs it.
+        deps.jobs
+            .put_provider_ref(job.model.provider(), &video_id, &job.id)
+            .await?;
+    }
     Ok(WorkflowState {
         job_id: job.id,
         provider_video_id: Some(video_id),
@@ -70,7 +81,20 @@ pub async fn submit(
         deadline: Some(deadline.timestamp()),
         wait_seconds,
         next: Next::Wait,
+        callback,
+        pushed: None,
+        webhook_wait_seconds: if callback {
+            deps.config.webhook_wait_seconds(job.model)
+        } else {
+            0
+        },
     })
+}
+
+/// Whether the job waits for its provider's webhook: the provider pushes, and this
+/// deployment has a public URL for the webhook route.
+fn waits_for_webhook(deps: &StepDeps, provider: &dyn VideoProvider) -> bool {
+    provider.pushes() && deps.config.public_url.is_some()
 }
 
 /// A submit before this one set out to ask the provider and its answer never reached
@@ -315,6 +339,11 @@ async fn create_request(deps: &StepDeps, job: &Job) -> Result<CreateVideo, StepE
     let spec = job.model.spec();
     let negative_prompt = (spec.negative_prompt && !job.negative_keywords.is_empty())
         .then(|| crate::domain::prompt::negative_prompt(&job.negative_keywords));
+    let webhook_url = if waits_for_webhook(deps, deps.provider(job)?.as_ref()) {
+        deps.config.webhook_url(job.model.provider(), &job.id)
+    } else {
+        None
+    };
     Ok(CreateVideo {
         prompt: job.prompt.clone(),
         model: spec.provider_model.into(),
@@ -322,8 +351,7 @@ async fn create_request(deps: &StepDeps, job: &Job) -> Result<CreateVideo, StepE
         size: job.size.clone(),
         negative_prompt,
         input_reference,
-        // Set by submit when the job waits on a webhook.
-        webhook_url: None,
+        webhook_url,
     })
 }
 

@@ -502,3 +502,65 @@ fn callback_definitions_are_checked_at_parse_time() {
         .unwrap_or_else(|e| panic!("{resource}: {e}"));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn timeout_seconds_path_reads_the_wait_from_the_input() {
+    let m = machine(
+        json!({"TimeoutSecondsPath": "$.wait", "Catch": [
+            {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Fallback"}]}),
+        json!({"Fallback": {"Type": "Pass", "End": true}}),
+    );
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let handler = Recorder {
+        calls: tx,
+        result: Ok(json!({})),
+    };
+    let t0 = Instant::now();
+    let report = m
+        .execute(
+            json!({"job_id": "j", "wait": 42}),
+            &handler,
+            ExecutionOptions::default(),
+        )
+        .await;
+    assert!(calls.recv().await.is_some(), "the call was made");
+    match report.outcome {
+        ExecutionOutcome::Succeeded(out) => assert_eq!(out["error"]["Error"], "States.Timeout"),
+        other => panic!("the path's timeout must go to the catcher: {other:?}"),
+    }
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(42),
+        "the input's 42 s, not a default"
+    );
+
+    for bad in [json!(0), json!("9"), json!(-1), json!(1.5)] {
+        let (tx, _calls) = mpsc::unbounded_channel();
+        let handler = Recorder {
+            calls: tx,
+            result: Ok(json!({})),
+        };
+        let report = m
+            .execute(
+                json!({"job_id": "j", "wait": bad}),
+                &handler,
+                ExecutionOptions::default(),
+            )
+            .await;
+        match report.outcome {
+            ExecutionOutcome::Failed { error, .. } => {
+                assert_eq!(error, "States.Runtime", "wait {bad} is no timeout")
+            }
+            other => panic!("wait {bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn timeout_seconds_and_its_path_are_exclusive() {
+    let def = json!({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": DDB_CALLBACK, "TimeoutSeconds": 5,
+        "TimeoutSecondsPath": "$.wait", "End": true}}});
+    let e = StateMachine::parse(&def.to_string(), &HashMap::new()).unwrap_err();
+    assert!(e.0.contains("TimeoutSecondsPath"), "{e}");
+}
