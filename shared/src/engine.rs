@@ -54,6 +54,20 @@ pub enum CallbackAnswer {
     Closed,
 }
 
+/// SendTaskFailure's longest `error`, in characters (Step Functions refuses longer).
+pub const MAX_ERROR_CHARS: usize = 256;
+/// SendTaskFailure's longest `cause`, in characters.
+pub const MAX_CAUSE_CHARS: usize = 32_768;
+
+/// `text` cut to at most `max` characters, never inside one: both engines clip a
+/// failure's `error` and `cause` to the limits above rather than have it refused.
+pub fn clip_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 #[async_trait]
 pub trait WorkflowEngine: Send + Sync {
     /// Start the workflow for `job_id`; the execution is named after the job, so a
@@ -77,4 +91,22 @@ pub trait WorkflowEngine: Send + Sync {
         error: &str,
         cause: &str,
     ) -> Result<CallbackAnswer, EngineError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_cuts_at_characters_not_bytes() {
+        assert_eq!(clip_chars("abc", 5), "abc");
+        assert_eq!(clip_chars("abc", 3), "abc");
+        assert_eq!(clip_chars("abcd", 3), "abc");
+        assert_eq!(clip_chars("ééé", 2), "éé");
+        assert_eq!(clip_chars("abc", 0), "");
+        let long = "é".repeat(MAX_ERROR_CHARS + 10);
+        let clipped = clip_chars(&long, MAX_ERROR_CHARS);
+        assert_eq!(clipped.chars().count(), MAX_ERROR_CHARS);
+        assert_eq!(clipped.len(), 2 * MAX_ERROR_CHARS);
+    }
 }

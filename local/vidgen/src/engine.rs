@@ -14,7 +14,10 @@
 //!   check-status gets in AWS. A server shutdown is no stop: those executions resume.
 
 use crate::deployment::Deployment;
-use asl::{ExecutionOptions, ExecutionOutcome, StateMachine, TaskFailure, TaskHandler};
+use asl::{
+    CallbackError, CallbackRegistry, ExecutionOptions, ExecutionOutcome, StateMachine, TaskFailure,
+    TaskHandler,
+};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -26,10 +29,14 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use vidgen_shared::deadline::Deadline;
 use vidgen_shared::domain::ids::JobId;
-use vidgen_shared::engine::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
+use vidgen_shared::engine::{
+    clip_chars, CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine, MAX_CAUSE_CHARS,
+    MAX_ERROR_CHARS,
+};
 use vidgen_shared::store::StoreError;
 use vidgen_shared::workflow::contract::{
-    ARM_CONDITION_EXPRESSION, ARM_UPDATE_EXPRESSION, LOCAL_JOBS_TABLE, WEBHOOK_WAIT_RESOURCE,
+    LOCAL_JOBS_TABLE, WAIT_FOR_WEBHOOK_CONDITION, WAIT_FOR_WEBHOOK_UPDATE,
+    WAIT_FOR_WEBHOOK_VERSION_NAME, WEBHOOK_WAIT_RESOURCE,
 };
 use vidgen_shared::workflow::{
     local_substitutions, run_step, StepDeps, StepFunction, WorkflowState,
@@ -79,6 +86,9 @@ struct Inner {
     tasks: TaskTracker,
     /// Server shutdown: ends every execution and invocation (the process is going away).
     shutdown: CancellationToken,
+    /// The task tokens of every execution's waiting callback Tasks: one registry, a
+    /// clone in each execution's options, so a SendTask* call finds any of them.
+    callbacks: CallbackRegistry,
 }
 
 /// Runs one execution per job, named after it.
@@ -211,9 +221,9 @@ impl Lambdas {
                 format!("no table {}", input["TableName"]),
             ));
         }
-        if input["UpdateExpression"] != ARM_UPDATE_EXPRESSION
-            || input["ConditionExpression"] != ARM_CONDITION_EXPRESSION
-            || input["ExpressionAttributeNames"] != json!({"#v": "version"})
+        if input["UpdateExpression"] != WAIT_FOR_WEBHOOK_UPDATE
+            || input["ConditionExpression"] != WAIT_FOR_WEBHOOK_CONDITION
+            || input["ExpressionAttributeNames"] != json!({ "#v": WAIT_FOR_WEBHOOK_VERSION_NAME })
             || input["ExpressionAttributeValues"][":one"] != json!({"N": "1"})
         {
             return Err(invalid(
@@ -293,6 +303,7 @@ impl LocalEngine {
                 runs: Mutex::new(HashMap::new()),
                 tasks,
                 shutdown,
+                callbacks: CallbackRegistry::new(),
             }),
         })
     }
@@ -357,6 +368,7 @@ impl LocalEngine {
             time_scale: self.inner.time_scale,
             cancel,
             execution_name: job_id.clone(),
+            callbacks: self.inner.callbacks.clone(),
             ..ExecutionOptions::default()
         };
         let report = self
@@ -486,17 +498,83 @@ impl WorkflowEngine for LocalEngine {
 
     async fn send_task_success(
         &self,
-        _token: &str,
-        _output: &serde_json::Value,
+        token: &str,
+        output: &serde_json::Value,
     ) -> Result<CallbackAnswer, EngineError> {
-        Err(EngineError::Backend("STUB send_task_success".into()))
+        callback_answer(
+            self.inner
+                .callbacks
+                .send_task_success(token, output.clone()),
+        )
     }
     async fn send_task_failure(
         &self,
-        _token: &str,
-        _error: &str,
-        _cause: &str,
+        token: &str,
+        error: &str,
+        cause: &str,
     ) -> Result<CallbackAnswer, EngineError> {
-        Err(EngineError::Backend("STUB send_task_failure".into()))
+        // Clipped to the API's limits as the Step Functions engine does, so a long
+        // provider message fails the Task in both places instead of being refused here.
+        callback_answer(self.inner.callbacks.send_task_failure(
+            token,
+            clip_chars(error, MAX_ERROR_CHARS),
+            clip_chars(cause, MAX_CAUSE_CHARS),
+        ))
+    }
+}
+
+/// A SendTask* result as the Step Functions engine reports it: a token no Task waits on
+/// any more (closed, or never issued by this process — one from before a restart) is
+/// [`CallbackAnswer::Closed`]; a refused output is a backend error.
+fn callback_answer(result: Result<(), CallbackError>) -> Result<CallbackAnswer, EngineError> {
+    match result {
+        Ok(()) => Ok(CallbackAnswer::Delivered),
+        Err(CallbackError::TaskTimedOut | CallbackError::InvalidToken) => {
+            Ok(CallbackAnswer::Closed)
+        }
+        // The registry's messages name the limit, never the token.
+        Err(e) => Err(EngineError::Backend(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod callback_tests {
+    use super::*;
+
+    /// Step Functions' refusals of a token nobody waits on are a closed wait; the rest
+    /// are errors, and none of them carries the token.
+    #[test]
+    fn callback_refusals_map_as_step_functions_does() {
+        assert_eq!(callback_answer(Ok(())).unwrap(), CallbackAnswer::Delivered);
+        for closed in [CallbackError::TaskTimedOut, CallbackError::InvalidToken] {
+            assert_eq!(
+                callback_answer(Err(closed)).unwrap(),
+                CallbackAnswer::Closed
+            );
+        }
+        for refused in [
+            CallbackError::InvalidOutput("too big".into()),
+            CallbackError::Validation("cause too long".into()),
+        ] {
+            assert!(matches!(
+                callback_answer(Err(refused)),
+                Err(EngineError::Backend(_))
+            ));
+        }
+        // Through a real registry: a token it never issued, an oversized output.
+        let registry = CallbackRegistry::new();
+        let token = "00000000000000070123456789abcdef";
+        assert_eq!(
+            callback_answer(registry.send_task_success(token, json!({}))).unwrap(),
+            CallbackAnswer::Closed
+        );
+        let big = json!("x".repeat(asl::MAX_OUTPUT_BYTES));
+        match callback_answer(registry.send_task_success(token, big)) {
+            Err(EngineError::Backend(m)) => {
+                assert!(m.contains("InvalidOutput"), "{m}");
+                assert!(!m.contains(token), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,10 +1,27 @@
 //! The Step Functions engine: one execution per job, named after the job id, so a
 //! retried start is refused by Step Functions instead of running twice.
+//!
+//! SendTaskSuccess/Failure answer [`CallbackAnswer::Closed`] for a token no Task waits
+//! on any more (`TaskTimedOut`, `InvalidToken`, `TaskDoesNotExist`): a repeated or
+//! late webhook is normal, not a failure.
 
-use super::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
+use super::{
+    clip_chars, CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine, MAX_CAUSE_CHARS,
+    MAX_ERROR_CHARS,
+};
 use async_trait::async_trait;
 use aws_sdk_sfn::error::DisplayErrorContext;
 use aws_sdk_sfn::Client;
+
+/// A SendTask* failure for the logs, the token masked: Step Functions' validation
+/// messages echo the values they refuse, and a token is a capability.
+fn callback_error<E: std::error::Error + 'static>(call: &str, e: &E, token: &str) -> EngineError {
+    let mut message = format!("{call}: {}", DisplayErrorContext(e));
+    if !token.is_empty() {
+        message = message.replace(token, "<task token>");
+    }
+    EngineError::Backend(message)
+}
 
 #[derive(Clone)]
 pub struct StepFunctionsEngine {
@@ -99,17 +116,53 @@ impl WorkflowEngine for StepFunctionsEngine {
 
     async fn send_task_success(
         &self,
-        _token: &str,
-        _output: &serde_json::Value,
+        token: &str,
+        output: &serde_json::Value,
     ) -> Result<CallbackAnswer, EngineError> {
-        Err(EngineError::Backend("STUB send_task_success".into()))
+        let result = self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(output.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CallbackAnswer::Delivered),
+            Err(e)
+                if e.as_service_error().is_some_and(|se| {
+                    se.is_task_timed_out() || se.is_invalid_token() || se.is_task_does_not_exist()
+                }) =>
+            {
+                Ok(CallbackAnswer::Closed)
+            }
+            Err(e) => Err(callback_error("SendTaskSuccess", &e, token)),
+        }
     }
+
     async fn send_task_failure(
         &self,
-        _token: &str,
-        _error: &str,
-        _cause: &str,
+        token: &str,
+        error: &str,
+        cause: &str,
     ) -> Result<CallbackAnswer, EngineError> {
-        Err(EngineError::Backend("STUB send_task_failure".into()))
+        let result = self
+            .client
+            .send_task_failure()
+            .task_token(token)
+            .error(clip_chars(error, MAX_ERROR_CHARS))
+            .cause(clip_chars(cause, MAX_CAUSE_CHARS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CallbackAnswer::Delivered),
+            Err(e)
+                if e.as_service_error().is_some_and(|se| {
+                    se.is_task_timed_out() || se.is_invalid_token() || se.is_task_does_not_exist()
+                }) =>
+            {
+                Ok(CallbackAnswer::Closed)
+            }
+            Err(e) => Err(callback_error("SendTaskFailure", &e, token)),
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! | job | `job#<id>` | the Job's fields (serde_dynamo), `gsi_owner`, `gsi_created` |
 //! | idempotency claim | `idem#<hex owner>#<key>` | the claim's fields, `ttl` |
 //! | upload | `upload#<id>` | the Upload's fields, `ttl` |
+//! | provider ref | `pref#<provider>#<provider video id>` | `job_id`, `expires_at`, `ttl` (a week) |
 //! | owner usage (limits) | `usage#<hex owner>` | `active` (SS of unfinished job ids), `spend` (M: bucket start → cents), `version` |
 //!
 //! GSI `by_owner` (`gsi_owner` HASH, `gsi_created` RANGE) lists an owner's jobs newest
@@ -17,12 +18,23 @@
 //! (version-checked, so two creates racing at a limit cannot both pass) are written in
 //! one transaction, and the write that ends a job releases it from the usage in another.
 //! A deleted job's claim stays, marked, until it expires.
+//!
+//! A job item carries `task_token` only while a webhook wait is armed and
+//! `push_received_at` only once a webhook came: absent options are no attribute at all
+//! (serde_dynamo leaves `skip_serializing_if` fields out), which the WaitForWebhook
+//! condition `attribute_not_exists(push_received_at)` relies on. That write
+//! ([`JobStore::arm_webhook_wait`], or the state machine's own UpdateItem) bumps the
+//! version too, so a step's put from an earlier read fails instead of dropping the token.
 
 use super::{
-    CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
+    check_video_id, masked, CreateOutcome, IdempotencyRecord, JobStore, Page, ProviderRef,
+    StoreError, Upload, LIST_PAGES_PER_CALL, PROVIDER_REF_TTL,
 };
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Limits, ProviderId, Status, Usage};
+use crate::workflow::contract::{
+    WAIT_FOR_WEBHOOK_CONDITION, WAIT_FOR_WEBHOOK_UPDATE, WAIT_FOR_WEBHOOK_VERSION_NAME,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -52,6 +64,10 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 fn job_pk(id: &str) -> String {
     format!("job#{id}")
+}
+
+fn provider_ref_pk(provider: ProviderId, video_id: &str) -> String {
+    format!("pref#{}#{video_id}", provider.as_str())
 }
 
 fn claim_pk(owner: &str, key: &str) -> String {
@@ -710,26 +726,98 @@ impl JobStore for DynamoJobStore {
             .map(from_item)
             .transpose()
     }
-    /// A filtered Scan: only the local engine calls this, once at start, and only in
-    /// AWS mode (`VIDGEN_BACKEND=aws`); Lambdas never scan.
-    async fn arm_webhook_wait(&self, _id: &JobId, _token: &str) -> Result<(), StoreError> {
-        Err(StoreError::Backend("STUB arm_webhook_wait".into()))
+    async fn arm_webhook_wait(&self, id: &JobId, token: &str) -> Result<(), StoreError> {
+        if token.is_empty() {
+            return Err(StoreError::Backend(format!(
+                "arming job {id}'s webhook wait needs a task token; it is empty"
+            )));
+        }
+        // The very write the state machine's WaitForWebhook makes (see the contract).
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job_pk(id)))
+            .update_expression(WAIT_FOR_WEBHOOK_UPDATE)
+            .condition_expression(WAIT_FOR_WEBHOOK_CONDITION)
+            .expression_attribute_names("#v", WAIT_FOR_WEBHOOK_VERSION_NAME)
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e, |se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict(format!(
+                    "job {id} is gone or its provider's webhook came already"
+                )))
+            }
+            Err(e) => Err(StoreError::Backend(masked(
+                DisplayErrorContext(&e).to_string(),
+                token,
+            ))),
+        }
     }
+
     async fn put_provider_ref(
         &self,
-        _provider: ProviderId,
-        _video_id: &str,
-        _job: &JobId,
+        provider: ProviderId,
+        video_id: &str,
+        job: &JobId,
     ) -> Result<(), StoreError> {
-        Err(StoreError::Backend("STUB put_provider_ref".into()))
+        check_video_id(video_id)?;
+        let now = Utc::now();
+        let entry = ProviderRef {
+            job_id: job.clone(),
+            expires_at: now + PROVIDER_REF_TTL,
+        };
+        // Written again for the same job (a retried Submit) it just lasts longer; a live
+        // ref of another job is never overwritten.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_ttl(
+                &entry,
+                provider_ref_pk(provider, video_id),
+                &entry.expires_at,
+            )?))
+            .condition_expression("attribute_not_exists(pk) OR job_id = :job OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":job", s(job.as_str()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e, |se| se.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict(format!(
+                    "{} video {video_id:?} is another job's",
+                    provider.as_str()
+                )))
+            }
+            Err(e) => Err(backend(e)),
+        }
     }
+
     async fn find_by_provider(
         &self,
-        _provider: ProviderId,
-        _video_id: &str,
+        provider: ProviderId,
+        video_id: &str,
     ) -> Result<Option<JobId>, StoreError> {
-        Err(StoreError::Backend("STUB find_by_provider".into()))
+        if check_video_id(video_id).is_err() {
+            return Ok(None);
+        }
+        let Some(item) = self.get_item(provider_ref_pk(provider, video_id)).await? else {
+            return Ok(None);
+        };
+        // DynamoDB drops expired items lazily: one past its time is gone.
+        let entry: ProviderRef = from_item(item)?;
+        Ok((entry.expires_at > Utc::now()).then_some(entry.job_id))
     }
+
+    /// A filtered Scan: only the local engine calls this, once at start, and only in
+    /// AWS mode (`VIDGEN_BACKEND=aws`); Lambdas never scan.
     async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
         let mut filter = String::from("begins_with(pk, :job) AND NOT #status IN (");
         let mut request = self
@@ -947,5 +1035,34 @@ mod cancel_tests {
         for (reasons, expected) in cases {
             assert_eq!(layout.classify(&codes(reasons)), *expected, "{reasons:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod item_tests {
+    use super::*;
+    use crate::domain::ids::Owner;
+    use crate::domain::{Model, NewJob};
+
+    /// WaitForWebhook's condition tests `attribute_not_exists(push_received_at)`: an
+    /// absent option must be no attribute at all, not a NULL one.
+    #[test]
+    fn absent_webhook_fields_are_no_attributes() {
+        let mut job = Job::new(
+            NewJob::new(&Owner::new("o"), Model::SORA_2, 4, "720x1280", "a fox"),
+            Utc::now(),
+        );
+        let item = job_item(&job).unwrap();
+        assert!(!item.contains_key("task_token"), "{item:?}");
+        assert!(!item.contains_key("push_received_at"), "{item:?}");
+        job.task_token = Some("tok".into());
+        job.push_received_at = Some(Utc::now());
+        let item = job_item(&job).unwrap();
+        assert_eq!(item.get("task_token"), Some(&s("tok")));
+        assert!(matches!(
+            item.get("push_received_at"),
+            Some(AttributeValue::S(_))
+        ));
+        assert_eq!(from_item::<Job>(item).unwrap(), job, "and they read back");
     }
 }

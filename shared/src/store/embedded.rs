@@ -7,7 +7,8 @@
 //! hex of the last key returned.
 
 use super::{
-    CreateOutcome, IdempotencyRecord, JobStore, Page, StoreError, Upload, LIST_PAGES_PER_CALL,
+    check_video_id, CreateOutcome, IdempotencyRecord, JobStore, Page, ProviderRef, StoreError,
+    Upload, LIST_PAGES_PER_CALL, PROVIDER_REF_TTL,
 };
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::{Job, Limits, ProviderId, Status, Usage};
@@ -23,6 +24,9 @@ const CLAIMS: TableDefinition<&str, &str> = TableDefinition::new("idempotency_cl
 const UPLOADS: TableDefinition<&str, &str> = TableDefinition::new("uploads");
 /// hex(owner) → [`Usage`] (unfinished jobs and recent spend), for the limits.
 const USAGE: TableDefinition<&str, &str> = TableDefinition::new("usage");
+/// `<provider>/<provider video id>` → [`ProviderRef`]: which job a provider's video is.
+/// Expired refs are ignored when read and replaced when written.
+const PROVIDER_REFS: TableDefinition<&str, &str> = TableDefinition::new("provider_refs");
 
 #[derive(Clone)]
 pub struct EmbeddedJobStore {
@@ -75,6 +79,10 @@ fn is_index_key_of(key: &str, prefix: &str) -> bool {
         && crate::domain::ids::is_job_id(id)
 }
 
+fn provider_ref_key(provider: ProviderId, video_id: &str) -> String {
+    format!("{}/{video_id}", provider.as_str())
+}
+
 fn claim_key(owner: &str, key: &str) -> String {
     format!("{}/{}", hex::encode(owner), key)
 }
@@ -116,7 +124,7 @@ impl EmbeddedJobStore {
         private_file(path).map_err(backend)?;
         let db = Database::create(path).map_err(backend)?;
         let tx = db.begin_write().map_err(backend)?;
-        for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS, USAGE] {
+        for table in [JOBS, BY_OWNER, CLAIMS, UPLOADS, USAGE, PROVIDER_REFS] {
             tx.open_table(table).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
@@ -388,24 +396,111 @@ impl JobStore for EmbeddedJobStore {
         })
         .await
     }
-    async fn arm_webhook_wait(&self, _id: &JobId, _token: &str) -> Result<(), StoreError> {
-        Err(StoreError::Backend("STUB arm_webhook_wait".into()))
+    async fn arm_webhook_wait(&self, id: &JobId, token: &str) -> Result<(), StoreError> {
+        if token.is_empty() {
+            return Err(StoreError::Backend(format!(
+                "arming job {id}'s webhook wait needs a task token; it is empty"
+            )));
+        }
+        let id = id.clone();
+        let token = token.to_string();
+        // WaitForWebhook's UpdateItem (workflow::contract) in one write transaction: the
+        // check and the write cannot be split by another writer.
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let mut jobs = tx.open_table(JOBS).map_err(backend)?;
+                let stored = jobs
+                    .get(id.as_str())
+                    .map_err(backend)?
+                    .map(|v| v.value().to_string());
+                let mut job: Job = match stored {
+                    Some(raw) => from_json(&raw)?,
+                    None => return Err(StoreError::Conflict(format!("job {id} is gone"))),
+                };
+                if job.push_received_at.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "job {id}'s provider webhook came already"
+                    )));
+                }
+                job.task_token = Some(token);
+                job.version += 1;
+                jobs.insert(id.as_str(), to_json(&job)?.as_str())
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
+
     async fn put_provider_ref(
         &self,
-        _provider: ProviderId,
-        _video_id: &str,
-        _job: &JobId,
+        provider: ProviderId,
+        video_id: &str,
+        job: &JobId,
     ) -> Result<(), StoreError> {
-        Err(StoreError::Backend("STUB put_provider_ref".into()))
+        check_video_id(video_id)?;
+        let key = provider_ref_key(provider, video_id);
+        let video_id = video_id.to_string();
+        let now = Utc::now();
+        let entry = ProviderRef {
+            job_id: job.clone(),
+            expires_at: now + PROVIDER_REF_TTL,
+        };
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let mut refs = tx.open_table(PROVIDER_REFS).map_err(backend)?;
+                let stored = refs
+                    .get(key.as_str())
+                    .map_err(backend)?
+                    .map(|v| v.value().to_string());
+                // Again for the same job it just lasts longer; a live ref of another
+                // job is never overwritten (as DynamoDB's conditional put).
+                if let Some(raw) = stored {
+                    let old: ProviderRef = from_json(&raw)?;
+                    if old.job_id != entry.job_id && old.expires_at > now {
+                        return Err(StoreError::Conflict(format!(
+                            "{} video {video_id:?} is another job's",
+                            provider.as_str()
+                        )));
+                    }
+                }
+                refs.insert(key.as_str(), to_json(&entry)?.as_str())
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
     }
+
     async fn find_by_provider(
         &self,
-        _provider: ProviderId,
-        _video_id: &str,
+        provider: ProviderId,
+        video_id: &str,
     ) -> Result<Option<JobId>, StoreError> {
-        Err(StoreError::Backend("STUB find_by_provider".into()))
+        if check_video_id(video_id).is_err() {
+            return Ok(None);
+        }
+        let key = provider_ref_key(provider, video_id);
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let refs = tx.open_table(PROVIDER_REFS).map_err(backend)?;
+            let raw = refs
+                .get(key.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_string());
+            let Some(raw) = raw else {
+                return Ok(None);
+            };
+            let entry: ProviderRef = from_json(&raw)?;
+            Ok((entry.expires_at > Utc::now()).then_some(entry.job_id))
+        })
+        .await
     }
+
     async fn unfinished(&self) -> Result<Vec<Job>, StoreError> {
         self.blocking(|db| {
             let tx = db.begin_read().map_err(backend)?;

@@ -74,6 +74,47 @@ pub struct Upload {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How long a [`JobStore::put_provider_ref`] lasts: far past any render and its
+/// provider's last webhook retry, after which DynamoDB's TTL may drop it.
+pub const PROVIDER_REF_TTL: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// The longest provider video id a provider ref is kept for. Real ones are far
+/// shorter (a fal `<model>/requests/<uuid>` path, an OpenAI `video_…`); the bound keeps
+/// the key well inside DynamoDB's 2048-byte partition key.
+pub const MAX_PROVIDER_VIDEO_ID_BYTES: usize = 1024;
+
+/// A provider ref as both stores keep it: whose video it is, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProviderRef {
+    pub job_id: JobId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whether `video_id` can be a provider ref's key; the error names what is wrong.
+pub(crate) fn check_video_id(video_id: &str) -> Result<(), StoreError> {
+    if video_id.is_empty() {
+        return Err(StoreError::Backend(
+            "a provider ref needs a provider video id; it is empty".into(),
+        ));
+    }
+    if video_id.len() > MAX_PROVIDER_VIDEO_ID_BYTES {
+        return Err(StoreError::Backend(format!(
+            "a provider video id is {} bytes; a provider ref takes at most {MAX_PROVIDER_VIDEO_ID_BYTES}",
+            video_id.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `message` with every occurrence of `secret` masked: a backend's error text may echo
+/// what it was sent, and a task token must never reach a log.
+pub(crate) fn masked(message: String, secret: &str) -> String {
+    if secret.is_empty() {
+        return message;
+    }
+    message.replace(secret, "<task token>")
+}
+
 /// How many index pages of `limit` entries one [`JobStore::list`] call reads at most.
 ///
 /// A status filter is applied after the owner index is read, so without a bound one
@@ -159,13 +200,16 @@ pub trait JobStore: Send + Sync {
     async fn arm_webhook_wait(&self, id: &JobId, token: &str) -> Result<(), StoreError>;
     /// Remember that the provider's video `video_id` is `job`'s, so a webhook that names
     /// only the video (OpenAI's) finds the job. Idempotent; kept for a week.
+    ///
+    /// A ref that names another job (and has not expired) is kept: `Conflict`.
     async fn put_provider_ref(
         &self,
         provider: ProviderId,
         video_id: &str,
         job: &JobId,
     ) -> Result<(), StoreError>;
-    /// The job [`JobStore::put_provider_ref`] recorded for the provider's video.
+    /// The job [`JobStore::put_provider_ref`] recorded for the provider's video, unless
+    /// that ref has expired. An id no ref could have (empty, too long) finds nothing.
     async fn find_by_provider(
         &self,
         provider: ProviderId,

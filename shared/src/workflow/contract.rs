@@ -127,15 +127,6 @@ pub const LOCAL_JOBS_TABLE: &str = "vidgen-jobs";
 /// [`JobStore::arm_webhook_wait`]: crate::store::JobStore::arm_webhook_wait
 pub const WEBHOOK_WAIT_RESOURCE: &str = "arn:aws:states:::aws-sdk:dynamodb:updateItem";
 
-/// `WaitForWebhook`'s UpdateItem, which [`JobStore::arm_webhook_wait`] makes the same:
-/// store the token, bump the version (so a write based on an older read retries)…
-///
-/// [`JobStore::arm_webhook_wait`]: crate::store::JobStore::arm_webhook_wait
-pub const ARM_UPDATE_EXPRESSION: &str = "SET task_token = :token, #v = #v + :one";
-/// …only on a job that exists and has had no webhook yet.
-pub const ARM_CONDITION_EXPRESSION: &str =
-    "attribute_exists(pk) AND attribute_not_exists(push_received_at)";
-
 /// The error the webhook route fails the wait with when the provider pushed that the
 /// render failed: `WaitForWebhook` catches it and polls, which learns the reason.
 pub const RENDER_FAILED: &str = "RenderFailed";
@@ -185,6 +176,22 @@ impl fmt::Display for StepErrorName {
 
 /// Step Functions' own error for a Task that ran past its `TimeoutSeconds`.
 pub const STATES_TIMEOUT: &str = "States.Timeout";
+
+/// `WaitForWebhook`'s write (`aws-sdk:dynamodb:updateItem.waitForTaskToken` on the job
+/// item `pk = job#<id>`): store the Task's token on the job and bump its version, so a
+/// step that read the job before keeps failing its version check instead of writing
+/// the token away. The definition carries these strings verbatim, and
+/// `JobStore::arm_webhook_wait` (both stores) does the same write; `:token` is the
+/// token (S), `:one` is N `1`, `#v` is [`WAIT_FOR_WEBHOOK_VERSION_NAME`].
+pub const WAIT_FOR_WEBHOOK_UPDATE: &str = "SET task_token = :token, #v = #v + :one";
+/// Only an existing job (an UpdateItem on a missing key would create an item) with no
+/// webhook received yet: once one arrived, a wait armed after it would never end by
+/// webhook, so the condition fails and the Catch sends the execution to polling.
+pub const WAIT_FOR_WEBHOOK_CONDITION: &str =
+    "attribute_exists(pk) AND attribute_not_exists(push_received_at)";
+/// The attribute `#v` names in [`WAIT_FOR_WEBHOOK_UPDATE`] (`version` is a DynamoDB
+/// reserved word, so it cannot appear in an expression as itself).
+pub const WAIT_FOR_WEBHOOK_VERSION_NAME: &str = "version";
 
 /// What `check-status` is asked to do. The definition's CheckStatus and RecordFailure
 /// states and the template's EventBridge input transformer each send one of these,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use vidgen_shared::domain::ids::{new_job_id, new_upload_id, JobId, Owner};
 use vidgen_shared::domain::usage::LimitReached;
-use vidgen_shared::domain::{Job, Limits, Model, NewJob, Status};
+use vidgen_shared::domain::{Job, Limits, Model, NewJob, ProviderId, Status};
 use vidgen_shared::store::{
     update_job, CreateOutcome, IdempotencyRecord, JobStore, StoreError, Upload, LIST_PAGES_PER_CALL,
 };
@@ -53,6 +53,8 @@ pub async fn run_all(store: Arc<dyn JobStore>, isolated: bool) {
     unfinished(store.as_ref()).await;
     active_job_limit(store.as_ref()).await;
     spend_limit(store.as_ref()).await;
+    webhook_waits(store.as_ref()).await;
+    provider_refs(store.as_ref()).await;
     if isolated {
         concurrent_same_key_creates(store.clone()).await;
         creates_racing_at_the_limit(store.clone()).await;
@@ -581,4 +583,178 @@ async fn unfinished(store: &dyn JobStore) {
         .collect();
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found.contains(&queued.id) && found.contains(&running.id));
+}
+
+fn conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict(_)))
+}
+
+/// WaitForWebhook's write: the token on an existing job with no webhook yet, version
+/// bumped so puts from earlier reads fail; the token then rides along with later puts.
+async fn webhook_waits(store: &dyn JobStore) {
+    let missing = missing_id();
+    assert!(
+        conflict(store.arm_webhook_wait(&missing, "tok-0").await),
+        "arming a missing job"
+    );
+    assert_eq!(
+        store.get(&missing).await.unwrap(),
+        None,
+        "arming a missing job creates nothing"
+    );
+
+    let j = job(&owner("arm"), None, 0);
+    store.create(&j, None, &Limits::UNLIMITED).await.unwrap();
+    let before = store.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(before.task_token, None);
+    store.arm_webhook_wait(&j.id, "tok-1").await.unwrap();
+    let armed = store.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(
+        armed.version,
+        before.version + 1,
+        "arming bumps the version"
+    );
+    assert_eq!(armed.task_token.as_deref(), Some("tok-1"));
+    assert_eq!(
+        Job {
+            task_token: None,
+            version: before.version,
+            ..armed.clone()
+        },
+        before,
+        "and changes nothing else"
+    );
+
+    // A step that read the job before the wait was armed must not write the token away.
+    let mut stale = before.clone();
+    stale.metadata.insert("stale".into(), "1".into());
+    stale.version += 1;
+    assert!(
+        conflict(store.put_if_version(&stale).await),
+        "a put from a read before arming"
+    );
+    assert_eq!(store.get(&j.id).await.unwrap().unwrap(), armed);
+
+    // One from a read after arming keeps it: it is a field of the job.
+    let updated = update_job::<std::convert::Infallible, _>(store, &j.id, |job| {
+        job.metadata.insert("after".into(), "1".into());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let now = store.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(now, updated);
+    assert_eq!(
+        now.task_token.as_deref(),
+        Some("tok-1"),
+        "the token survives"
+    );
+    assert_eq!(now.version, armed.version + 1);
+
+    // A later attempt (a new token after a timeout) replaces it.
+    store.arm_webhook_wait(&j.id, "tok-2").await.unwrap();
+    let rearmed = store.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(rearmed.task_token.as_deref(), Some("tok-2"));
+    assert_eq!(rearmed.version, now.version + 1);
+
+    // Once a webhook came, no wait is armed and nothing changes.
+    let pushed = update_job::<std::convert::Infallible, _>(store, &j.id, |job| {
+        job.push_received_at = Some(Utc::now());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        conflict(store.arm_webhook_wait(&j.id, "tok-3").await),
+        "arming after the webhook came"
+    );
+    assert_eq!(store.get(&j.id).await.unwrap().unwrap(), pushed);
+}
+
+/// Which job a provider's video is: round trip, per provider, never another job's.
+async fn provider_refs(store: &dyn JobStore) {
+    let (a, b) = (JobId::new(), JobId::new());
+    let video = format!("video_{}", new_job_id());
+    assert_eq!(
+        store
+            .find_by_provider(ProviderId::OpenAi, &video)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .put_provider_ref(ProviderId::OpenAi, &video, &a)
+        .await
+        .unwrap();
+    store
+        .put_provider_ref(ProviderId::OpenAi, &video, &a)
+        .await
+        .expect("recording the same ref again is fine");
+    assert_eq!(
+        store
+            .find_by_provider(ProviderId::OpenAi, &video)
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store
+            .find_by_provider(ProviderId::Runway, &video)
+            .await
+            .unwrap(),
+        None,
+        "refs are per provider"
+    );
+    store
+        .put_provider_ref(ProviderId::Runway, &video, &b)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_by_provider(ProviderId::Runway, &video)
+            .await
+            .unwrap(),
+        Some(b.clone())
+    );
+    assert!(
+        conflict(store.put_provider_ref(ProviderId::OpenAi, &video, &b).await),
+        "a live ref is never moved to another job"
+    );
+    assert_eq!(
+        store
+            .find_by_provider(ProviderId::OpenAi, &video)
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+
+    // A fal-style id, a path with slashes.
+    let path = format!("fal-ai/veo3.1/requests/{}", new_job_id());
+    store
+        .put_provider_ref(ProviderId::OpenAi, &path, &b)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_by_provider(ProviderId::OpenAi, &path)
+            .await
+            .unwrap(),
+        Some(b.clone())
+    );
+
+    // Ids no ref can have: refused when written, found nowhere when read.
+    let long = "v".repeat(vidgen_shared::store::MAX_PROVIDER_VIDEO_ID_BYTES + 1);
+    for bad in ["", long.as_str()] {
+        match store.put_provider_ref(ProviderId::OpenAi, bad, &a).await {
+            Err(StoreError::Backend(m)) => assert!(m.contains("provider video id"), "{m}"),
+            other => panic!("a ref for {} bytes of id: {other:?}", bad.len()),
+        }
+        assert_eq!(
+            store
+                .find_by_provider(ProviderId::OpenAi, bad)
+                .await
+                .unwrap(),
+            None
+        );
+    }
 }
