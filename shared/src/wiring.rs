@@ -154,10 +154,12 @@ pub async fn step_deps(
     }
     if let Some(arn) = &settings.fal_secret_arn {
         let key = aws::secret_string(&clients.secrets, arn, "FAL_KEY").await?;
-        let fal = FalProvider::new(FalQueueConfig::new(&settings.fal_queue_url, key))
-            .map_err(|e| ConfigError {
-                var: "FAL_QUEUE_URL".into(),
-                message: e.to_string(),
+        let fal =
+            FalProvider::new(FalQueueConfig::new(&settings.fal_queue_url, key)).map_err(|e| {
+                ConfigError {
+                    var: "FAL_QUEUE_URL".into(),
+                    message: e.to_string(),
+                }
             })?;
         providers = providers.with(ProviderId::Fal, Arc::new(fal));
     }

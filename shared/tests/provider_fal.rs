@@ -126,7 +126,10 @@ async fn a_render_goes_through_queue_progress_result_and_download() {
     assert_eq!(done.status, ProviderStatus::Completed);
     assert_eq!(done.progress, 100);
     assert_eq!(done.error, None);
-    assert!(sim.stats().result_fetches >= 1, "COMPLETED is confirmed by the result");
+    assert!(
+        sim.stats().result_fetches >= 1,
+        "COMPLETED is confirmed by the result"
+    );
 
     let bytes = body_of(&p, &created.id).await;
     assert_eq!(bytes, expected_output(sim.config(), &rid).unwrap());
@@ -193,7 +196,11 @@ async fn kling_and_wan_inputs_are_accepted() {
     let sim = sim(fast()).await;
     let p = client(&sim);
     for (model, seconds, size) in [
-        ("fal-ai/kling-video/v2.1/master/text-to-video", 10, "1080x1920"),
+        (
+            "fal-ai/kling-video/v2.1/master/text-to-video",
+            10,
+            "1080x1920",
+        ),
         ("fal-ai/wan/v2.2-a14b/text-to-video", 5, "720x1280"),
         ("fal-ai/veo3.1/fast", 4, "1920x1080"),
     ] {
@@ -254,7 +261,9 @@ async fn cancel_stops_a_queued_request_and_tolerates_ended_or_unknown_ones() {
     // Ended (cancelled) now: ALREADY_COMPLETED is fine.
     p.delete(&created.id).await.unwrap();
     // Unknown: NOT_FOUND is fine.
-    p.delete("fal-ai/veo3.1/requests/nosuchrequest").await.unwrap();
+    p.delete("fal-ai/veo3.1/requests/nosuchrequest")
+        .await
+        .unwrap();
     assert_eq!(sim.stats().cancels, 3);
     sim.shutdown().await;
 }
@@ -294,7 +303,10 @@ async fn a_422_names_the_field() {
             ..
         } => {
             assert_eq!(param, "duration");
-            assert!(message.contains("duration") && message.contains("'8s'"), "{message}");
+            assert!(
+                message.contains("duration") && message.contains("'8s'"),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -308,8 +320,14 @@ async fn a_429_is_retried_after_its_hint_then_handed_back() {
     let p = client(&sim);
     // One 429, retried after Retry-After (1 s in the simulator), then accepted.
     let started = std::time::Instant::now();
-    let created = p.create(&request("a fox [sim:rate_limit=1]")).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After honoured");
+    let created = p
+        .create(&request("a fox [sim:rate_limit=1]"))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After honoured"
+    );
     assert!(!created.id.is_empty());
     // With no retries left, the 429 itself comes back with its hint.
     let none = client_with(sim.queue_url(), KEY, 0);

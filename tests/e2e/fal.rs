@@ -22,7 +22,10 @@ async fn a_fal_job_completes_by_polling_with_the_providers_bytes(store: Store) {
     let done = h.wait_for_end(job["id"].as_str().unwrap(), ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
     let video_id = done["provider_video_id"].as_str().unwrap();
-    assert!(video_id.starts_with("fal-ai/veo3.1/requests/"), "{video_id}");
+    assert!(
+        video_id.starts_with("fal-ai/veo3.1/requests/"),
+        "{video_id}"
+    );
     let request_id = video_id.rsplit('/').next().unwrap();
     let sim = h.fal_sim();
     let expected = sora_sim::fal::expected_output(sim.config(), request_id).unwrap();

@@ -287,31 +287,31 @@ impl RunningStack {
                     (Arc::new(p), Some(sim))
                 }
             };
-        let (fal, fal_simulator): (Arc<dyn VideoProvider>, Option<FalSimulator>) =
-            match &config.fal {
-                FalChoice::Live {
-                    queue_url, api_key, ..
-                } => {
-                    let p = FalProvider::new(FalQueueConfig::new(queue_url.clone(), api_key.clone()))?;
-                    (Arc::new(p), None)
-                }
-                FalChoice::Simulator(sim_config) => {
-                    let key = hex::encode(rand::random::<[u8; 16]>());
-                    let sim = FalSimulator::start(
-                        "127.0.0.1:0".parse()?,
-                        FalSimConfig {
-                            api_key: Some(key.clone()),
-                            ..sim_config.clone()
-                        },
-                    )
-                    .await?;
-                    let p = FalProvider::new(FalQueueConfig {
-                        min_poll_interval: Duration::ZERO,
-                        ..FalQueueConfig::new(sim.queue_url(), Secret::new(key))
-                    })?;
-                    (Arc::new(p), Some(sim))
-                }
-            };
+        let (fal, fal_simulator): (Arc<dyn VideoProvider>, Option<FalSimulator>) = match &config.fal
+        {
+            FalChoice::Live {
+                queue_url, api_key, ..
+            } => {
+                let p = FalProvider::new(FalQueueConfig::new(queue_url.clone(), api_key.clone()))?;
+                (Arc::new(p), None)
+            }
+            FalChoice::Simulator(sim_config) => {
+                let key = hex::encode(rand::random::<[u8; 16]>());
+                let sim = FalSimulator::start(
+                    "127.0.0.1:0".parse()?,
+                    FalSimConfig {
+                        api_key: Some(key.clone()),
+                        ..sim_config.clone()
+                    },
+                )
+                .await?;
+                let p = FalProvider::new(FalQueueConfig {
+                    min_poll_interval: Duration::ZERO,
+                    ..FalQueueConfig::new(sim.queue_url(), Secret::new(key))
+                })?;
+                (Arc::new(p), Some(sim))
+            }
+        };
         let (jobs, objects, files) = stores(&config, &base_url).await?;
         let (sender, webhook_secret_source) = callbacks(&config)?;
         // Deliveries leave the request and the step: a background task sends them.

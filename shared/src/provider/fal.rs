@@ -190,13 +190,10 @@ impl FalProvider {
 
     /// A queue request with the key.
     fn request(&self, method: Method, url: &str) -> RequestBuilder {
-        self.http
-            .client
-            .request(method, url)
-            .header(
-                reqwest::header::AUTHORIZATION,
-                format!("Key {}", self.config.api_key.expose()),
-            )
+        self.http.client.request(method, url).header(
+            reqwest::header::AUTHORIZATION,
+            format!("Key {}", self.config.api_key.expose()),
+        )
     }
 
     /// The key masked out of any message.
@@ -322,9 +319,7 @@ impl VideoProvider for FalProvider {
                 Some(failure) => video(ProviderStatus::Failed, 100, Some(failure)),
                 None => match self.result(video_id).await? {
                     Outcome::Video(_) => video(ProviderStatus::Completed, 100, None),
-                    Outcome::Failed(failure) => {
-                        video(ProviderStatus::Failed, 100, Some(failure))
-                    }
+                    Outcome::Failed(failure) => video(ProviderStatus::Failed, 100, Some(failure)),
                 },
             },
             other => video(ProviderStatus::Other(other.to_string()), 0, None),
@@ -464,7 +459,10 @@ fn create_body(request: &CreateVideo) -> Result<(&'static str, Value), ProviderE
         return Err(refused(
             "unknown_model",
             "model",
-            format!("fal model {:?} has no input mapping in this build", request.model),
+            format!(
+                "fal model {:?} has no input mapping in this build",
+                request.model
+            ),
         ));
     };
     let (aspect_ratio, resolution) = shape(&request.size)?;
@@ -525,8 +523,7 @@ fn check_video_id(id: &str) -> Result<(), ProviderError> {
         !s.is_empty()
             && *s != "."
             && *s != ".."
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
     };
     let shaped = segments.len() >= 4
@@ -545,7 +542,10 @@ fn check_video_id(id: &str) -> Result<(), ProviderError> {
 /// the request id, with `status_url` and `cancel_url` exactly beside it.
 fn video_id_of(base: &str, answer: &WireSubmit) -> Result<String, ProviderError> {
     let protocol = |what: String| ProviderError::Protocol {
-        message: format!("fal's submit answer for request {}: {what}", answer.request_id),
+        message: format!(
+            "fal's submit answer for request {}: {what}",
+            answer.request_id
+        ),
     };
     let Some(id) = answer
         .response_url

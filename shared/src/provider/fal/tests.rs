@@ -30,8 +30,8 @@ fn every_fal_model_of_the_catalog_has_a_mapping() {
     assert!(fal.len() >= 4);
     for m in fal {
         let spec = m.spec();
-        let mapping = fal_model(spec.provider_model)
-            .unwrap_or_else(|| panic!("{m} has no input mapping"));
+        let mapping =
+            fal_model(spec.provider_model).unwrap_or_else(|| panic!("{m} has no input mapping"));
         assert_eq!(spec.input_reference, mapping.image.is_some(), "{m}");
         assert_eq!(spec.negative_prompt, mapping.negative_prompt, "{m}");
         assert!(!spec.remix, "{m}: fal cannot remix");
@@ -88,7 +88,11 @@ fn an_image_goes_to_the_image_endpoint_as_a_data_uri() {
     assert_eq!(body["image_url"], json!("data:image/png;base64,iVBORw=="));
     assert_eq!(body["aspect_ratio"], json!("16:9"));
 
-    let mut kling = request("fal-ai/kling-video/v2.1/master/text-to-video", 5, "1920x1080");
+    let mut kling = request(
+        "fal-ai/kling-video/v2.1/master/text-to-video",
+        5,
+        "1920x1080",
+    );
     kling.input_reference = Some(image());
     let (endpoint, body) = create_body(&kling).unwrap();
     assert_eq!(endpoint, "fal-ai/kling-video/v2.1/master/image-to-video");
@@ -128,17 +132,17 @@ fn submit(base: &str, id: &str) -> WireSubmit {
 fn the_video_id_is_the_response_url_under_the_queue_base() {
     let base = "https://queue.fal.run";
     let ok = submit(base, "fal-ai/veo3.1/requests/r1");
-    assert_eq!(
-        video_id_of(base, &ok).unwrap(),
-        "fal-ai/veo3.1/requests/r1"
-    );
+    assert_eq!(video_id_of(base, &ok).unwrap(), "fal-ai/veo3.1/requests/r1");
 
     // Another host: our key must never be sent there.
     let elsewhere = submit("https://evil.example", "fal-ai/veo3.1/requests/r1");
     let err = video_id_of(base, &elsewhere).unwrap_err();
     assert!(matches!(err, ProviderError::Protocol { .. }), "{err:?}");
     // A host that merely starts like ours.
-    let lookalike = submit("https://queue.fal.run.evil.example", "fal-ai/veo3.1/requests/r1");
+    let lookalike = submit(
+        "https://queue.fal.run.evil.example",
+        "fal-ai/veo3.1/requests/r1",
+    );
     assert!(video_id_of(base, &lookalike).is_err());
 
     let mut moved = submit(base, "fal-ai/veo3.1/requests/r1");
@@ -148,12 +152,22 @@ fn the_video_id_is_the_response_url_under_the_queue_base() {
 
     let mut cancel = submit(base, "fal-ai/veo3.1/requests/r1");
     cancel.cancel_url = "https://queue.fal.run/x/y/requests/r1/cancel".into();
-    assert!(video_id_of(base, &cancel).unwrap_err().message().contains("cancel_url"));
+    assert!(video_id_of(base, &cancel)
+        .unwrap_err()
+        .message()
+        .contains("cancel_url"));
 
     let other = submit(base, "fal-ai/veo3.1/requests/r2");
-    assert!(video_id_of(base, &other).unwrap_err().message().contains("another request"));
+    assert!(video_id_of(base, &other)
+        .unwrap_err()
+        .message()
+        .contains("another request"));
 
-    for bad in ["fal-ai/veo3.1/requests/../r1", "fal-ai/requests/r1", "a/b/requests/r1?x=1"] {
+    for bad in [
+        "fal-ai/veo3.1/requests/../r1",
+        "fal-ai/requests/r1",
+        "a/b/requests/r1?x=1",
+    ] {
         assert!(check_video_id(bad).is_err(), "{bad}");
     }
 }
@@ -191,7 +205,8 @@ fn errors_are_read_from_fals_bodies() {
 
     let e = read_error(answer(401, json!({"detail": "bad key fal_secret"})));
     assert!(
-        matches!(&e, ProviderError::Rejected { status: 401, .. }) && !e.message().contains("fal_secret"),
+        matches!(&e, ProviderError::Rejected { status: 401, .. })
+            && !e.message().contains("fal_secret"),
         "{e:?}"
     );
     let e = read_error(answer(429, json!({"detail": "Rate limit exceeded"})));
