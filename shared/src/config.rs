@@ -35,6 +35,10 @@ impl fmt::Display for Secret {
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// Runway's API host (the SDK's default; routes are under `/v1`).
 pub const DEFAULT_RUNWAY_BASE_URL: &str = "https://api.dev.runwayml.com";
+/// fal's public queue.
+pub const DEFAULT_FAL_QUEUE_URL: &str = "https://queue.fal.run";
+/// The keys fal signs its webhooks with.
+pub const DEFAULT_FAL_JWKS_URL: &str = "https://rest.fal.ai/.well-known/jwks.json";
 
 /// A configuration problem, naming the variable: `TABLE_NAME is required`,
 /// `URL_TTL_SECS: "abc" is not valid: …`.

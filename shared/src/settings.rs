@@ -10,7 +10,10 @@
 //! build settings from a map; `from_env` reads the process environment. An unset or blank
 //! variable takes its default; a bad value is one [`ConfigError`] naming the variable.
 
-use crate::config::{ConfigError, DEFAULT_OPENAI_BASE_URL, DEFAULT_RUNWAY_BASE_URL};
+use crate::config::{
+    ConfigError, DEFAULT_FAL_JWKS_URL, DEFAULT_FAL_QUEUE_URL, DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_RUNWAY_BASE_URL,
+};
 use crate::domain::{Limits, Model, ProviderId};
 use crate::workflow::{StepFunction, WorkflowConfig};
 use std::fmt;
@@ -199,6 +202,24 @@ pub const VARIABLES: &[Variable] = &[
         read_by: STEPS,
         default: DEFAULT_RUNWAY_BASE_URL,
         meaning: "Runway's API host (any server speaking its task API)",
+    },
+    Variable {
+        name: "FAL_SECRET_ARN",
+        read_by: STEPS,
+        default: UNSET,
+        meaning: "secret holding the fal key (`FAL_KEY`); unset = no fal models",
+    },
+    Variable {
+        name: "FAL_QUEUE_URL",
+        read_by: STEPS,
+        default: DEFAULT_FAL_QUEUE_URL,
+        meaning: "fal's queue (any server speaking its queue API)",
+    },
+    Variable {
+        name: "FAL_JWKS_URL",
+        read_by: API,
+        default: DEFAULT_FAL_JWKS_URL,
+        meaning: "the keys fal signs its webhooks with, for the provider-webhook route",
     },
     Variable {
         name: "VIDGEN_BUDGET_SORA2_SECS",
@@ -452,6 +473,8 @@ pub struct ApiSettings {
     pub webhook_queue_url: Option<String>,
     /// `VIDGEN_MAX_ACTIVE_JOBS` and `VIDGEN_DAILY_BUDGET_USD`.
     pub limits: Limits,
+    /// `FAL_JWKS_URL`: the keys fal's webhooks are verified with.
+    pub fal_jwks_url: String,
 }
 
 impl ApiSettings {
@@ -482,6 +505,7 @@ impl ApiSettings {
             url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
             webhook_queue_url: r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
             limits: r.limits()?,
+            fal_jwks_url: r.checked("FAL_JWKS_URL", url)?,
         })
     }
 
@@ -503,6 +527,10 @@ pub struct StepSettings {
     pub runway_secret_arn: Option<String>,
     /// `RUNWAYML_BASE_URL`.
     pub runway_base_url: String,
+    /// `FAL_SECRET_ARN`: `None` when this deployment has no fal key.
+    pub fal_secret_arn: Option<String>,
+    /// `FAL_QUEUE_URL`.
+    pub fal_queue_url: String,
     /// The `VIDGEN_*` budgets and pace this step reads; the rest keep their defaults.
     /// `callbacks` is `None` here: wiring fills it from the webhook secret.
     pub workflow: WorkflowConfig,
@@ -542,6 +570,8 @@ impl StepSettings {
             openai_base_url: r.checked("OPENAI_BASE_URL", url)?,
             runway_secret_arn: r.checked_optional("RUNWAYML_SECRET_ARN", text)?,
             runway_base_url: r.checked("RUNWAYML_BASE_URL", url)?,
+            fal_secret_arn: r.checked_optional("FAL_SECRET_ARN", text)?,
+            fal_queue_url: r.checked("FAL_QUEUE_URL", url)?,
             workflow,
             webhook_queue_url,
         })

@@ -12,6 +12,7 @@ use crate::callback::{CallbackSender, DeliveryQueue, SqsDeliveries, WebhookSigne
 use crate::config::ConfigError;
 use crate::domain::ProviderId;
 use crate::engine::sfn::StepFunctionsEngine;
+use crate::provider::fal::{FalProvider, FalQueueConfig};
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
 use crate::provider::runway::{RunwayConfig, RunwayProvider};
 use crate::provider::Providers;
@@ -152,6 +153,17 @@ pub async fn step_deps(
                 message: e.to_string(),
             })?;
         providers = providers.with(ProviderId::Runway, Arc::new(runway));
+    }
+    if let Some(arn) = &settings.fal_secret_arn {
+        let key = aws::secret_string(&clients.secrets, arn, "FAL_KEY").await?;
+        let fal =
+            FalProvider::new(FalQueueConfig::new(&settings.fal_queue_url, key)).map_err(|e| {
+                ConfigError {
+                    var: "FAL_QUEUE_URL".into(),
+                    message: e.to_string(),
+                }
+            })?;
+        providers = providers.with(ProviderId::Fal, Arc::new(fal));
     }
     let mut config = settings.workflow.clone();
     config.callbacks = callbacks(settings.webhook_queue_url.as_deref(), clients);

@@ -579,11 +579,23 @@ fn each_secret_is_readable_by_exactly_the_functions_that_read_it() {
 
 const OPENAI_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-Ab12Cd";
 const RUNWAY_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:runway-Ef34Gh";
+const FAL_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fal-Ij56Kl";
 
 /// The parameters of a deployment with the given provider keys (and a default model
 /// its keys can run, unless `model` says otherwise).
 fn keys(openai: bool, runway: bool) -> Vec<(&'static str, &'static str)> {
+    keys3(openai, runway, false)
+}
+
+/// [`keys`] with the fal key too; a fal-only stack defaults to a fal model.
+fn keys3(openai: bool, runway: bool, fal: bool) -> Vec<(&'static str, &'static str)> {
     let mut set = Vec::new();
+    if fal {
+        set.push(("FalSecretArn", FAL_ARN));
+        if !openai && !runway {
+            set.push(("DefaultModel", "fal/fal-ai/veo3.1"));
+        }
+    }
     if openai {
         set.push(("OpenAiSecretArn", OPENAI_ARN));
     }
@@ -684,13 +696,17 @@ fn the_default_model_parameter_offers_every_catalog_model_and_defaults_to_a_live
 #[test]
 fn each_provider_key_reaches_the_steps_and_the_api_only_when_set() {
     let t = Template::load();
-    for (openai, runway, providers) in [
-        (true, false, "openai"),
-        (false, true, "runway"),
-        (true, true, "openai,runway"),
+    for (openai, runway, fal, providers) in [
+        (true, false, false, "openai"),
+        (false, true, false, "runway"),
+        (true, true, false, "openai,runway"),
+        (false, false, true, "fal"),
+        (true, false, true, "openai,fal"),
+        (false, true, true, "runway,fal"),
+        (true, true, true, "openai,runway,fal"),
     ] {
-        let d = t.deploy(&keys(openai, runway));
-        let case = format!("openai key {openai}, runway key {runway}");
+        let d = t.deploy(&keys3(openai, runway, fal));
+        let case = format!("openai key {openai}, runway key {runway}, fal key {fal}");
         assert_eq!(d.failed_rules(), Vec::<String>::new(), "{case}");
         let mut expected_grants = Vec::new();
         if openai {
@@ -699,6 +715,10 @@ fn each_provider_key_reaches_the_steps_and_the_api_only_when_set() {
         if runway {
             expected_grants.push("RunwaySecretArn".to_string());
         }
+        if fal {
+            expected_grants.push("FalSecretArn".to_string());
+        }
+        expected_grants.sort();
         for f in StepFunction::ALL {
             let id = f.template_resource();
             let env = environment(&d, id);
@@ -710,6 +730,11 @@ fn each_provider_key_reaches_the_steps_and_the_api_only_when_set() {
             assert_eq!(
                 env.get("RUNWAYML_SECRET_ARN").map(String::as_str),
                 runway.then_some(RUNWAY_ARN),
+                "{id}, {case}"
+            );
+            assert_eq!(
+                env.get("FAL_SECRET_ARN").map(String::as_str),
+                fal.then_some(FAL_ARN),
                 "{id}, {case}"
             );
             assert_eq!(secret_grants(&d, id), expected_grants, "{id}, {case}");
@@ -725,6 +750,8 @@ fn each_provider_key_reaches_the_steps_and_the_api_only_when_set() {
                 runway.then_some(RUNWAY_ARN)
             );
             assert_eq!(step.runway_base_url, "https://api.dev.runwayml.com");
+            assert_eq!(step.fal_secret_arn.as_deref(), fal.then_some(FAL_ARN));
+            assert_eq!(step.fal_queue_url, "https://queue.fal.run");
         }
         let env = environment(&d, "ApiFunction");
         assert_eq!(env["VIDGEN_PROVIDERS"], providers, "{case}");
@@ -746,24 +773,31 @@ fn the_rules_refuse_a_stack_the_api_could_not_serve() {
     assert!(
         failed
             .iter()
-            .any(|f| f.contains("OpenAiSecretArn or RunwaySecretArn")),
+            .any(|f| f.contains("OpenAiSecretArn, RunwaySecretArn or FalSecretArn")),
         "no key at all is refused: {failed:?}"
     );
     for model in Model::all() {
-        for (openai, runway) in [(true, false), (false, true), (true, true)] {
-            let mut set = keys(openai, runway);
+        for (openai, runway, fal) in [
+            (true, false, false),
+            (false, true, false),
+            (true, true, false),
+            (false, false, true),
+            (true, true, true),
+        ] {
+            let mut set = keys3(openai, runway, fal);
             set.retain(|(n, _)| *n != "DefaultModel");
             set.push(("DefaultModel", model.as_str()));
             let d = t.deploy(&set);
             let has_key = match model.provider() {
                 ProviderId::OpenAi => openai,
                 ProviderId::Runway => runway,
+                ProviderId::Fal => fal,
             };
             let failed = d.failed_rules();
             assert_eq!(
                 failed.is_empty(),
                 has_key,
-                "{model}, openai {openai}, runway {runway}: {failed:?}"
+                "{model}, openai {openai}, runway {runway}, fal {fal}: {failed:?}"
             );
             // The api agrees with the rules.
             let env = environment(&d, "ApiFunction");
@@ -771,7 +805,7 @@ fn the_rules_refuse_a_stack_the_api_could_not_serve() {
             assert_eq!(
                 api.is_ok(),
                 has_key,
-                "{model}, openai {openai}, runway {runway}: {api:?}"
+                "{model}, openai {openai}, runway {runway}, fal {fal}: {api:?}"
             );
         }
     }

@@ -51,6 +51,7 @@ mod common;
 
 mod cancel_delete;
 mod create;
+mod fal;
 mod faults;
 mod idempotency;
 mod isolation;

@@ -6,7 +6,9 @@ use serde_json::Value;
 use sora_sim::runway::{RunwayConfig as RunwaySimConfig, RunwayStats, TaskInfo};
 use sora_sim::SimConfig;
 use std::time::Duration;
-use vidgen::stack::{AwsBackend, Backend, ProviderChoice, RunningStack, RunwayChoice, StackConfig};
+use vidgen::stack::{
+    AwsBackend, Backend, FalChoice, ProviderChoice, RunningStack, RunwayChoice, StackConfig,
+};
 use vidgen_shared::aws::aws_test_env;
 use vidgen_shared::workflow::WorkflowConfig;
 
@@ -133,6 +135,11 @@ pub fn fast_config(dir: &std::path::Path, store: Store) -> StackConfig {
         pending_time: Duration::from_millis(100),
         render_time: Duration::from_millis(400),
         ..RunwaySimConfig::default()
+    });
+    config.fal = FalChoice::Simulator(sora_sim::fal::FalConfig {
+        queue_time: Duration::from_millis(100),
+        render_time: Duration::from_millis(400),
+        ..sora_sim::fal::FalConfig::default()
     });
     if store.runway() {
         config.api.policy.default_model = vidgen_shared::domain::Model::RUNWAY_GEN45;
@@ -363,6 +370,14 @@ impl Harness {
         self.runway_sim()
             .last_create()
             .expect("a create reached the Runway simulator")
+    }
+
+    /// The built-in fal simulator.
+    pub fn fal_sim(&self) -> &sora_sim::fal::FalSimulator {
+        self.stack
+            .fal_simulator
+            .as_ref()
+            .expect("the stack runs the fal simulator")
     }
 
     pub fn runway_sim_config(&self) -> &RunwaySimConfig {

@@ -7,9 +7,12 @@
 //! build a stack's settings from a map; [`StackConfig::apply_env`] reads the process
 //! environment.
 
-use crate::stack::{parse_tokens, AwsBackend, Backend, ProviderChoice, RunwayChoice, StackConfig};
+use crate::stack::{
+    parse_tokens, AwsBackend, Backend, FalChoice, ProviderChoice, RunwayChoice, StackConfig,
+};
 use vidgen_shared::config::{
-    ConfigError, Secret, DEFAULT_OPENAI_BASE_URL, DEFAULT_RUNWAY_BASE_URL,
+    ConfigError, Secret, DEFAULT_FAL_JWKS_URL, DEFAULT_FAL_QUEUE_URL, DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_RUNWAY_BASE_URL,
 };
 use vidgen_shared::domain::Model;
 use vidgen_shared::settings::{self as shared, Lookup};
@@ -56,6 +59,21 @@ pub const VARIABLES: &[Variable] = &[
         default: DEFAULT_RUNWAY_BASE_URL,
         meaning:
             "Runway's API host, or any server speaking its task API (with RUNWAYML_API_SECRET)",
+    },
+    Variable {
+        name: "FAL_KEY",
+        default: UNSET,
+        meaning: "fal key; unset = the built-in fal simulator for fal/* models",
+    },
+    Variable {
+        name: "FAL_QUEUE_URL",
+        default: DEFAULT_FAL_QUEUE_URL,
+        meaning: "fal's queue, or any server speaking its queue API (with FAL_KEY)",
+    },
+    Variable {
+        name: "FAL_JWKS_URL",
+        default: DEFAULT_FAL_JWKS_URL,
+        meaning: "the keys fal signs its webhooks with (with FAL_KEY)",
     },
     Variable {
         name: "VIDGEN_DEFAULT_MODEL",
@@ -174,7 +192,7 @@ pub fn log_filter(lookup: Lookup, serving: bool) -> Result<String, ConfigError> 
 
 impl StackConfig {
     /// Apply `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `RUNWAYML_API_SECRET`,
-    /// `RUNWAYML_BASE_URL`, `VIDGEN_DEFAULT_MODEL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
+    /// `RUNWAYML_BASE_URL`, `FAL_KEY`, `FAL_QUEUE_URL`, `FAL_JWKS_URL`, `VIDGEN_DEFAULT_MODEL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
     /// `VIDGEN_WEBHOOK_SECRET`, and `VIDGEN_BACKEND` (`embedded`, or `aws` with
     /// `TABLE_NAME`, `BUCKET_NAME`, `VIDGEN_AWS_CREATE_MISSING` and the endpoints).
     pub fn apply_settings(mut self, lookup: Lookup) -> anyhow::Result<StackConfig> {
@@ -205,6 +223,13 @@ impl StackConfig {
             self.runway = RunwayChoice::Live {
                 base_url: shared::url("RUNWAYML_BASE_URL", &base_url)?,
                 api_key: Secret::new(key.trim()),
+            };
+        }
+        if let Some(key) = shared::value(lookup, "FAL_KEY") {
+            self.fal = FalChoice::Live {
+                queue_url: shared::url("FAL_QUEUE_URL", &or_default(lookup, "FAL_QUEUE_URL"))?,
+                api_key: Secret::new(key.trim()),
+                jwks_url: shared::url("FAL_JWKS_URL", &or_default(lookup, "FAL_JWKS_URL"))?,
             };
         }
         self.api.policy.default_model = match shared::value(lookup, "VIDGEN_DEFAULT_MODEL") {

@@ -6,6 +6,7 @@ use crate::server::{self, AppState};
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use sora_sim::fal::{FalConfig as FalSimConfig, FalSimulator};
 use sora_sim::runway::{RunwayConfig as RunwaySimConfig, RunwaySimulator};
 use sora_sim::{SimConfig, Simulator};
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use vidgen_shared::api::{ApiConfig, ApiDeps};
 use vidgen_shared::callback::{BackgroundDeliveries, CallbackSender, WebhookSigner};
 use vidgen_shared::config::Secret;
 use vidgen_shared::domain::ProviderId;
+use vidgen_shared::provider::fal::{FalProvider, FalQueueConfig};
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::runway::{RunwayConfig, RunwayProvider};
 use vidgen_shared::provider::{Providers, VideoProvider};
@@ -49,6 +51,20 @@ pub enum RunwayChoice {
     /// The built-in Runway simulator, reached over HTTP by the same client. Polled
     /// at the workflow's own pace: the 5 s floor is Runway's, not the simulator's.
     Simulator(RunwaySimConfig),
+}
+
+/// Which fal queue the stack talks to.
+#[derive(Debug, Clone)]
+pub enum FalChoice {
+    /// fal's queue (or any server speaking it) with this key; `jwks_url` publishes the
+    /// keys its webhooks are signed with.
+    Live {
+        queue_url: String,
+        api_key: Secret,
+        jwks_url: String,
+    },
+    /// The built-in fal simulator, reached over HTTP by the same client.
+    Simulator(FalSimConfig),
 }
 
 /// Where job records and files live.
@@ -84,6 +100,7 @@ pub struct StackConfig {
     pub backend: Backend,
     pub provider: ProviderChoice,
     pub runway: RunwayChoice,
+    pub fal: FalChoice,
     /// `(token, owner)`; empty means single-user (owner `local`).
     pub tokens: Vec<(String, String)>,
     pub time_scale: f64,
@@ -106,6 +123,7 @@ impl StackConfig {
             backend: Backend::Embedded,
             provider: ProviderChoice::Simulator(SimConfig::default()),
             runway: RunwayChoice::Simulator(RunwaySimConfig::default()),
+            fal: FalChoice::Simulator(FalSimConfig::default()),
             tokens: Vec::new(),
             time_scale: 1.0,
             workflow: WorkflowConfig {
@@ -199,6 +217,7 @@ pub struct RunningStack {
     pub objects: Arc<dyn ObjectStore>,
     pub simulator: Option<Simulator>,
     pub runway_simulator: Option<RunwaySimulator>,
+    pub fal_simulator: Option<FalSimulator>,
     /// What each provider is, for people (`OpenAI: built-in Sora simulator at …`).
     pub provider_name: String,
     /// Where jobs and files are kept, for people.
@@ -268,6 +287,31 @@ impl RunningStack {
                     (Arc::new(p), Some(sim))
                 }
             };
+        let (fal, fal_simulator): (Arc<dyn VideoProvider>, Option<FalSimulator>) = match &config.fal
+        {
+            FalChoice::Live {
+                queue_url, api_key, ..
+            } => {
+                let p = FalProvider::new(FalQueueConfig::new(queue_url.clone(), api_key.clone()))?;
+                (Arc::new(p), None)
+            }
+            FalChoice::Simulator(sim_config) => {
+                let key = hex::encode(rand::random::<[u8; 16]>());
+                let sim = FalSimulator::start(
+                    "127.0.0.1:0".parse()?,
+                    FalSimConfig {
+                        api_key: Some(key.clone()),
+                        ..sim_config.clone()
+                    },
+                )
+                .await?;
+                let p = FalProvider::new(FalQueueConfig {
+                    min_poll_interval: Duration::ZERO,
+                    ..FalQueueConfig::new(sim.queue_url(), Secret::new(key))
+                })?;
+                (Arc::new(p), Some(sim))
+            }
+        };
         let (jobs, objects, files) = stores(&config, &base_url).await?;
         let (sender, webhook_secret_source) = callbacks(&config)?;
         // Deliveries leave the request and the step: a background task sends them.
@@ -277,7 +321,8 @@ impl RunningStack {
             objects: objects.clone(),
             providers: Providers::new()
                 .with(ProviderId::OpenAi, provider)
-                .with(ProviderId::Runway, runway),
+                .with(ProviderId::Runway, runway)
+                .with(ProviderId::Fal, fal),
             config: WorkflowConfig {
                 callbacks: Some(callbacks.clone()),
                 ..config.workflow.clone()
@@ -329,7 +374,16 @@ impl RunningStack {
             ),
             _ => "unknown".into(),
         };
-        let provider_name = format!("openai: {openai_name}; runway: {runway_name}");
+        let fal_name = match (&config.fal, &fal_simulator) {
+            (FalChoice::Live { queue_url, .. }, _) => format!("fal queue at {queue_url}"),
+            (_, Some(sim)) => format!(
+                "built-in fal simulator at {} (FAL_KEY is unset)",
+                sim.queue_url()
+            ),
+            _ => "unknown".into(),
+        };
+        let provider_name =
+            format!("openai: {openai_name}; runway: {runway_name}; fal: {fal_name}");
         let store_name = match &config.backend {
             Backend::Embedded => format!("embedded, in {}", config.data_dir.display()),
             Backend::Aws(aws) => {
@@ -344,6 +398,7 @@ impl RunningStack {
             objects,
             simulator,
             runway_simulator,
+            fal_simulator,
             provider_name,
             store_name,
             webhook_secret_source,
@@ -371,6 +426,9 @@ impl RunningStack {
             sim.shutdown().await;
         }
         if let Some(sim) = self.runway_simulator.take() {
+            sim.shutdown().await;
+        }
+        if let Some(sim) = self.fal_simulator.take() {
             sim.shutdown().await;
         }
     }

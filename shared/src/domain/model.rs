@@ -17,15 +17,18 @@ pub enum ProviderId {
     OpenAi,
     #[serde(rename = "runway")]
     Runway,
+    #[serde(rename = "fal")]
+    Fal,
 }
 
 impl ProviderId {
-    pub const ALL: [ProviderId; 2] = [ProviderId::OpenAi, ProviderId::Runway];
+    pub const ALL: [ProviderId; 3] = [ProviderId::OpenAi, ProviderId::Runway, ProviderId::Fal];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderId::OpenAi => "openai",
             ProviderId::Runway => "runway",
+            ProviderId::Fal => "fal",
         }
     }
 }
@@ -33,11 +36,12 @@ impl ProviderId {
 impl ProviderId {
     /// The largest reference image the provider takes, in bytes. Runway takes the
     /// image inline as a data URI of at most 5 MB; base64 makes 3.5 MiB into about
-    /// 4.9 MB, the header included.
+    /// 4.9 MB, the header included. fal takes it inline too (a data URI in the model's
+    /// image field) and documents no cap; the same bound keeps the submit body small.
     pub fn max_reference_bytes(self) -> u64 {
         match self {
             ProviderId::OpenAi => super::MAX_UPLOAD_BYTES,
-            ProviderId::Runway => 3_670_016,
+            ProviderId::Runway | ProviderId::Fal => 3_670_016,
         }
     }
 }
@@ -45,10 +49,10 @@ impl ProviderId {
 impl ProviderId {
     /// The largest source video a remix sends inline rather than by link: Runway takes
     /// a video data URI of up to 16 MB (base64 makes 11.9 MB into about 15.9 MB).
-    /// OpenAI remixes its own render by id and needs no copy.
+    /// OpenAI remixes its own render by id and needs no copy; fal models do not remix.
     pub fn max_inline_video_bytes(self) -> u64 {
         match self {
-            ProviderId::OpenAi => 0,
+            ProviderId::OpenAi | ProviderId::Fal => 0,
             ProviderId::Runway => 11_900_000,
         }
     }
@@ -66,7 +70,7 @@ impl FromStr for ProviderId {
         ProviderId::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown provider {s:?}; known: openai, runway"))
+            .ok_or_else(|| format!("unknown provider {s:?}; known: openai, runway, fal"))
     }
 }
 
@@ -266,6 +270,77 @@ const RUNWAY_VEO31_FAST: ModelSpec = ModelSpec {
     pace: Pace::Standard,
     max_prompt_units: Some(RUNWAY_PROMPT_UNITS),
 };
+// fal (fal's per-model pages, `fal.ai/models/<id>/llms.txt`; the input each takes is
+// the adapter's table, `provider::fal`). Prices: veo3.1 $0.40/s with audio at 720p and
+// 1080p (the adapter asks for audio) and Kling 2.1 master $1.40 per 5 s ($0.28/s) are
+// fal's published figures; veo3.1/fast (15) and Wan 2.2 A14B (8) are ESTIMATES, no
+// page of theirs was at hand. Sizes stay `WIDTHxHEIGHT`; the adapter turns them into
+// `aspect_ratio` + `resolution`. fal cannot remix a render.
+/// fal's cap on Kling's `prompt` (2500 characters; counted as UTF-16 units, which is
+/// never fewer than characters, so nothing we pass is refused for length).
+const KLING_PROMPT_UNITS: usize = 2500;
+const FAL_VEO31: ModelSpec = ModelSpec {
+    id: "fal/fal-ai/veo3.1",
+    provider: ProviderId::Fal,
+    provider_model: "fal-ai/veo3.1",
+    seconds: VEO_SECONDS,
+    default_seconds: 8,
+    sizes: VEO_SIZES_40,
+    default_size: "1280x720",
+    negative_prompt: true,
+    input_reference: true,
+    remix: false,
+    pace: Pace::Standard,
+    max_prompt_units: None,
+};
+const FAL_VEO31_FAST: ModelSpec = ModelSpec {
+    id: "fal/fal-ai/veo3.1/fast",
+    provider: ProviderId::Fal,
+    provider_model: "fal-ai/veo3.1/fast",
+    seconds: VEO_SECONDS,
+    default_seconds: 8,
+    sizes: VEO_SIZES_15,
+    default_size: "1280x720",
+    negative_prompt: true,
+    input_reference: true,
+    remix: false,
+    pace: Pace::Standard,
+    max_prompt_units: None,
+};
+const FAL_KLING21_MASTER: ModelSpec = ModelSpec {
+    id: "fal/fal-ai/kling-video/v2.1/master/text-to-video",
+    provider: ProviderId::Fal,
+    provider_model: "fal-ai/kling-video/v2.1/master/text-to-video",
+    seconds: &[5, 10],
+    default_seconds: 5,
+    // Kling 2.1 master renders 1080p; only the aspect ratio is chosen.
+    sizes: &[
+        size("1920x1080", 28),
+        size("1080x1920", 28),
+        size("1080x1080", 28),
+    ],
+    default_size: "1920x1080",
+    negative_prompt: true,
+    input_reference: true,
+    remix: false,
+    pace: Pace::Standard,
+    max_prompt_units: Some(KLING_PROMPT_UNITS),
+};
+const FAL_WAN22: ModelSpec = ModelSpec {
+    id: "fal/fal-ai/wan/v2.2-a14b/text-to-video",
+    provider: ProviderId::Fal,
+    provider_model: "fal-ai/wan/v2.2-a14b/text-to-video",
+    // 16 frames a second: 81 frames (its default) is 5 s, 161 (its most) 10 s.
+    seconds: &[5, 10],
+    default_seconds: 5,
+    sizes: &[size("1280x720", 8), size("720x1280", 8)],
+    default_size: "1280x720",
+    negative_prompt: true,
+    input_reference: false,
+    remix: false,
+    pace: Pace::Standard,
+    max_prompt_units: None,
+};
 /// Every model, in the order `GET /v1/models` lists them.
 pub const CATALOG: &[&ModelSpec] = &[
     &SORA_2,
@@ -273,6 +348,10 @@ pub const CATALOG: &[&ModelSpec] = &[
     &RUNWAY_GEN45,
     &RUNWAY_VEO31,
     &RUNWAY_VEO31_FAST,
+    &FAL_VEO31,
+    &FAL_VEO31_FAST,
+    &FAL_KLING21_MASTER,
+    &FAL_WAN22,
 ];
 
 /// A model of the catalog. Records and requests carry its id.
@@ -283,6 +362,7 @@ impl Model {
     pub const SORA_2: Model = Model(&SORA_2);
     pub const SORA_2_PRO: Model = Model(&SORA_2_PRO);
     pub const RUNWAY_GEN45: Model = Model(&RUNWAY_GEN45);
+    pub const FAL_VEO31: Model = Model(&FAL_VEO31);
 
     pub fn all() -> impl Iterator<Item = Model> {
         CATALOG.iter().map(|spec| Model(spec))

@@ -1,9 +1,10 @@
 //! The provider port: everything vidgen needs from a video generator.
 //!
 //! Adapters: the OpenAI Videos API ([`openai::OpenAiProvider`]) and Runway's task API
-//! ([`runway::RunwayProvider`]). [`Providers`] holds the ones a deployment has keys for;
+//! ([`runway::RunwayProvider`]) and fal's queue API ([`fal::FalProvider`]). [`Providers`] holds the ones a deployment has keys for;
 //! each job's model names its provider.
 
+pub mod fal;
 mod http;
 pub mod openai;
 mod registry;
@@ -247,6 +248,52 @@ impl ProviderError {
             ProviderError::Rejected { reason, .. } => *reason,
             ProviderError::NotFound { .. } => ErrorCode::ContentUnavailable,
             ProviderError::Protocol { .. } => ErrorCode::ProviderProtocolError,
+        }
+    }
+
+    /// The same error with its message rewritten (e.g. a secret masked out of it).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> ProviderError {
+        match self {
+            ProviderError::RateLimited {
+                retry_after,
+                message,
+            } => ProviderError::RateLimited {
+                retry_after,
+                message: f(message),
+            },
+            ProviderError::Unavailable { status, message } => ProviderError::Unavailable {
+                status,
+                message: f(message),
+            },
+            ProviderError::Shed { status, message } => ProviderError::Shed {
+                status,
+                message: f(message),
+            },
+            ProviderError::Transport { message } => ProviderError::Transport {
+                message: f(message),
+            },
+            ProviderError::NotSent { message } => ProviderError::NotSent {
+                message: f(message),
+            },
+            ProviderError::Rejected {
+                status,
+                code,
+                reason,
+                message,
+                param,
+            } => ProviderError::Rejected {
+                status,
+                code,
+                reason,
+                message: f(message),
+                param,
+            },
+            ProviderError::NotFound { message } => ProviderError::NotFound {
+                message: f(message),
+            },
+            ProviderError::Protocol { message } => ProviderError::Protocol {
+                message: f(message),
+            },
         }
     }
 

@@ -112,6 +112,7 @@ fn defaults_apply_when_unset_or_blank() {
             url_ttl: Duration::from_secs(3600),
             webhook_queue_url: None,
             limits: crate::domain::Limits::DEFAULT,
+            fal_jwks_url: "https://rest.fal.ai/.well-known/jwks.json".into(),
         }
     );
     let d = WorkflowConfig::default();
@@ -120,6 +121,8 @@ fn defaults_apply_when_unset_or_blank() {
         assert_eq!(step.openai_base_url, "https://api.openai.com/v1");
         assert_eq!(step.runway_base_url, "https://api.dev.runwayml.com");
         assert_eq!(step.runway_secret_arn, None);
+        assert_eq!(step.fal_queue_url, "https://queue.fal.run");
+        assert_eq!(step.fal_secret_arn, None);
         assert_eq!(step.webhook_queue_url, None);
         assert_eq!(step.common, api.common);
         let w = &step.workflow;
@@ -304,6 +307,8 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_PROVIDERS", " , "),
         ("RUNWAYML_BASE_URL", "api.dev.runwayml.com"),
         ("RUNWAYML_BASE_URL", "ftp://api.dev.runwayml.com"),
+        ("FAL_QUEUE_URL", "queue.fal.run"),
+        ("FAL_JWKS_URL", "ftp://rest.fal.ai/jwks"),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {
