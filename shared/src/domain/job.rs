@@ -200,13 +200,44 @@ pub struct Job {
     /// the API or logged. Left out of the item when absent, so the state machine's
     /// conditions can test for the attribute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_token: Option<String>,
+    pub task_token: Option<TaskToken>,
     /// When a verified provider webhook said the render ended. Once set, the state
     /// machine no longer arms a webhook wait (its condition fails and it polls).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_received_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency counter: every write is conditional on it.
     pub version: u64,
+}
+
+/// A Step Functions task token: a credential for the outcome of one waiting Task.
+/// Its `Debug` never shows it, so a logged job does not leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskToken(String);
+
+impl std::fmt::Debug for TaskToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TaskToken(<{} characters>)", self.0.chars().count())
+    }
+}
+
+impl std::ops::Deref for TaskToken {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for TaskToken {
+    fn from(token: String) -> TaskToken {
+        TaskToken(token)
+    }
+}
+
+impl From<&str> for TaskToken {
+    fn from(token: &str) -> TaskToken {
+        TaskToken(token.to_string())
+    }
 }
 
 /// What creating a job needs; the rest of the record starts empty.
@@ -480,6 +511,18 @@ pub(crate) mod tests {
             bytes: 10,
             content_type: kind.content_type().into(),
         }
+    }
+
+    #[test]
+    fn a_logged_job_never_shows_its_task_token() {
+        let mut job = sample_job(Utc::now());
+        job.task_token = Some("AQCEAAAAKgAAAAMAAAAAAAAAAV-secret".into());
+        let logged = format!("{job:?}");
+        assert!(!logged.contains("secret"), "{logged}");
+        assert!(logged.contains("TaskToken(<33 characters>)"), "{logged}");
+        // The record itself keeps it.
+        let stored = serde_json::to_value(&job).unwrap();
+        assert_eq!(stored["task_token"], "AQCEAAAAKgAAAAMAAAAAAAAAAV-secret");
     }
 
     #[test]

@@ -423,7 +423,7 @@ impl JobStore for EmbeddedJobStore {
                         "job {id}'s provider webhook came already"
                     )));
                 }
-                job.task_token = Some(token);
+                job.task_token = Some(token.into());
                 job.version += 1;
                 jobs.insert(id.as_str(), to_json(&job)?.as_str())
                     .map_err(backend)?;
