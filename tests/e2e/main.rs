@@ -58,6 +58,7 @@ mod isolation;
 mod lambda_semantics;
 mod limits;
 mod remix;
+mod provider_webhooks;
 mod restart;
 mod runway;
 mod uploads;
