@@ -19,6 +19,8 @@ use crate::settings::{ApiSettings, Common, SenderSettings, StepSettings, Sweeper
 use crate::store::dynamo::DynamoJobStore;
 use crate::store::s3::S3ObjectStore;
 use crate::telemetry::{self, LogFormat};
+use crate::webhooks_in::openai::OpenAiWebhookSecret;
+use crate::webhooks_in::WebhookConfig;
 use crate::workflow::sweep::SweepDeps;
 use crate::workflow::{StepDeps, StepFunction};
 use aws_config::SdkConfig;
@@ -123,6 +125,31 @@ pub async fn api_deps(
         objects,
         engine: Arc::new(engine),
         config,
+        webhooks: webhook_config(settings, clients).await?,
+    })
+}
+
+/// What the webhook route verifies with: OpenAI's endpoint secret (read at init with
+/// the api's own permission on it) and fal's JWKS URL.
+pub async fn webhook_config(
+    settings: &ApiSettings,
+    clients: &AwsClients,
+) -> Result<WebhookConfig, ConfigError> {
+    let openai_secret = match &settings.openai_webhook_secret_arn {
+        Some(arn) => {
+            let secret = aws::secret_string(&clients.secrets, arn, "OPENAI_WEBHOOK_SECRET").await?;
+            Some(
+                OpenAiWebhookSecret::parse(secret.expose()).map_err(|e| ConfigError {
+                    var: "OPENAI_WEBHOOK_SECRET_ARN".into(),
+                    message: e.to_string(),
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok(WebhookConfig {
+        openai_secret,
+        fal_jwks_url: settings.fal_jwks_url.clone(),
     })
 }
 
@@ -135,11 +162,12 @@ pub async fn step_deps(
     let mut providers = Providers::new();
     if let Some(arn) = &settings.openai_secret_arn {
         let key = aws::secret_string(&clients.secrets, arn, "OPENAI_API_KEY").await?;
-        let openai = OpenAiProvider::new(OpenAiConfig::new(&settings.openai_base_url, key))
-            .map_err(|e| ConfigError {
-                var: "OPENAI_BASE_URL".into(),
-                message: e.to_string(),
-            })?;
+        let config = OpenAiConfig::new(&settings.openai_base_url, key)
+            .with_webhooks(settings.openai_webhooks);
+        let openai = OpenAiProvider::new(config).map_err(|e| ConfigError {
+            var: "OPENAI_BASE_URL".into(),
+            message: e.to_string(),
+        })?;
         providers = providers.with(ProviderId::OpenAi, Arc::new(openai));
     }
     if let Some(arn) = &settings.runway_secret_arn {

@@ -90,6 +90,8 @@ pub struct ApiDeps {
     pub objects: Arc<dyn ObjectStore>,
     pub engine: Arc<dyn WorkflowEngine>,
     pub config: ApiConfig,
+    /// What `POST /v1/provider-webhooks/{provider}` verifies deliveries with.
+    pub webhooks: crate::webhooks_in::WebhookConfig,
 }
 
 /// The parts of a request the routes use.

@@ -269,6 +269,7 @@ fn deps(dir: &std::path::Path) -> ApiDeps {
         )),
         engine: Arc::new(NoEngine),
         config: ApiConfig::default(),
+        webhooks: crate::webhooks_in::WebhookConfig::default(),
     }
 }
 

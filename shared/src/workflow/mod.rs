@@ -81,6 +81,10 @@ pub struct WorkflowConfig {
     /// Where the delivery telling a job's `callback_url` that it ended is queued;
     /// `None` sends no webhooks.
     pub callbacks: Option<Arc<dyn crate::callback::DeliveryQueue>>,
+    /// The deployment's public base URL (`VIDGEN_PUBLIC_URL`, no trailing slash), where
+    /// providers' webhooks reach `/v1/provider-webhooks/{provider}`; `None`: every job
+    /// polls, as no provider could reach us.
+    pub public_url: Option<String>,
 }
 
 impl Default for WorkflowConfig {
@@ -92,6 +96,7 @@ impl Default for WorkflowConfig {
             min_wait: Duration::from_secs(5),
             max_wait: Duration::from_secs(30),
             callbacks: None,
+            public_url: None,
         }
     }
 }

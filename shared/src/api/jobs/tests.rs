@@ -80,6 +80,7 @@ async fn a_cancel_ends_canceled_even_when_the_aborted_event_arrives_first() {
         objects,
         engine: Arc::new(AbortedEventFirst(step_deps)),
         config: ApiConfig::default(),
+        webhooks: crate::webhooks_in::WebhookConfig::default(),
     };
     let owner = Owner::new("alice");
     let job = Job::new(
