@@ -186,6 +186,24 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "secret holding the OpenAI key; unset = no OpenAI models",
     },
     Variable {
+        name: "OPENAI_WEBHOOK_SECRET_ARN",
+        read_by: API,
+        default: UNSET,
+        meaning: "secret holding the signing secret (`whsec_…`) of the OpenAI project's webhook endpoint, verified on `/v1/provider-webhooks/openai`; unset = OpenAI webhooks refused",
+    },
+    Variable {
+        name: "OPENAI_WEBHOOKS",
+        read_by: &[Function::Submit],
+        default: "0",
+        meaning: "`1`: OpenAI pushes `video.completed`/`video.failed` to this deployment (set by the template with `OPENAI_WEBHOOK_SECRET_ARN`), so its jobs may wait for the webhook",
+    },
+    Variable {
+        name: "VIDGEN_PUBLIC_URL",
+        read_by: &[Function::Submit],
+        default: UNSET,
+        meaning: "https URL at which this deployment's API is reachable (providers' webhooks go to it + `/v1/provider-webhooks/{provider}`); unset = every job polls",
+    },
+    Variable {
         name: "OPENAI_BASE_URL",
         read_by: STEPS,
         default: DEFAULT_OPENAI_BASE_URL,
@@ -318,6 +336,50 @@ pub fn url(name: &str, raw: &str) -> Result<String, ConfigError> {
         return Err(invalid(name, raw, "not an http(s) URL"));
     }
     Ok(raw.trim().to_string())
+}
+
+/// An on/off setting: `0` or `false` is off; `1` or `true` is on; anything else is an
+/// error naming the variable rather than a silent "off".
+pub fn switch(name: &str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim() {
+        "0" | "false" => Ok(false),
+        "1" | "true" => Ok(true),
+        _ => Err(invalid(name, raw, "not one of 1, true, 0, false")),
+    }
+}
+
+/// The deployment's public base URL (`VIDGEN_PUBLIC_URL`), without a trailing slash:
+/// absolute, `https`, with a host, no user info, query or fragment (webhook URLs are
+/// built by appending paths to it). `allow_local_http`: plain `http` is also accepted
+/// to a loopback host (`vidgen serve` on one machine, its simulators calling back).
+pub fn public_url(name: &str, raw: &str, allow_local_http: bool) -> Result<String, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let parsed = ::url::Url::parse(trimmed).map_err(|e| invalid(name, raw, e))?;
+    let loopback = match parsed.host() {
+        Some(::url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(::url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(::url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(invalid(name, raw, "has no host")),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_local_http && loopback => {}
+        "http" if allow_local_http => {
+            return Err(invalid(
+                name,
+                raw,
+                "plain http is allowed only to 127.0.0.1, ::1 or localhost; use https",
+            ))
+        }
+        _ => return Err(invalid(name, raw, "not an https URL")),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(name, raw, "must not carry a user name or password"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid(name, raw, "must not have a query or a fragment"));
+    }
+    Ok(trimmed.to_string())
 }
 
 /// Any non-blank text, trimmed.
@@ -473,6 +535,9 @@ pub struct ApiSettings {
     pub webhook_queue_url: Option<String>,
     /// `VIDGEN_MAX_ACTIVE_JOBS` and `VIDGEN_DAILY_BUDGET_USD`.
     pub limits: Limits,
+    /// `OPENAI_WEBHOOK_SECRET_ARN`: the webhook route verifies OpenAI's deliveries with
+    /// this secret; `None` when OpenAI sends none.
+    pub openai_webhook_secret_arn: Option<String>,
     /// `FAL_JWKS_URL`: the keys fal's webhooks are verified with.
     pub fal_jwks_url: String,
 }
@@ -505,6 +570,7 @@ impl ApiSettings {
             url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
             webhook_queue_url: r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
             limits: r.limits()?,
+            openai_webhook_secret_arn: r.checked_optional("OPENAI_WEBHOOK_SECRET_ARN", text)?,
             fal_jwks_url: r.checked("FAL_JWKS_URL", url)?,
         })
     }
@@ -531,6 +597,8 @@ pub struct StepSettings {
     pub fal_secret_arn: Option<String>,
     /// `FAL_QUEUE_URL`.
     pub fal_queue_url: String,
+    /// `OPENAI_WEBHOOKS` (submit only): the OpenAI adapter reports that it pushes.
+    pub openai_webhooks: bool,
     /// The `VIDGEN_*` budgets and pace this step reads; the rest keep their defaults.
     /// `callbacks` is `None` here: wiring fills it from the webhook secret.
     pub workflow: WorkflowConfig,
@@ -553,6 +621,14 @@ impl StepSettings {
         if function == StepFunction::CheckStatus {
             workflow.max_polls = r.parsed("VIDGEN_MAX_POLLS")?;
         }
+        let mut openai_webhooks = false;
+        if function == StepFunction::Submit {
+            // Only submit decides between waiting for a webhook and polling.
+            workflow.public_url = r.checked_optional("VIDGEN_PUBLIC_URL", |name, raw| {
+                public_url(name, raw, false)
+            })?;
+            openai_webhooks = r.checked("OPENAI_WEBHOOKS", switch)?;
+        }
         if matches!(function, StepFunction::Submit | StepFunction::CheckStatus) {
             workflow.min_wait = r.seconds("VIDGEN_MIN_WAIT_SECS")?;
             workflow.max_wait = r.seconds("VIDGEN_MAX_WAIT_SECS")?;
@@ -572,6 +648,7 @@ impl StepSettings {
             runway_base_url: r.checked("RUNWAYML_BASE_URL", url)?,
             fal_secret_arn: r.checked_optional("FAL_SECRET_ARN", text)?,
             fal_queue_url: r.checked("FAL_QUEUE_URL", url)?,
+            openai_webhooks,
             workflow,
             webhook_queue_url,
         })

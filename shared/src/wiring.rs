@@ -20,6 +20,9 @@ use crate::settings::{ApiSettings, Common, SenderSettings, StepSettings, Sweeper
 use crate::store::dynamo::DynamoJobStore;
 use crate::store::s3::S3ObjectStore;
 use crate::telemetry::{self, LogFormat};
+use crate::webhooks_in::openai::OpenAiWebhookSecret;
+use crate::webhooks_in::receiver::ProviderWebhooks;
+use crate::webhooks_in::WebhookConfig;
 use crate::workflow::sweep::SweepDeps;
 use crate::workflow::{StepDeps, StepFunction};
 use aws_config::SdkConfig;
@@ -124,8 +127,38 @@ pub async fn api_deps(
         objects,
         engine: Arc::new(engine),
         config,
-        // MERGE: built from settings once the webhook settings land.
-        webhooks: Arc::new(crate::webhooks_in::receiver::ProviderWebhooks::none()),
+        webhooks: Arc::new(
+            ProviderWebhooks::from_config(&webhook_config(settings, clients).await?).map_err(
+                |e| ConfigError {
+                    var: "FAL_JWKS_URL".into(),
+                    message: e.to_string(),
+                },
+            )?,
+        ),
+    })
+}
+
+/// What the webhook route verifies with: OpenAI's endpoint secret (read at init with
+/// the api's own permission on it) and fal's JWKS URL.
+pub async fn webhook_config(
+    settings: &ApiSettings,
+    clients: &AwsClients,
+) -> Result<WebhookConfig, ConfigError> {
+    let openai_secret = match &settings.openai_webhook_secret_arn {
+        Some(arn) => {
+            let secret = aws::secret_string(&clients.secrets, arn, "OPENAI_WEBHOOK_SECRET").await?;
+            Some(
+                OpenAiWebhookSecret::parse(secret.expose()).map_err(|e| ConfigError {
+                    var: "OPENAI_WEBHOOK_SECRET_ARN".into(),
+                    message: e.to_string(),
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok(WebhookConfig {
+        openai_secret,
+        fal_jwks_url: settings.fal_jwks_url.clone(),
     })
 }
 
@@ -138,11 +171,12 @@ pub async fn step_deps(
     let mut providers = Providers::new();
     if let Some(arn) = &settings.openai_secret_arn {
         let key = aws::secret_string(&clients.secrets, arn, "OPENAI_API_KEY").await?;
-        let openai = OpenAiProvider::new(OpenAiConfig::new(&settings.openai_base_url, key))
-            .map_err(|e| ConfigError {
-                var: "OPENAI_BASE_URL".into(),
-                message: e.to_string(),
-            })?;
+        let config = OpenAiConfig::new(&settings.openai_base_url, key)
+            .with_webhooks(settings.openai_webhooks);
+        let openai = OpenAiProvider::new(config).map_err(|e| ConfigError {
+            var: "OPENAI_BASE_URL".into(),
+            message: e.to_string(),
+        })?;
         providers = providers.with(ProviderId::OpenAi, Arc::new(openai));
     }
     if let Some(arn) = &settings.runway_secret_arn {

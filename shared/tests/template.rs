@@ -453,6 +453,12 @@ fn scoped(t: &Value, action: &str, resource: &str) -> bool {
             "${VideosBucket.Arn}/videos/*",
         ]
         .contains(&resource),
+        // SendTaskSuccess/SendTaskFailure support no resource-level permissions (the
+        // Service Authorization Reference lists no resource type for them): "*" is the
+        // only Resource that matches; the task token names its execution.
+        "states" if resource == "*" => {
+            ["states:SendTaskSuccess", "states:SendTaskFailure"].contains(&action)
+        }
         "states" => {
             resource == "JobStateMachine"
                 || (resource.contains(":execution:${JobStateMachine.Name}:")
@@ -851,6 +857,131 @@ fn parameter_defaults_are_the_code_defaults() {
         assert!(
             checked.iter().any(|c| c == name),
             "{name} is checked: {checked:?}"
+        );
+    }
+}
+
+const OPENAI_HOOKS_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-hooks-Ij56Kl";
+
+/// The route, and the permissions a provider webhook needs to end a job's wait.
+#[test]
+fn provider_webhooks_have_a_public_route_and_end_waits() {
+    let t = template();
+    let event = &t["Resources"]["ApiFunction"]["Properties"]["Events"]["ProviderWebhooks"];
+    assert_eq!(event["Type"].as_str(), Some("HttpApi"));
+    let p = &event["Properties"];
+    assert_eq!(p["Path"].as_str(), Some("/v1/provider-webhooks/{provider}"));
+    assert_eq!(p["Method"].as_str(), Some("POST"));
+    // No JWT: the provider's signature is the authentication.
+    assert_eq!(p["Auth"]["Authorizer"].as_str(), Some("NONE"));
+
+    let api_actions: Vec<(String, Vec<String>)> =
+        list(&t["Resources"]["ApiFunction"]["Properties"]["Policies"])
+            .iter()
+            .flat_map(|p| statements(&p["Statement"]))
+            .map(|s| {
+                (
+                    list(&s["Resource"]).iter().filter_map(text).collect(),
+                    list(&s["Action"]).iter().filter_map(text).collect(),
+                )
+            })
+            .flat_map(|(resources, actions): (Vec<String>, Vec<String>)| {
+                resources.into_iter().map(move |r| (r, actions.clone()))
+            })
+            .collect();
+    for action in ["states:SendTaskSuccess", "states:SendTaskFailure"] {
+        assert!(
+            api_actions
+                .iter()
+                .any(|(r, a)| r == "*" && a.iter().any(|x| x == action)),
+            "the api may {action}: {api_actions:?}"
+        );
+    }
+    // Only the api answers webhooks.
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        if id.as_str() == Some("ApiFunction") {
+            continue;
+        }
+        for s in list(&r["Properties"]["Policies"])
+            .iter()
+            .flat_map(|p| statements(&p["Statement"]))
+        {
+            let actions: Vec<String> = list(&s["Action"]).iter().filter_map(text).collect();
+            assert!(
+                !actions.iter().any(|a| a.starts_with("states:SendTask")),
+                "{id:?} may end task waits: {actions:?}"
+            );
+        }
+    }
+
+    // WaitForWebhook (aws-sdk:dynamodb:updateItem.waitForTaskToken) runs as the state
+    // machine's role, on the job item.
+    let machine_updates = list(&t["Resources"]["JobStateMachine"]["Properties"]["Policies"])
+        .iter()
+        .flat_map(|p| statements(&p["Statement"]))
+        .any(|s| {
+            list(&s["Action"])
+                .iter()
+                .filter_map(text)
+                .any(|a| a == "dynamodb:UpdateItem")
+                && list(&s["Resource"])
+                    .iter()
+                    .filter_map(text)
+                    .any(|r| r == "JobsTable.Arn")
+        });
+    assert!(
+        machine_updates,
+        "the state machine may update the jobs table"
+    );
+}
+
+/// Callback mode in AWS: without the parameters, every job polls; with them, submit
+/// knows the public URL and that OpenAI pushes, and the api (only) reads OpenAI's
+/// endpoint secret.
+#[test]
+fn callback_parameters_reach_submit_and_the_api() {
+    let t = Template::load();
+    let d = t.deploy(&keys(true, true));
+    let submit = environment(&d, "SubmitFunction");
+    assert!(!submit.contains_key("VIDGEN_PUBLIC_URL"), "{submit:?}");
+    assert!(!submit.contains_key("OPENAI_WEBHOOKS"), "{submit:?}");
+    let step =
+        StepSettings::from_lookup(StepFunction::Submit, &|n: &str| submit.get(n).cloned()).unwrap();
+    assert_eq!(step.workflow.public_url, None);
+    assert!(!step.openai_webhooks);
+    assert!(!environment(&d, "ApiFunction").contains_key("OPENAI_WEBHOOK_SECRET_ARN"));
+
+    let mut set = keys(true, true);
+    set.push(("OpenAiWebhookSecretArn", OPENAI_HOOKS_ARN));
+    set.push(("PublicUrl", "https://vidgen.example.com"));
+    let d = t.deploy(&set);
+    assert_eq!(d.failed_rules(), Vec::<String>::new());
+    let submit = environment(&d, "SubmitFunction");
+    let step = StepSettings::from_lookup(StepFunction::Submit, &|n: &str| submit.get(n).cloned())
+        .unwrap_or_else(|e| panic!("submit starts: {e}"));
+    assert_eq!(
+        step.workflow.public_url.as_deref(),
+        Some("https://vidgen.example.com")
+    );
+    assert!(step.openai_webhooks);
+    assert!(!submit.contains_key("OPENAI_WEBHOOK_SECRET_ARN"));
+    let api_env = environment(&d, "ApiFunction");
+    let api = ApiSettings::from_lookup(&|n: &str| api_env.get(n).cloned())
+        .unwrap_or_else(|e| panic!("the api starts: {e}"));
+    assert_eq!(
+        api.openai_webhook_secret_arn.as_deref(),
+        Some(OPENAI_HOOKS_ARN)
+    );
+    assert_eq!(
+        secret_grants(&d, "ApiFunction"),
+        vec!["OpenAiWebhookSecretArn".to_string()]
+    );
+    for f in StepFunction::ALL {
+        assert!(
+            !secret_grants(&d, f.template_resource())
+                .contains(&"OpenAiWebhookSecretArn".to_string()),
+            "{f:?}"
         );
     }
 }

@@ -142,6 +142,12 @@ impl Config {
         }
     }
 
+    /// OpenAI's webhooks (`OpenAiWebhookSecretArn`, `PublicUrl`) go with the
+    /// `callback_url` webhooks: on together, so both configurations are covered.
+    fn provider_webhooks(self) -> bool {
+        self.webhooks && self.openai
+    }
+
     /// The template's conditions for this configuration.
     fn conditions(self) -> BTreeMap<&'static str, bool> {
         BTreeMap::from([
@@ -151,6 +157,8 @@ impl Config {
             // The fal adapter's IAM is that of the Runway key (one more optional
             // secret); its own tests cover it, this suite deploys without it.
             ("HasFalKey", false),
+            ("HasOpenAiWebhookSecret", self.provider_webhooks()),
+            ("HasPublicUrl", self.provider_webhooks()),
         ])
     }
 }
@@ -233,6 +241,18 @@ async fn deploy(config: Config) -> Option<Stack> {
     } else {
         None
     };
+    // The api reads OpenAI's endpoint secret at init, with its own keys.
+    let openai_webhook_arn = if config.provider_webhooks() {
+        Some(
+            secret(
+                format!("vidgen-openai-hooks-{suffix}"),
+                r#"{"OPENAI_WEBHOOK_SECRET": "whsec_b3BlbmFpLWhvb2tz"}"#,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
     let admin_sqs = aws_sdk_sqs::Client::new(&admin);
     let queues = if webhooks {
         Some(webhook_queues(&admin_sqs, &suffix).await)
@@ -307,6 +327,14 @@ async fn deploy(config: Config) -> Option<Stack> {
     if let Some((queue_url, _, _)) = &queues {
         variables.insert("WEBHOOK_QUEUE_URL", queue_url.clone());
     }
+    if let Some(arn) = openai_webhook_arn {
+        variables.insert("OPENAI_WEBHOOK_SECRET_ARN", arn);
+        variables.insert("OPENAI_WEBHOOKS", "1".to_string());
+        variables.insert(
+            "VIDGEN_PUBLIC_URL",
+            "https://vidgen.example.com".to_string(),
+        );
+    }
     let lookup = |name: &str| variables.get(name).cloned();
 
     let template = template();
@@ -330,6 +358,11 @@ async fn deploy(config: Config) -> Option<Stack> {
     let api = api_deps(&settings, &clients[API_FUNCTION])
         .await
         .unwrap_or_else(|e| panic!("the api starts with only its template actions: {e}"));
+    assert_eq!(
+        api.webhooks.takes_openai(),
+        config.provider_webhooks(),
+        "the api read OpenAI's webhook secret exactly when it was given one"
+    );
     let mut steps = BTreeMap::new();
     for f in StepFunction::ALL {
         let settings = StepSettings::from_lookup(f, &lookup).expect("step settings");

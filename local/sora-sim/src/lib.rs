@@ -12,8 +12,11 @@
 //! markers inside the prompt (see [`markers`]), so one simulator can serve good and
 //! bad jobs side by side.
 //!
-//! Job state is computed from the time since creation — no background tasks — which
-//! keeps the simulator deterministic under test.
+//! Job state is computed from the time since creation, which keeps the simulator
+//! deterministic under test. The one background task: with a webhook endpoint
+//! configured ([`SimConfig::webhook`], as in OpenAI's dashboard), each job pushes
+//! `video.completed` / `video.failed` when it ends, signed the Standard Webhooks way
+//! and retried with backoff ([`webhook`]), with fal's switchable webhook faults.
 
 pub mod content;
 pub mod fal;
@@ -24,6 +27,7 @@ mod server;
 mod state;
 mod stream;
 mod validate;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -72,6 +76,45 @@ pub struct SimConfig {
     pub poll_after_ms: Option<u64>,
     /// Body chunk size when streaming content.
     pub download_chunk: usize,
+    /// The project's webhook endpoint, as set in OpenAI's dashboard: when set, every
+    /// video that ends pushes `video.completed` / `video.failed` to it ([`webhook`]).
+    pub webhook: Option<WebhookEndpoint>,
+    /// Never send webhooks (for the polling fallback).
+    pub withhold_webhooks: bool,
+    /// Wait this long after a video ends before its webhook.
+    pub webhook_delay: Duration,
+    /// Sign webhooks with a secret the endpoint does not hold.
+    pub forge_signature: bool,
+    /// Stamp webhooks [`webhook::STALE_BY_SECS`] in the past.
+    pub stale_timestamp: bool,
+    /// Send each webhook delivery twice.
+    pub duplicate_webhooks: bool,
+    /// Deliveries tried per webhook before giving up (OpenAI retries for up to 72 h).
+    pub webhook_attempts: u32,
+    /// Wait after the first refused delivery; doubles each time up to `webhook_retry_max`.
+    pub webhook_retry_base: Duration,
+    pub webhook_retry_max: Duration,
+    /// Time a receiver has to answer one delivery.
+    pub webhook_timeout: Duration,
+}
+
+/// A webhook endpoint configured for the project (OpenAI: dashboard → webhooks).
+#[derive(Clone)]
+pub struct WebhookEndpoint {
+    /// Where deliveries are POSTed (`http` or `https`).
+    pub url: String,
+    /// The signing secret the dashboard shows once: `whsec_<base64>` (a secret without
+    /// the prefix is used as its raw bytes, as OpenAI's SDK does).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Default for SimConfig {
@@ -86,6 +129,17 @@ impl Default for SimConfig {
             video_bytes: None,
             poll_after_ms: None,
             download_chunk: 64 * 1024,
+            webhook: None,
+            withhold_webhooks: false,
+            webhook_delay: Duration::ZERO,
+            forge_signature: false,
+            stale_timestamp: false,
+            duplicate_webhooks: false,
+            // Exponential backoff as OpenAI's: a few quick tries, then hours apart.
+            webhook_attempts: 10,
+            webhook_retry_base: Duration::from_secs(5),
+            webhook_retry_max: Duration::from_secs(60 * 60),
+            webhook_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -94,14 +148,27 @@ impl Default for SimConfig {
 pub struct Simulator {
     serving: server::Serving,
     state: Arc<state::SimState>,
+    _deliveries: webhook::StopDeliveries,
 }
 
 impl Simulator {
     /// Bind `addr` (port 0 picks a free one) and serve on the current tokio runtime.
+    /// A webhook endpoint whose URL or secret is unusable is refused (`InvalidInput`).
     pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Simulator> {
-        let state = Arc::new(state::SimState::new(config));
+        let signer = match &config.webhook {
+            Some(endpoint) => Some(
+                webhook::Signer::new(endpoint)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => None,
+        };
+        let state = Arc::new(state::SimState::new(config, signer));
         let serving = server::Serving::start(addr, routes::router(state.clone())).await?;
-        Ok(Simulator { serving, state })
+        Ok(Simulator {
+            serving,
+            _deliveries: webhook::StopDeliveries(state.clone()),
+            state,
+        })
     }
 
     /// Base URL including `/v1`, like `https://api.openai.com/v1`.
@@ -126,10 +193,15 @@ impl Simulator {
             remixes: s.remixes.load(Ordering::Relaxed),
             deletes: s.deletes.load(Ordering::Relaxed),
             faults_served: s.faults_served.load(Ordering::Relaxed),
+            webhooks_sent: s.webhooks_sent.load(Ordering::Relaxed),
+            webhooks_acknowledged: s.webhooks_acknowledged.load(Ordering::Relaxed),
+            webhooks_withheld: s.webhooks_withheld.load(Ordering::Relaxed),
         }
     }
 
+    /// Stop serving and drop every pending webhook delivery.
     pub async fn shutdown(self) {
+        self._deliveries.stop();
         self.serving.shutdown().await;
     }
 }

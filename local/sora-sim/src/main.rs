@@ -5,7 +5,7 @@
 use clap::{Parser, ValueEnum};
 use sora_sim::fal::{FalConfig, FalSimulator};
 use sora_sim::runway::{RunwayConfig, RunwaySimulator};
-use sora_sim::{Faults, SimConfig, Simulator};
+use sora_sim::{Faults, SimConfig, Simulator, WebhookEndpoint};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -76,25 +76,31 @@ struct Args {
     /// fal: the X-Fal-Webhook-User-Id sent and signed.
     #[arg(long, default_value = "sim-user")]
     user_id: String,
-    /// fal: never send webhooks.
+    /// Sora: POST video.completed / video.failed webhooks here (the dashboard endpoint).
+    #[arg(long, requires = "webhook_secret")]
+    webhook_url: Option<String>,
+    /// Sora: the endpoint's signing secret, `whsec_<base64>`.
+    #[arg(long, env = "SORA_SIM_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// fal, Sora: never send webhooks.
     #[arg(long)]
     withhold_webhooks: bool,
-    /// fal: wait this long after a request ends before its webhook, in milliseconds.
+    /// fal, Sora: wait this long after a job ends before its webhook, in milliseconds.
     #[arg(long, default_value_t = 0)]
     webhook_delay_ms: u64,
-    /// fal: sign webhooks with a key the JWKS does not publish.
+    /// fal, Sora: sign webhooks with a key the receiver does not hold.
     #[arg(long)]
     forge_signature: bool,
-    /// fal: stamp webhooks 10 minutes in the past.
+    /// fal, Sora: stamp webhooks 10 minutes in the past.
     #[arg(long)]
     stale_timestamp: bool,
-    /// fal: send each webhook delivery twice.
+    /// fal, Sora: send each webhook delivery twice.
     #[arg(long)]
     duplicate_webhooks: bool,
-    /// fal: webhook deliveries tried before giving up.
+    /// fal, Sora: webhook deliveries tried before giving up.
     #[arg(long, default_value_t = 10)]
     webhook_attempts: u32,
-    /// fal: wait after the first refused delivery (doubling after), in milliseconds.
+    /// fal, Sora: wait after the first refused delivery (doubling after), in milliseconds.
     #[arg(long, default_value_t = 15_000)]
     webhook_retry_ms: u64,
 }
@@ -124,6 +130,17 @@ async fn main() -> std::io::Result<()> {
                 video_bytes: a.video_bytes,
                 poll_after_ms: a.poll_after_ms,
                 faults,
+                webhook: a.webhook_url.map(|url| WebhookEndpoint {
+                    url,
+                    secret: a.webhook_secret.unwrap_or_default(),
+                }),
+                withhold_webhooks: a.withhold_webhooks,
+                webhook_delay: Duration::from_millis(a.webhook_delay_ms),
+                forge_signature: a.forge_signature,
+                stale_timestamp: a.stale_timestamp,
+                duplicate_webhooks: a.duplicate_webhooks,
+                webhook_attempts: a.webhook_attempts,
+                webhook_retry_base: Duration::from_millis(a.webhook_retry_ms),
                 ..SimConfig::default()
             };
             let sim = Simulator::start(a.addr, config).await?;

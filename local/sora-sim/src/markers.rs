@@ -20,15 +20,16 @@
 //! | `[sim:video_bytes=N]` | the `video` variant is N bytes of generated content |
 //! | `[sim:render_ms=N]` | this job's render time |
 //!
-//! fal only (its webhooks; see [`crate::fal`]):
+//! fal and Sora webhooks (see [`crate::fal`] and [`crate::webhook`]; Sora pushes only
+//! when a webhook endpoint is configured):
 //!
 //! | marker | effect |
 //! | --- | --- |
-//! | `[sim:webhook_withhold]` | never send this request's webhook |
-//! | `[sim:webhook_duplicate]` | send each delivery of this request's webhook twice |
-//! | `[sim:webhook_forge]` | sign this request's webhook with a key the JWKS does not hold |
-//! | `[sim:webhook_stale]` | stamp and sign this request's webhook 10 minutes in the past |
-//! | `[sim:webhook_delay_ms=N]` | send this request's webhook N ms after it ends |
+//! | `[sim:webhook_withhold]` | never send this job's webhook |
+//! | `[sim:webhook_duplicate]` | send each delivery of this job's webhook twice |
+//! | `[sim:webhook_forge]` | sign this job's webhook with a key the receiver does not hold (fal: not in the JWKS; Sora: another secret) |
+//! | `[sim:webhook_stale]` | stamp and sign this job's webhook 10 minutes in the past |
+//! | `[sim:webhook_delay_ms=N]` | send this job's webhook N ms after it ends |
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Markers {

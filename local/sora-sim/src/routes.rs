@@ -220,7 +220,9 @@ async fn create(State(state): St, request: Request) -> Response {
     }
     let video = new_video(&state, valid, None);
     let body = video_json(&state, &video);
+    let id = video.id.clone();
     state.lock().push(video);
+    crate::webhook::spawn(&state, &id);
     Json(body).into_response()
 }
 
@@ -478,7 +480,9 @@ async fn remix(
     };
     let video = new_video(&state, create, Some(source.id.clone()));
     let body = video_json(&state, &video);
+    let id = video.id.clone();
     state.lock().push(video);
+    crate::webhook::spawn(&state, &id);
     Json(body).into_response()
 }
 

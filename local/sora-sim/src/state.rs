@@ -16,6 +16,12 @@ pub struct SimStats {
     pub remixes: u64,
     pub deletes: u64,
     pub faults_served: u64,
+    /// Webhook POSTs made (each retry and duplicate counts).
+    pub webhooks_sent: u64,
+    /// Webhook POSTs answered 2xx.
+    pub webhooks_acknowledged: u64,
+    /// Webhooks that were due and withheld (a fault).
+    pub webhooks_withheld: u64,
 }
 
 #[derive(Default)]
@@ -26,6 +32,9 @@ pub(crate) struct Counters {
     pub remixes: AtomicU64,
     pub deletes: AtomicU64,
     pub faults_served: AtomicU64,
+    pub webhooks_sent: AtomicU64,
+    pub webhooks_acknowledged: AtomicU64,
+    pub webhooks_withheld: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +92,14 @@ impl Video {
         }
     }
 
+    /// When the job ends (completed or failed); `None` if it never does.
+    pub fn end(&self, faults: &crate::Faults) -> Option<Instant> {
+        if self.markers.never_finish || faults.never_finish {
+            return None;
+        }
+        Some(self.started + self.render.max(Duration::from_millis(1)))
+    }
+
     pub fn completed_at(&self) -> u64 {
         self.created_at + self.render.as_secs().max(1)
     }
@@ -96,6 +113,12 @@ pub(crate) struct SimState {
     server_error_left: AtomicU32,
     /// Marker faults left per job, keyed by prompt (the create has no id yet).
     job_faults: Mutex<HashMap<String, (u32, u32)>>,
+    /// Signs webhooks, when an endpoint is configured.
+    pub signer: Option<crate::webhook::Signer>,
+    /// Posts webhooks.
+    pub client: reqwest::Client,
+    /// Webhook delivery tasks, stopped with the simulator.
+    pub deliveries: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 pub(crate) enum Fault {
@@ -104,8 +127,17 @@ pub(crate) enum Fault {
 }
 
 impl SimState {
-    pub fn new(config: SimConfig) -> SimState {
+    pub fn new(config: SimConfig, signer: Option<crate::webhook::Signer>) -> SimState {
+        // Redirects are not followed: a webhook goes to the configured URL only.
+        let client = reqwest::Client::builder()
+            .timeout(config.webhook_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
         SimState {
+            signer,
+            client,
+            deliveries: Mutex::new(Vec::new()),
             rate_limit_left: AtomicU32::new(config.faults.rate_limit_first),
             server_error_left: AtomicU32::new(config.faults.server_error_first),
             config,

@@ -16,6 +16,7 @@ use vidgen_shared::config::{
 };
 use vidgen_shared::domain::Model;
 use vidgen_shared::settings::{self as shared, Lookup};
+use vidgen_shared::webhooks_in::openai::OpenAiWebhookSecret;
 
 /// The process environment, as a [`Lookup`].
 pub fn process_env(name: &str) -> Option<String> {
@@ -112,6 +113,16 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "signs callback_url deliveries; unset = one kept in the data dir",
     },
     Variable {
+        name: "VIDGEN_PUBLIC_URL",
+        default: UNSET,
+        meaning: "URL at which providers reach this server's /v1/provider-webhooks/{provider} (https, or http to 127.0.0.1/localhost); unset = every job polls",
+    },
+    Variable {
+        name: "OPENAI_WEBHOOK_SECRET",
+        default: UNSET,
+        meaning: "the OpenAI project's webhook signing secret (whsec_…); set = OpenAI pushes video.completed/video.failed; unset with the simulator and VIDGEN_PUBLIC_URL = one made per run",
+    },
+    Variable {
         name: "VIDGEN_BACKEND",
         default: "embedded",
         meaning: "embedded, or aws: DynamoDB + S3",
@@ -192,8 +203,9 @@ pub fn log_filter(lookup: Lookup, serving: bool) -> Result<String, ConfigError> 
 
 impl StackConfig {
     /// Apply `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `RUNWAYML_API_SECRET`,
-    /// `RUNWAYML_BASE_URL`, `FAL_KEY`, `FAL_QUEUE_URL`, `FAL_JWKS_URL`, `VIDGEN_DEFAULT_MODEL`, `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`,
-    /// `VIDGEN_WEBHOOK_SECRET`, and `VIDGEN_BACKEND` (`embedded`, or `aws` with
+    /// `RUNWAYML_BASE_URL`, `FAL_KEY`, `FAL_QUEUE_URL`, `FAL_JWKS_URL`, `VIDGEN_DEFAULT_MODEL`,
+    /// `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`, `VIDGEN_WEBHOOK_SECRET`, `VIDGEN_PUBLIC_URL`,
+    /// `OPENAI_WEBHOOK_SECRET`, and `VIDGEN_BACKEND` (`embedded`, or `aws` with
     /// `TABLE_NAME`, `BUCKET_NAME`, `VIDGEN_AWS_CREATE_MISSING` and the endpoints).
     pub fn apply_settings(mut self, lookup: Lookup) -> anyhow::Result<StackConfig> {
         self.backend = match or_default(lookup, "VIDGEN_BACKEND").trim() {
@@ -246,6 +258,15 @@ impl StackConfig {
         )?;
         if let Some(secret) = shared::value(lookup, "VIDGEN_WEBHOOK_SECRET") {
             self.webhook_secret = Some(Secret::new(secret.trim()));
+        }
+        if let Some(raw) = shared::value(lookup, "VIDGEN_PUBLIC_URL") {
+            self.workflow.public_url = Some(shared::public_url("VIDGEN_PUBLIC_URL", &raw, true)?);
+        }
+        if let Some(secret) = shared::value(lookup, "OPENAI_WEBHOOK_SECRET") {
+            // Checked now, so a bad secret is named before anything starts.
+            OpenAiWebhookSecret::parse(&secret)
+                .map_err(|e| shared::invalid("OPENAI_WEBHOOK_SECRET", "<redacted>", e))?;
+            self.openai_webhook_secret = Some(Secret::new(secret.trim()));
         }
         if let Some(raw) = shared::value(lookup, "VIDGEN_LOCAL_TOKENS") {
             self.tokens = parse_tokens(&raw)?;

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use sora_sim::fal::{FalConfig as FalSimConfig, FalSimulator};
 use sora_sim::runway::{RunwayConfig as RunwaySimConfig, RunwaySimulator};
-use sora_sim::{SimConfig, Simulator};
+use sora_sim::{SimConfig, Simulator, WebhookEndpoint};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,13 +28,58 @@ use vidgen_shared::store::embedded::EmbeddedJobStore;
 use vidgen_shared::store::local_files::LocalObjectStore;
 use vidgen_shared::store::s3::S3ObjectStore;
 use vidgen_shared::store::{JobStore, ObjectStore};
+use vidgen_shared::webhooks_in::openai::OpenAiWebhookSecret;
+use vidgen_shared::webhooks_in::receiver::ProviderWebhooks;
+use vidgen_shared::webhooks_in::WebhookConfig;
 use vidgen_shared::workflow::sweep::{sweep, SweepDeps, SweepReport};
 use vidgen_shared::workflow::{StepDeps, WorkflowConfig};
+
+/// OpenAI's webhooks for this run: the secret the route verifies with (`None`: OpenAI
+/// jobs poll) and, for the simulator, the endpoint it pushes to.
+struct OpenAiWebhooks {
+    secret: Option<Secret>,
+    simulator: Option<WebhookEndpoint>,
+}
+
+/// The path of the webhook route, after the public URL.
+pub const OPENAI_WEBHOOK_PATH: &str = "/v1/provider-webhooks/openai";
+
+/// A live OpenAI pushes when `OPENAI_WEBHOOK_SECRET` is set (its dashboard endpoint is
+/// the user's business). The simulator is configured like a dashboard: when the stack
+/// has a public URL, it pushes there, signed with `OPENAI_WEBHOOK_SECRET` or a secret
+/// made for this run; without a public URL nothing could reach us, so it pushes nothing.
+fn openai_webhooks(config: &StackConfig, public_url: Option<&str>) -> OpenAiWebhooks {
+    match (&config.provider, public_url) {
+        (ProviderChoice::OpenAi { .. }, _) | (ProviderChoice::Simulator(_), None) => {
+            OpenAiWebhooks {
+                secret: config.openai_webhook_secret.clone(),
+                simulator: None,
+            }
+        }
+        (ProviderChoice::Simulator(_), Some(public_url)) => {
+            let secret = config.openai_webhook_secret.clone().unwrap_or_else(|| {
+                Secret::new(format!(
+                    "whsec_{}",
+                    BASE64.encode(rand::random::<[u8; 32]>())
+                ))
+            });
+            OpenAiWebhooks {
+                simulator: Some(WebhookEndpoint {
+                    url: format!("{public_url}{OPENAI_WEBHOOK_PATH}"),
+                    secret: secret.expose().to_string(),
+                }),
+                secret: Some(secret),
+            }
+        }
+    }
+}
 
 /// How often `vidgen serve` sweeps for stuck jobs (the template's schedule in AWS).
 const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// Which provider the stack talks to.
+// Built once per stack; boxing the simulator's config would only add noise at every use.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ProviderChoice {
     /// The real API (or any compatible one) at this base URL.
@@ -109,6 +154,10 @@ pub struct StackConfig {
     /// Signs `callback_url` deliveries (`whsec_…` or raw); `None` = a secret made once
     /// and kept in the data dir (`webhook-secret`), so receivers can verify locally too.
     pub webhook_secret: Option<Secret>,
+    /// `OPENAI_WEBHOOK_SECRET`: the OpenAI project's webhook signing secret. With the
+    /// simulator and a public URL (`workflow.public_url`) but no secret, one is made
+    /// for the run and the simulator is configured to push to this stack.
+    pub openai_webhook_secret: Option<Secret>,
     /// The functions' Lambda settings (timeouts, the execution-ended rule): those of the
     /// compiled-in `template.yaml`; tests shorten timeouts.
     pub deployment: Deployment,
@@ -139,6 +188,7 @@ impl StackConfig {
                 ..ApiConfig::default()
             },
             webhook_secret: None,
+            openai_webhook_secret: None,
             deployment: Deployment::embedded().expect(
                 "the compiled-in template.yaml gives the local engine its Lambda settings \
                  (checked by deployment::tests)",
@@ -242,26 +292,49 @@ impl RunningStack {
             .with_context(|| format!("binding {}", config.addr))?;
         let base_url = format!("http://{}", listener.local_addr()?);
 
-        let (provider, simulator): (Arc<dyn VideoProvider>, Option<Simulator>) = match &config
-            .provider
-        {
-            ProviderChoice::OpenAi { base_url, api_key } => {
-                let p = OpenAiProvider::new(OpenAiConfig::new(base_url.clone(), api_key.clone()))?;
-                (Arc::new(p), None)
-            }
-            ProviderChoice::Simulator(sim_config) => {
-                let key = hex::encode(rand::random::<[u8; 16]>());
-                let sim = Simulator::start(
-                    "127.0.0.1:0".parse()?,
-                    SimConfig {
-                        api_key: Some(key.clone()),
-                        ..sim_config.clone()
-                    },
-                )
-                .await?;
-                let p = OpenAiProvider::new(OpenAiConfig::new(sim.base_url(), Secret::new(key)))?;
-                (Arc::new(p), Some(sim))
-            }
+        // Providers push their webhooks to the public URL. Without VIDGEN_PUBLIC_URL,
+        // simulators on this machine reach the server itself; a live provider could
+        // not, so then every job polls.
+        let live_pusher = matches!(config.provider, ProviderChoice::OpenAi { .. })
+            || matches!(config.fal, FalChoice::Live { .. });
+        let public_url = config
+            .workflow
+            .public_url
+            .clone()
+            .or_else(|| (!live_pusher).then(|| base_url.clone()));
+        let openai_webhooks = openai_webhooks(&config, public_url.as_deref());
+        let pushes = openai_webhooks.secret.is_some();
+        let (provider, simulator): (Arc<dyn VideoProvider>, Option<Simulator>) =
+            match &config.provider {
+                ProviderChoice::OpenAi { base_url, api_key } => {
+                    let p = OpenAiProvider::new(
+                        OpenAiConfig::new(base_url.clone(), api_key.clone()).with_webhooks(pushes),
+                    )?;
+                    (Arc::new(p), None)
+                }
+                ProviderChoice::Simulator(sim_config) => {
+                    let key = hex::encode(rand::random::<[u8; 16]>());
+                    let sim = Simulator::start(
+                        "127.0.0.1:0".parse()?,
+                        SimConfig {
+                            api_key: Some(key.clone()),
+                            webhook: openai_webhooks.simulator.clone(),
+                            ..sim_config.clone()
+                        },
+                    )
+                    .await?;
+                    let p = OpenAiProvider::new(
+                        OpenAiConfig::new(sim.base_url(), Secret::new(key)).with_webhooks(pushes),
+                    )?;
+                    (Arc::new(p), Some(sim))
+                }
+            };
+        let openai_secret = match &openai_webhooks.secret {
+            Some(s) => Some(
+                OpenAiWebhookSecret::parse(s.expose())
+                    .context("OPENAI_WEBHOOK_SECRET is not a usable webhook secret")?,
+            ),
+            None => None,
         };
         let (runway, runway_simulator): (Arc<dyn VideoProvider>, Option<RunwaySimulator>) =
             match &config.runway {
@@ -312,6 +385,17 @@ impl RunningStack {
                 (Arc::new(p), Some(sim))
             }
         };
+        let fal_jwks = match (&config.fal, &fal_simulator) {
+            (FalChoice::Live { jwks_url, .. }, _) => jwks_url.clone(),
+            (_, Some(sim)) => sim.jwks_url(),
+            // A simulator choice always starts one.
+            (FalChoice::Simulator(_), None) => vidgen_shared::config::DEFAULT_FAL_JWKS_URL.into(),
+        };
+        let webhooks = ProviderWebhooks::from_config(&WebhookConfig {
+            openai_secret,
+            fal_jwks_url: fal_jwks,
+        })
+        .context("FAL_JWKS_URL")?;
         let (jobs, objects, files) = stores(&config, &base_url).await?;
         let (sender, webhook_secret_source) = callbacks(&config)?;
         // Deliveries leave the request and the step: a background task sends them.
@@ -325,6 +409,7 @@ impl RunningStack {
                 .with(ProviderId::Fal, fal),
             config: WorkflowConfig {
                 callbacks: Some(callbacks.clone()),
+                public_url,
                 ..config.workflow.clone()
             },
         };
@@ -347,8 +432,7 @@ impl RunningStack {
                 callbacks: Some(callbacks),
                 ..config.api.clone()
             },
-            // MERGE: built from settings once the webhook settings land.
-            webhooks: Arc::new(vidgen_shared::webhooks_in::receiver::ProviderWebhooks::none()),
+            webhooks: Arc::new(webhooks),
         };
         let state = AppState::new(api, files, config.tokens.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -623,5 +707,58 @@ mod tests {
         for name in ["link-signing.key", "webhook-secret", "jobs.redb"] {
             assert_eq!(mode(&data_dir.join(name)), 0o600, "{name} after restart");
         }
+    }
+
+    fn local_config() -> StackConfig {
+        StackConfig::local("127.0.0.1:0".parse().unwrap(), PathBuf::from(".unused"))
+    }
+
+    #[test]
+    fn the_simulator_pushes_openai_webhooks_only_with_a_public_url() {
+        // No public URL: nothing could reach us; no secret, no endpoint.
+        let hooks = openai_webhooks(&local_config(), None);
+        assert!(hooks.secret.is_none() && hooks.simulator.is_none());
+
+        // A public URL: a secret made for the run, the simulator pointed at the route.
+        let mut config = local_config();
+        let public = Some("http://127.0.0.1:8080");
+        let hooks = openai_webhooks(&config, public);
+        let endpoint = hooks.simulator.expect("the simulator pushes");
+        assert_eq!(
+            endpoint.url,
+            "http://127.0.0.1:8080/v1/provider-webhooks/openai"
+        );
+        let secret = hooks.secret.expect("a secret");
+        assert_eq!(endpoint.secret, secret.expose());
+        assert!(secret.expose().starts_with("whsec_"));
+        OpenAiWebhookSecret::parse(secret.expose()).expect("a usable secret");
+        // A new one each run.
+        let again = openai_webhooks(&config, public).secret.unwrap();
+        assert_ne!(again.expose(), secret.expose());
+
+        // A configured secret is the one used.
+        config.openai_webhook_secret = Some(Secret::new("whsec_KioqKg=="));
+        let hooks = openai_webhooks(&config, public);
+        assert_eq!(hooks.simulator.unwrap().secret, "whsec_KioqKg==");
+        assert_eq!(hooks.secret.unwrap().expose(), "whsec_KioqKg==");
+    }
+
+    #[test]
+    fn a_live_openai_pushes_when_its_secret_is_set() {
+        let mut config = local_config();
+        config.provider = ProviderChoice::OpenAi {
+            base_url: "https://api.openai.com/v1".into(),
+            api_key: Secret::new("sk-x"),
+        };
+        let public = Some("https://vidgen.example.com");
+        let hooks = openai_webhooks(&config, public);
+        assert!(hooks.secret.is_none() && hooks.simulator.is_none());
+        config.openai_webhook_secret = Some(Secret::new("whsec_KioqKg=="));
+        let hooks = openai_webhooks(&config, public);
+        assert_eq!(hooks.secret.unwrap().expose(), "whsec_KioqKg==");
+        assert!(
+            hooks.simulator.is_none(),
+            "the dashboard is the user's business"
+        );
     }
 }

@@ -45,6 +45,10 @@ pub struct OpenAiConfig {
     /// Longest silence between body chunks of a download.
     pub read_timeout: Duration,
     pub retry: RetryPolicy,
+    /// The project has a webhook endpoint for this deployment (its secret is
+    /// configured), so OpenAI pushes `video.completed` / `video.failed`: see
+    /// [`VideoProvider::pushes`]. The secret itself is the webhook route's, not ours.
+    pub pushes_webhooks: bool,
 }
 
 impl OpenAiConfig {
@@ -56,7 +60,14 @@ impl OpenAiConfig {
             request_timeout: crate::workflow::contract::PROVIDER_REQUEST_TIMEOUT,
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
+            pushes_webhooks: false,
         }
+    }
+
+    /// The same, announcing that OpenAI pushes webhooks to this deployment.
+    pub fn with_webhooks(mut self, pushes: bool) -> OpenAiConfig {
+        self.pushes_webhooks = pushes;
+        self
     }
 }
 
@@ -165,6 +176,12 @@ impl VideoProvider for OpenAiProvider {
 
     fn variants(&self) -> &'static [Variant] {
         Variant::ALL
+    }
+
+    /// OpenAI pushes only to an endpoint the project configured in its dashboard; the
+    /// deployment says so by having that endpoint's secret.
+    fn pushes(&self) -> bool {
+        self.config.pushes_webhooks
     }
 
     async fn download(&self, video_id: &str, variant: Variant) -> Result<Content, ProviderError> {
@@ -401,6 +418,18 @@ impl WireVideo {
 mod tests {
     use super::*;
     use crate::provider::http::retry_hint;
+
+    #[test]
+    fn pushes_only_when_webhooks_are_configured_and_keeps_it_under_a_deadline() {
+        let config = OpenAiConfig::new("http://127.0.0.1:9/v1", Secret::new("sk-x"));
+        let polling = OpenAiProvider::new(config.clone()).unwrap();
+        assert!(!polling.pushes());
+        let pushing = OpenAiProvider::new(config.with_webhooks(true)).unwrap();
+        assert!(pushing.pushes());
+        let deadline = Deadline::after(Duration::from_secs(5));
+        assert!(pushing.with_deadline(deadline).pushes());
+        assert!(!polling.with_deadline(deadline).pushes());
+    }
 
     #[test]
     fn lenient_video_parsing() {

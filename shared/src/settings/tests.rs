@@ -56,6 +56,16 @@ fn full() -> BTreeMap<&'static str, &'static str> {
         ("VIDGEN_MAX_WAIT_SECS", "9"),
         ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9001"),
         ("RUST_LOG", "vidgen_shared=debug,warn"),
+        (
+            "OPENAI_WEBHOOK_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:1:secret:openai-hooks",
+        ),
+        ("OPENAI_WEBHOOKS", "1"),
+        (
+            "FAL_JWKS_URL",
+            "http://127.0.0.1:9003/.well-known/jwks.json",
+        ),
+        ("VIDGEN_PUBLIC_URL", "https://vidgen.example.com/"),
     ]);
     map
 }
@@ -112,7 +122,8 @@ fn defaults_apply_when_unset_or_blank() {
             url_ttl: Duration::from_secs(3600),
             webhook_queue_url: None,
             limits: crate::domain::Limits::DEFAULT,
-            fal_jwks_url: "https://rest.fal.ai/.well-known/jwks.json".into(),
+            openai_webhook_secret_arn: None,
+            fal_jwks_url: crate::webhooks_in::jwks::DEFAULT_FAL_JWKS_URL.into(),
         }
     );
     let d = WorkflowConfig::default();
@@ -208,7 +219,21 @@ fn set_values_are_read() {
     );
     assert_eq!(submit.runway_base_url, "http://127.0.0.1:9002");
 
+    // Callback mode: the public URL without its trailing slash, and the OpenAI flag.
+    assert_eq!(
+        submit.workflow.public_url.as_deref(),
+        Some("https://vidgen.example.com")
+    );
+    assert!(submit.openai_webhooks);
+    assert_eq!(
+        api.openai_webhook_secret_arn.as_deref(),
+        Some(map["OPENAI_WEBHOOK_SECRET_ARN"])
+    );
+    assert_eq!(api.fal_jwks_url, map["FAL_JWKS_URL"]);
+
     let check = StepSettings::from_lookup(StepFunction::CheckStatus, &lookup(&map)).unwrap();
+    assert_eq!(check.workflow.public_url, None, "only submit decides");
+    assert!(!check.openai_webhooks);
     assert_eq!(check.workflow.max_polls, 7);
     assert_eq!(check.workflow.max_wait, Duration::from_secs(9));
 
@@ -248,6 +273,50 @@ fn only_the_sender_reads_the_webhook_secret_and_submit_queues_nothing() {
             Some(map["WEBHOOK_QUEUE_URL"]),
             "{function:?}"
         );
+    }
+}
+
+#[test]
+fn callback_settings_default_to_polling() {
+    let map = minimal();
+    let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&map)).unwrap();
+    assert_eq!(submit.workflow.public_url, None);
+    assert!(!submit.openai_webhooks);
+    let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(api.openai_webhook_secret_arn, None);
+    assert_eq!(
+        api.fal_jwks_url,
+        crate::webhooks_in::jwks::DEFAULT_FAL_JWKS_URL
+    );
+}
+
+#[test]
+fn public_urls_are_https_or_local_http() {
+    for (raw, local, want) in [
+        (
+            "https://api.example.com",
+            false,
+            Some("https://api.example.com"),
+        ),
+        (
+            "https://api.example.com/prod/",
+            false,
+            Some("https://api.example.com/prod"),
+        ),
+        (
+            "http://127.0.0.1:8080/",
+            true,
+            Some("http://127.0.0.1:8080"),
+        ),
+        ("http://localhost:8080", true, Some("http://localhost:8080")),
+        ("http://[::1]:8080", true, Some("http://[::1]:8080")),
+        ("http://127.0.0.1:8080", false, None),
+        ("http://10.0.0.5:8080", true, None),
+        ("http://api.example.com", true, None),
+        ("file:///tmp", true, None),
+    ] {
+        let got = public_url("VIDGEN_PUBLIC_URL", raw, local);
+        assert_eq!(got.as_ref().ok().map(String::as_str), want, "{raw} {got:?}");
     }
 }
 
@@ -309,6 +378,14 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("RUNWAYML_BASE_URL", "ftp://api.dev.runwayml.com"),
         ("FAL_QUEUE_URL", "queue.fal.run"),
         ("FAL_JWKS_URL", "ftp://rest.fal.ai/jwks"),
+        ("OPENAI_WEBHOOKS", "yes"),
+        ("FAL_JWKS_URL", "rest.fal.ai/jwks"),
+        ("VIDGEN_PUBLIC_URL", "api.example.com"),
+        // AWS: https only, even to a loopback host.
+        ("VIDGEN_PUBLIC_URL", "http://127.0.0.1:8080"),
+        ("VIDGEN_PUBLIC_URL", "https://api.example.com/?x=1"),
+        ("VIDGEN_PUBLIC_URL", "https://api.example.com/#top"),
+        ("VIDGEN_PUBLIC_URL", "https://user:pw@api.example.com"),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {

@@ -22,7 +22,7 @@ use ed25519_dalek::VerifyingKey;
 use tokio::sync::Mutex;
 
 /// Where fal publishes its webhook keys (fal docs, "Verifying your webhook").
-pub const DEFAULT_FAL_JWKS_URL: &str = "https://rest.fal.ai/.well-known/jwks.json";
+pub use crate::config::DEFAULT_FAL_JWKS_URL;
 
 /// The longest fal allows keys to be cached.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);

@@ -58,6 +58,35 @@ use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 
+/// What the webhook route needs to verify deliveries, built from the settings (AWS:
+/// `OPENAI_WEBHOOK_SECRET_ARN`, `FAL_JWKS_URL`; locally `OPENAI_WEBHOOK_SECRET`,
+/// `FAL_JWKS_URL`). Its `Debug` never shows the secret.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// OpenAI's endpoint signing secret; `None`: this deployment takes no OpenAI
+    /// webhooks (OpenAI jobs poll), and the route refuses OpenAI deliveries.
+    pub openai_secret: Option<openai::OpenAiWebhookSecret>,
+    /// Where fal's webhook keys are published.
+    pub fal_jwks_url: String,
+}
+
+impl Default for WebhookConfig {
+    /// No OpenAI secret; fal's public JWKS.
+    fn default() -> WebhookConfig {
+        WebhookConfig {
+            openai_secret: None,
+            fal_jwks_url: jwks::DEFAULT_FAL_JWKS_URL.to_string(),
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// Whether OpenAI pushes webhooks to this deployment (a secret is configured).
+    pub fn openai_pushes(&self) -> bool {
+        self.openai_secret.is_some()
+    }
+}
+
 /// The replay window both providers use: a delivery whose timestamp is more than this
 /// many seconds from now is refused (fal docs; openai-python `tolerance=300`).
 pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
@@ -280,6 +309,19 @@ impl RecentDeliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_config_defaults_to_fals_jwks_and_never_prints_the_secret() {
+        let config = WebhookConfig::default();
+        assert_eq!(config.fal_jwks_url, jwks::DEFAULT_FAL_JWKS_URL);
+        assert!(!config.openai_pushes());
+        let config = WebhookConfig {
+            openai_secret: Some(openai::OpenAiWebhookSecret::parse("plain-sekrit").unwrap()),
+            ..WebhookConfig::default()
+        };
+        assert!(config.openai_pushes());
+        assert!(!format!("{config:?}").contains("sekrit"), "{config:?}");
+    }
 
     #[test]
     fn timestamp_window_is_inclusive_at_300_seconds_both_ways() {

@@ -68,6 +68,15 @@ impl ProviderWebhooks {
         })
     }
 
+    /// From the settings: fal's deliveries are verified with the keys at
+    /// `fal_jwks_url` (fetched when the first one comes), OpenAI's with its secret when
+    /// one is set.
+    pub fn from_config(config: &super::WebhookConfig) -> Result<ProviderWebhooks, JwksError> {
+        let url = url::Url::parse(&config.fal_jwks_url)
+            .map_err(|e| JwksError::Invalid(format!("FAL_JWKS_URL is not a URL: {e}")))?;
+        ProviderWebhooks::new(Some(url), config.openai_secret.clone())
+    }
+
     /// Takes none: every delivery is refused as not configured.
     pub fn none() -> ProviderWebhooks {
         ProviderWebhooks {
@@ -75,6 +84,11 @@ impl ProviderWebhooks {
             openai: None,
             recent: Mutex::new(RecentDeliveries::new(RecentDeliveries::DEFAULT_TTL, 1)),
         }
+    }
+
+    /// Whether OpenAI's deliveries are taken (a webhook secret is configured).
+    pub fn takes_openai(&self) -> bool {
+        self.openai.is_some()
     }
 
     /// Verify a delivery to `/v1/provider-webhooks/{provider}` at `now_unix`.

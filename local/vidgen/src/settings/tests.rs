@@ -184,3 +184,51 @@ fn clap_environment_arguments_are_in_the_table() {
     }
     assert!(found >= 3);
 }
+
+#[test]
+fn provider_webhook_settings_are_read_and_checked() {
+    let config = apply(&[]).unwrap();
+    assert_eq!(config.workflow.public_url, None);
+    assert!(config.openai_webhook_secret.is_none());
+    let config = apply(&[
+        ("VIDGEN_PUBLIC_URL", "http://127.0.0.1:8080/"),
+        ("OPENAI_WEBHOOK_SECRET", "whsec_KioqKg=="),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.workflow.public_url.as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+    assert_eq!(
+        config.openai_webhook_secret.as_ref().map(Secret::expose),
+        Some("whsec_KioqKg==")
+    );
+    let https = apply(&[("VIDGEN_PUBLIC_URL", "https://vidgen.example.com")]).unwrap();
+    assert_eq!(
+        https.workflow.public_url.as_deref(),
+        Some("https://vidgen.example.com")
+    );
+
+    for (name, raw, says) in [
+        (
+            "VIDGEN_PUBLIC_URL",
+            "http://vidgen.example.com",
+            "only to 127.0.0.1",
+        ),
+        ("VIDGEN_PUBLIC_URL", "ftp://127.0.0.1", "not an https URL"),
+        ("VIDGEN_PUBLIC_URL", "https://h/?x=1", "query"),
+        ("FAL_JWKS_URL", "jwks", "not valid"),
+    ] {
+        let e = apply(&[(name, raw)]).unwrap_err().to_string();
+        assert!(e.contains(&format!("{name}: ")) && e.contains(says), "{e}");
+    }
+    // A bad secret is named, never echoed.
+    let e = apply(&[("OPENAI_WEBHOOK_SECRET", "whsec_not*base64")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("OPENAI_WEBHOOK_SECRET: ") && e.contains("base64"),
+        "{e}"
+    );
+    assert!(!e.contains("not*base64"), "{e}");
+}
