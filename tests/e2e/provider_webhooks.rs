@@ -14,6 +14,8 @@ on_both_stores!(
     duplicate_deliveries_are_harmless,
     a_fal_error_webhook_ends_the_job_with_the_providers_reason,
     cancel_ends_a_job_waiting_for_its_webhook,
+    an_openai_job_completes_by_its_video_completed_webhook,
+    without_a_public_url_every_job_polls,
 );
 
 /// Renders that outlast the start of the wait, and a webhook wait (scaled by the time
@@ -75,7 +77,10 @@ async fn a_fal_job_completes_by_webhook_without_a_status_poll(store: Store) {
     assert_eq!(info.webhooks_acknowledged, 1, "{info:?}");
     let hook = info.webhook_url.as_deref().unwrap();
     assert!(
-        hook.starts_with(&format!("{}/v1/provider-webhooks/fal?job_id=", h.stack.base_url)),
+        hook.starts_with(&format!(
+            "{}/v1/provider-webhooks/fal?job_id=",
+            h.stack.base_url
+        )),
         "{hook}"
     );
     // The bytes fal's result named are in storage.
@@ -174,7 +179,10 @@ async fn forged_and_stale_webhooks_change_nothing(store: Store) {
         .call(Method::GET, &format!("/v1/videos/{id}"), Some(ALICE), None)
         .await;
     assert_eq!(after["status"], before["status"], "{after}");
-    assert_eq!(after["updated_at"], before["updated_at"], "nothing changed: {after}");
+    assert_eq!(
+        after["updated_at"], before["updated_at"],
+        "nothing changed: {after}"
+    );
     // An unknown provider is no route.
     let (status, _, _) = h
         .raw(
@@ -257,4 +265,59 @@ async fn wait_for_status(h: &Harness, id: &str, want: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("job {id} never became {want}");
+}
+
+async fn an_openai_job_completes_by_its_video_completed_webhook(store: Store) {
+    // The OpenAI simulator is configured like a dashboard endpoint: it pushes to this
+    // stack's route, signed with a secret made for the run.
+    let h = start(store, FalSimConfig::default()).await;
+    let job = create(
+        &h,
+        ALICE,
+        &json!({"prompt": "A heron lands.", "model": "sora-2"}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap();
+    let done = h.wait_for_end(id, ALICE).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let stats = h.sim_stats();
+    assert_eq!(stats.retrieves, 0, "no status poll: {stats:?}");
+    assert_eq!(stats.webhooks_acknowledged, 1, "{stats:?}");
+    let n = transitions(&h, id).await;
+    assert!(n <= 6, "callback mode takes {n} transitions");
+}
+
+async fn without_a_public_url_every_job_polls(store: Store) {
+    // A live provider could not reach 127.0.0.1: with one configured and no
+    // VIDGEN_PUBLIC_URL, the stack offers no webhook URL and jobs poll.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), store, FalSimConfig::default());
+    let fal = sora_sim::fal::FalSimulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        FalSimConfig {
+            api_key: Some("live-key".into()),
+            queue_time: Duration::from_millis(100),
+            render_time: Duration::from_millis(600),
+            ..FalSimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    config.fal = FalChoice::Live {
+        queue_url: fal.queue_url(),
+        api_key: vidgen_shared::config::Secret::new("live-key"),
+        jwks_url: fal.jwks_url(),
+    };
+    let h = Harness::with_config(dir, config).await;
+    let id = fal_job(&h, "Polled.").await;
+    let done = h.wait_for_end(&id, ALICE).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let info = fal.request(&request_id(&done)).unwrap();
+    assert_eq!(info.webhook_url, None, "no webhook URL offered: {info:?}");
+    assert!(info.status_requests >= 1, "{info:?}");
+    let n = transitions(&h, &id).await;
+    assert!(
+        n > 6,
+        "polling takes more transitions than callback mode: {n}"
+    );
 }
