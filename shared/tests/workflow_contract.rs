@@ -40,6 +40,11 @@ fn states(def: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// A Task that invokes one of our step functions (`WaitForWebhook` calls DynamoDB).
+fn is_lambda_task(state: &Value) -> bool {
+    state["Type"] == "Task" && state["Resource"] == "arn:aws:states:::lambda:invoke"
+}
+
 /// Every `${Name}` the definition uses.
 fn substitutions_used() -> BTreeSet<String> {
     let mut used = BTreeSet::new();
@@ -85,7 +90,7 @@ fn every_matched_error_name_is_one_a_step_raises() {
 fn every_task_retries_passing_faults_and_ends_failures_on_the_record() {
     let def = definition();
     for (name, state) in states(&def) {
-        if state["Type"] != "Task" {
+        if !is_lambda_task(&state) {
             continue;
         }
         let retries: Vec<&str> = state["Retry"]
@@ -142,7 +147,7 @@ fn every_task_names_a_function_the_template_defines() {
     let functions = template.resources_of("AWS::Serverless::Function");
     let subs = &template.resource("JobStateMachine")["Properties"]["DefinitionSubstitutions"];
     for (name, state) in states(&definition()) {
-        if state["Type"] != "Task" {
+        if !is_lambda_task(&state) {
             continue;
         }
         assert_eq!(
@@ -327,7 +332,7 @@ fn the_time_limits_ladder_holds_for_every_step_function() {
     );
     let mut checked = BTreeSet::new();
     for (name, state) in states(&definition()) {
-        if state["Type"] != "Task" {
+        if !is_lambda_task(&state) {
             continue;
         }
         let target = state["Parameters"]["FunctionName"]
@@ -372,7 +377,7 @@ fn the_time_limits_ladder_holds_for_every_step_function() {
 fn retryable_retries_outwait_the_longest_retry_after() {
     let longest = vidgen_shared::provider::retry::RetryPolicy::default().max_retry_after;
     for (name, state) in states(&definition()) {
-        if state["Type"] != "Task" || name == "RecordFailure" {
+        if !is_lambda_task(&state) || name == "RecordFailure" {
             continue;
         }
         let function = StepFunction::ALL
@@ -406,4 +411,70 @@ fn retryable_retries_outwait_the_longest_retry_after() {
             "{name}: the last retry waits at most {last} s, under the {longest:?} a provider may ask"
         );
     }
+}
+
+#[test]
+fn wait_for_webhook_is_the_stores_arming_write_and_falls_back_to_polling() {
+    use vidgen_shared::workflow::contract::{
+        JOBS_TABLE_SUBSTITUTION, WAIT_FOR_WEBHOOK_CONDITION, WAIT_FOR_WEBHOOK_UPDATE,
+        WAIT_FOR_WEBHOOK_VERSION_NAME, WEBHOOK_WAIT_RESOURCE,
+    };
+    let def = definition();
+    // Every Task but WaitForWebhook invokes one of our functions.
+    for (name, state) in states(&def) {
+        if state["Type"] == "Task" && name != "WaitForWebhook" {
+            assert!(is_lambda_task(&state), "{name} invokes a Lambda");
+        }
+    }
+    let wait = &def["States"]["WaitForWebhook"];
+    assert_eq!(
+        wait["Resource"],
+        format!("{WEBHOOK_WAIT_RESOURCE}.waitForTaskToken")
+    );
+    let p = &wait["Parameters"];
+    assert_eq!(p["TableName"], format!("${{{JOBS_TABLE_SUBSTITUTION}}}"));
+    // The same key the DynamoDB store writes jobs under.
+    assert_eq!(
+        p["Key"],
+        json!({"pk": {"S.$": "States.Format('job#{}', $.job_id)"}})
+    );
+    assert_eq!(p["UpdateExpression"], WAIT_FOR_WEBHOOK_UPDATE);
+    assert_eq!(p["ConditionExpression"], WAIT_FOR_WEBHOOK_CONDITION);
+    assert_eq!(
+        p["ExpressionAttributeNames"],
+        json!({"#v": WAIT_FOR_WEBHOOK_VERSION_NAME})
+    );
+    assert_eq!(
+        p["ExpressionAttributeValues"],
+        json!({":token": {"S.$": "$$.Task.Token"}, ":one": {"N": "1"}})
+    );
+    // Submit's state names the wait; a webhook goes straight to the download, and any
+    // failure (timeout, refused arming, a failed render) to the polling loop.
+    assert_eq!(wait["TimeoutSecondsPath"], "$.webhook_wait_seconds");
+    assert_eq!(wait["ResultPath"], "$.pushed");
+    assert_eq!(wait["Next"], "DownloadToS3");
+    assert_eq!(
+        wait["Catch"],
+        json!([{
+            "Comment": wait["Catch"][0]["Comment"],
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": null,
+            "Next": "CheckStatus"
+        }])
+    );
+    let state = serde_json::to_value(WorkflowState {
+        callback: true,
+        webhook_wait_seconds: 60,
+        ..serde_json::from_value(json!({"job_id": ID})).unwrap()
+    })
+    .unwrap();
+    assert_eq!(state["callback"], true);
+    assert_eq!(state["webhook_wait_seconds"], 60);
+    // The template hands the jobs table to the definition.
+    let template = Template::load();
+    let subs = &template.resource("JobStateMachine")["Properties"]["DefinitionSubstitutions"];
+    assert!(
+        !subs[JOBS_TABLE_SUBSTITUTION].is_null(),
+        "{JOBS_TABLE_SUBSTITUTION} is substituted"
+    );
 }

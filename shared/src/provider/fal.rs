@@ -22,7 +22,7 @@
 use super::http::{self, Bounded, ErrorAnswer, Http, Idempotent};
 use super::retry::RetryPolicy;
 use super::{
-    Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
+    refused, Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
     RecentSearch, ReferenceImage, RemixVideo, Variant, VideoProbe, VideoProvider,
 };
 use crate::config::Secret;
@@ -402,17 +402,6 @@ impl VideoProvider for FalProvider {
             http: self.http.with_deadline(deadline),
             ..self.clone()
         })
-    }
-}
-
-/// A refusal made here, before sending: nothing was made or billed.
-fn refused(code: &str, param: &str, message: String) -> ProviderError {
-    ProviderError::Rejected {
-        status: 400,
-        code: code.into(),
-        reason: ErrorCode::ProviderRejected,
-        message,
-        param: Some(param.into()),
     }
 }
 

@@ -312,6 +312,19 @@ impl ProviderError {
     }
 }
 
+/// A refusal an adapter makes before sending, for a limit the provider states: no
+/// request was made, so nothing was billed. `provider_rejected` is the public code: the
+/// provider does not accept the value (`invalid_request` is for our own API's answers).
+pub(crate) fn refused(code: &str, param: &str, message: String) -> ProviderError {
+    ProviderError::Rejected {
+        status: 400,
+        code: code.into(),
+        reason: ErrorCode::ProviderRejected,
+        message,
+        param: Some(param.into()),
+    }
+}
+
 /// The provider port.
 #[async_trait]
 pub trait VideoProvider: Send + Sync {

@@ -23,7 +23,7 @@
 use super::http::{self, encode, Bounded, ErrorAnswer, Http, Idempotent};
 use super::retry::RetryPolicy;
 use super::{
-    Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
+    refused, Content, CreateVideo, ProviderError, ProviderFailure, ProviderStatus, ProviderVideo,
     RecentSearch, ReferenceImage, RemixVideo, Variant, VideoProbe, VideoProvider,
 };
 use crate::config::Secret;
@@ -117,49 +117,7 @@ impl RunwayProvider {
         if key.is_empty() || !error.message().contains(key) {
             return error;
         }
-        let mask = |m: String| m.replace(key, "***");
-        match error {
-            ProviderError::RateLimited {
-                retry_after,
-                message,
-            } => ProviderError::RateLimited {
-                retry_after,
-                message: mask(message),
-            },
-            ProviderError::Unavailable { status, message } => ProviderError::Unavailable {
-                status,
-                message: mask(message),
-            },
-            ProviderError::Shed { status, message } => ProviderError::Shed {
-                status,
-                message: mask(message),
-            },
-            ProviderError::Transport { message } => ProviderError::Transport {
-                message: mask(message),
-            },
-            ProviderError::NotSent { message } => ProviderError::NotSent {
-                message: mask(message),
-            },
-            ProviderError::Rejected {
-                status,
-                code,
-                reason,
-                message,
-                param,
-            } => ProviderError::Rejected {
-                status,
-                code,
-                reason,
-                message: mask(message),
-                param,
-            },
-            ProviderError::NotFound { message } => ProviderError::NotFound {
-                message: mask(message),
-            },
-            ProviderError::Protocol { message } => ProviderError::Protocol {
-                message: mask(message),
-            },
-        }
+        error.map_message(|m| m.replace(key, "***"))
     }
 
     async fn send(
@@ -292,19 +250,6 @@ impl VideoProvider for RunwayProvider {
             http: self.http.with_deadline(deadline),
             ..self.clone()
         })
-    }
-}
-
-/// A refusal made here, before sending, for a limit Runway states: no request made,
-/// so nothing billed. `provider_rejected` is the public code: the provider does not
-/// accept the value (`invalid_request` is for our own API's answers).
-fn refused(code: &str, param: &str, message: String) -> ProviderError {
-    ProviderError::Rejected {
-        status: 400,
-        code: code.into(),
-        reason: ErrorCode::ProviderRejected,
-        message,
-        param: Some(param.into()),
     }
 }
 

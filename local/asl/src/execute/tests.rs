@@ -215,8 +215,8 @@ async fn the_project_definition_runs_its_loop() {
         json!({"action": "poll", "state": {"job_id": "j", "wait_seconds": 5, "next": "wait"}}),
         "the step's output feeds the next step, tagged for check-status"
     );
-    // Submit, (Wait, Check, Choice) x2, Download, Done
-    assert_eq!(report.transitions, 1 + 3 * 2 + 1 + 1);
+    // Submit, HowToWait (no `callback`: poll), (Wait, Check, Choice) x2, Download, Done
+    assert_eq!(report.transitions, 1 + 1 + 3 * 2 + 1 + 1);
 
     // A failing step ends in RecordFailure with the caught error, then Fail.
     let h = Scripted::new(vec![fail("Failed"), payload(json!({"status": "failed"}))]);

@@ -207,6 +207,9 @@ pub struct RequestInfo {
     pub cancel_requested: bool,
     /// The `X-Fal-Object-Lifecycle-Preference` sent at submit (output retention), parsed.
     pub object_lifecycle: Option<serde_json::Value>,
+    /// When the request ended (or is due to), on the wall clock; `None` if it never
+    /// ends. Benchmarks measure from it to the job's `completed_at`.
+    pub ended_at: Option<std::time::SystemTime>,
 }
 
 /// A running fal simulator.
@@ -288,7 +291,9 @@ impl FalSimulator {
 
     /// One request.
     pub fn request(&self, id: &str) -> Option<RequestInfo> {
+        let faults = &self.state.config.faults;
         self.state.find(id).map(|r| RequestInfo {
+            ended_at: r.end(faults).map(wall_clock),
             request_id: r.id,
             gateway_request_id: r.gateway_id,
             model_id: r.model_id,
@@ -326,4 +331,14 @@ pub fn expected_output(config: &FalConfig, request_id: &str) -> Option<Vec<u8>> 
             .to_vec(),
         None => content::SAMPLE_MP4.to_vec(),
     })
+}
+
+/// `at` on the wall clock.
+fn wall_clock(at: std::time::Instant) -> std::time::SystemTime {
+    let (now, wall) = (std::time::Instant::now(), std::time::SystemTime::now());
+    if at <= now {
+        wall - (now - at)
+    } else {
+        wall + (at - now)
+    }
 }

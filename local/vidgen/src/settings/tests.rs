@@ -217,7 +217,6 @@ fn provider_webhook_settings_are_read_and_checked() {
         ),
         ("VIDGEN_PUBLIC_URL", "ftp://127.0.0.1", "not an https URL"),
         ("VIDGEN_PUBLIC_URL", "https://h/?x=1", "query"),
-        ("FAL_JWKS_URL", "jwks", "not valid"),
     ] {
         let e = apply(&[(name, raw)]).unwrap_err().to_string();
         assert!(e.contains(&format!("{name}: ")) && e.contains(says), "{e}");

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# State transitions per job and the time from the provider finishing to the job being
+# completed, for the same fal job polled (the baseline, measured in the same run) and
+# ended by fal's signed webhook (callback mode), on the local stack against the fal
+# simulator at `vidgen serve`'s own pace. Prints both and their ratios; fails when
+# callback mode takes more than 6 transitions per job.
+# Usage: benches/transitions.sh [JOBS]   (default 3 per mode)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo run --quiet -p vidgen --example transitions -- "${1:-3}"
