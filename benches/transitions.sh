@@ -4,7 +4,7 @@
 # ended by fal's signed webhook (callback mode), on the local stack against the fal
 # simulator at `vidgen serve`'s own pace. Prints both and their ratios; fails when
 # callback mode takes more than 6 transitions per job.
-# Usage: benches/transitions.sh [JOBS]   (default 3 per mode)
+# Usage: benches/transitions.sh [JOBS] [RENDER_SECS]   (defaults: 3 jobs per mode, 3 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --quiet -p vidgen --example transitions -- "${1:-3}"
+cargo run --quiet -p vidgen --example transitions -- "${1:-3}" "${2:-3}"

@@ -30,15 +30,21 @@ struct Figures {
     latency_max: f64,
 }
 
-fn sim_config() -> FalConfig {
+fn sim_config(render: Duration) -> FalConfig {
     FalConfig {
         queue_time: Duration::from_millis(300),
-        render_time: Duration::from_secs(3),
+        render_time: render,
         ..FalConfig::default()
     }
 }
 
-async fn measure(name: &str, jobs: usize, polled: bool, dir: &Path) -> anyhow::Result<Figures> {
+async fn measure(
+    name: &str,
+    jobs: usize,
+    render: Duration,
+    polled: bool,
+    dir: &Path,
+) -> anyhow::Result<Figures> {
     let mut config = StackConfig::local("127.0.0.1:0".parse()?, dir.join(name));
     // The baseline's "live" queue: a simulator the stack does not own.
     let outside = if polled {
@@ -46,7 +52,7 @@ async fn measure(name: &str, jobs: usize, polled: bool, dir: &Path) -> anyhow::R
             "127.0.0.1:0".parse()?,
             FalConfig {
                 api_key: Some("bench-key".into()),
-                ..sim_config()
+                ..sim_config(render)
             },
         )
         .await?;
@@ -57,7 +63,7 @@ async fn measure(name: &str, jobs: usize, polled: bool, dir: &Path) -> anyhow::R
         };
         Some(sim)
     } else {
-        config.fal = FalChoice::Simulator(sim_config());
+        config.fal = FalChoice::Simulator(sim_config(render));
         None
     };
     let stack = RunningStack::start(config).await?;
@@ -121,7 +127,7 @@ async fn measure(name: &str, jobs: usize, polled: bool, dir: &Path) -> anyhow::R
 }
 
 async fn wait_completed(http: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<Value> {
-    for _ in 0..1200 {
+    for _ in 0..12_000 {
         let job: Value = http
             .get(format!("{base}/v1/videos/{id}"))
             .send()
@@ -134,7 +140,7 @@ async fn wait_completed(http: &reqwest::Client, base: &str, id: &str) -> anyhow:
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    bail!("job {id} did not complete in a minute")
+    bail!("job {id} did not complete in 10 minutes")
 }
 
 #[tokio::main]
@@ -146,10 +152,19 @@ async fn main() -> anyhow::Result<()> {
         .context("the argument is a number of jobs")?
         .unwrap_or(3)
         .max(1);
+    let render_secs: u64 = std::env::args()
+        .nth(2)
+        .map(|n| n.parse())
+        .transpose()
+        .context("the second argument is the render time in seconds")?
+        .unwrap_or(3);
+    let render = Duration::from_secs(render_secs);
     let dir = tempfile::tempdir()?;
-    let polling = measure("polling", jobs, true, dir.path()).await?;
-    let callback = measure("callback", jobs, false, dir.path()).await?;
-    println!("{jobs} fal/fal-ai/veo3.1 jobs per mode; fal renders 3.3 s; checks every 1-5 s");
+    let polling = measure("polling", jobs, render, true, dir.path()).await?;
+    let callback = measure("callback", jobs, render, false, dir.path()).await?;
+    println!(
+        "{jobs} fal/fal-ai/veo3.1 jobs per mode; fal queues 0.3 s and renders {render_secs} s; checks every 1-5 s"
+    );
     println!(
         "{:<22} {:>16} {:>17} {:>30}",
         "mode", "transitions/job", "status polls/job", "provider done → completed (s)"
