@@ -644,17 +644,7 @@ fn read_error(answer: ErrorAnswer) -> ProviderError {
 
 /// The error for a non-2xx answer from the CDN link.
 fn read_link_error(answer: ErrorAnswer) -> ProviderError {
-    let message = format!("fal's output link answered HTTP {}", answer.status.as_u16());
-    match answer.status {
-        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE => {
-            ProviderError::NotFound {
-                message: format!("{message}: the output is gone"),
-            }
-        }
-        _ => answer
-            .common_error(&message)
-            .unwrap_or(ProviderError::Protocol { message }),
-    }
+    answer.output_link_error("fal's output link", "the output is gone")
 }
 
 #[derive(Deserialize)]

@@ -68,6 +68,23 @@ impl ErrorAnswer {
         }
     }
 
+    /// The error for a non-2xx answer from a provider's output link (a CDN or signed
+    /// URL, not its API): 403/404/410 mean the output is gone (`gone` says how), which
+    /// a fresh read of the render may cure; `link` names the link in the message.
+    pub fn output_link_error(self, link: &str, gone: &str) -> ProviderError {
+        let message = format!("{link} answered HTTP {}", self.status.as_u16());
+        match self.status {
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE => {
+                ProviderError::NotFound {
+                    message: format!("{message}: {gone}"),
+                }
+            }
+            _ => self
+                .common_error(&message)
+                .unwrap_or(ProviderError::Protocol { message }),
+        }
+    }
+
     /// The error for the statuses every provider treats alike (429, 404, 408/409,
     /// 5xx), or `None` for a refusal the adapter reads itself.
     pub fn common_error(&self, message: &str) -> Option<ProviderError> {

@@ -429,17 +429,7 @@ fn read_error(answer: ErrorAnswer) -> ProviderError {
 /// The error for a non-2xx answer from an output link: 403/404 mean it expired (or
 /// the output is gone), which a fresh read of the task may cure.
 fn read_link_error(answer: ErrorAnswer) -> ProviderError {
-    let message = format!("the output link answered HTTP {}", answer.status.as_u16());
-    match answer.status {
-        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::GONE => {
-            ProviderError::NotFound {
-                message: format!("{message}: it expired or the output is gone"),
-            }
-        }
-        _ => answer
-            .common_error(&message)
-            .unwrap_or(ProviderError::Protocol { message }),
-    }
+    answer.output_link_error("the output link", "it expired or the output is gone")
 }
 
 /// The human message of an error body: `error` as a string, or an object's `message`,
