@@ -18,6 +18,7 @@ pub mod config;
 pub mod deadline;
 pub mod domain;
 pub mod engine;
+pub mod events;
 pub mod lambda_glue;
 pub mod mp4_duration;
 pub mod private_address;

@@ -15,6 +15,8 @@ mod view;
 mod tests;
 
 pub use errors::ApiError;
+/// The public job object, as every route and every event carries it.
+pub use view::job_json;
 
 use crate::callback::DeliveryQueue;
 use crate::domain::ids::Owner;
