@@ -51,6 +51,7 @@ mod common;
 
 mod cancel_delete;
 mod create;
+mod events;
 mod fal;
 mod faults;
 mod idempotency;

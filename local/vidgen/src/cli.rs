@@ -33,9 +33,13 @@ pub enum Command {
     },
     /// Make a video and save it. Without --api, runs everything in-process.
     Generate(GenerateArgs),
-    /// Show a job.
+    /// Show a job; with --watch, follow it live until it ends.
     Status {
         id: String,
+        /// Print every change of status or progress until the job ends (over the
+        /// events WebSocket, polling when it is unreachable), then the job.
+        #[arg(long)]
+        watch: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -71,6 +75,16 @@ pub struct ApiArgs {
     pub api: String,
     #[arg(long, env = "VIDGEN_TOKEN")]
     pub token: Option<String>,
+    /// The events WebSocket, when it is not the API's own `/v1/events` (in AWS: the
+    /// stack's `EventsUrl` output).
+    #[arg(long, env = "VIDGEN_EVENTS_URL")]
+    pub events_url: Option<String>,
+}
+
+impl ApiArgs {
+    fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&self.api, self.token.clone())?.with_events_url(self.events_url.clone()))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +118,9 @@ pub struct GenerateArgs {
     pub api: Option<String>,
     #[arg(long, env = "VIDGEN_TOKEN")]
     pub token: Option<String>,
+    /// With --api: its events WebSocket, when it is not the API's own `/v1/events`.
+    #[arg(long, env = "VIDGEN_EVENTS_URL")]
+    pub events_url: Option<String>,
     /// Data dir of the in-process stack.
     #[arg(long, default_value = ".vidgen", env = "VIDGEN_DATA_DIR")]
     pub data_dir: PathBuf,
@@ -136,15 +153,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Generate(args) => generate(args).await,
-        Command::Status { id, api } => {
-            let job = Client::new(&api.api, api.token)?.get(&id).await?;
+        Command::Status { id, watch, api } => {
+            let client = api.client()?;
+            let job = if watch {
+                follow(&client, &id, |_, line| println!("{id}: {line}")).await?
+            } else {
+                client.get(&id).await?
+            };
             println!("{}", serde_json::to_string_pretty(&job)?);
             Ok(())
         }
         Command::List { status, api } => {
-            let page = Client::new(&api.api, api.token)?
-                .list(status.as_deref())
-                .await?;
+            let page = api.client()?.list(status.as_deref()).await?;
             for job in page["data"].as_array().into_iter().flatten() {
                 println!(
                     "{}  {:<11} {:>3}%  {}",
@@ -162,12 +182,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             api,
         } => {
-            let client = Client::new(&api.api, api.token)?;
+            let client = api.client()?;
             let job = client.remix(&id, &prompt).await?;
             finish(&client, job, out).await
         }
         Command::Cancel { id, api } => {
-            let job = Client::new(&api.api, api.token)?.cancel(&id).await?;
+            let job = api.client()?.cancel(&id).await?;
             println!("{} is {}", id, job["status"].as_str().unwrap_or("?"));
             Ok(())
         }
@@ -202,7 +222,7 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     }
     match args.api {
         Some(api) => {
-            let client = Client::new(&api, args.token)?;
+            let client = Client::new(&api, args.token)?.with_events_url(args.events_url);
             let job = client.create(&body).await?;
             finish_all(&client, job, args.out).await
         }
@@ -258,6 +278,78 @@ fn variant_path(primary: &std::path::Path, size: &str) -> PathBuf {
     primary.with_file_name(name)
 }
 
+/// How long `follow` waits for an event before it reads the job anyway.
+const QUIET_LIMIT: Duration = Duration::from_secs(30);
+/// The polling pace when the events endpoint is unreachable.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// Follow job `id` until it ends and return it, calling `on_change` with the job at
+/// every change of status or progress seen. Live over the events endpoint; when it
+/// cannot be reached or drops, by polling `GET /v1/videos/{id}`.
+pub async fn follow(
+    client: &Client,
+    id: &str,
+    mut on_change: impl FnMut(&Value, &str),
+) -> anyhow::Result<Value> {
+    let mut events = match client.events().await {
+        Ok(mut events) => match events.subscribe(&[id]).await {
+            Ok(()) => Some(events),
+            Err(e) => {
+                tracing::info!(error = %e, "events unavailable; polling");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::info!(error = format!("{e:#}"), "events unavailable; polling");
+            None
+        }
+    };
+    // Read once after subscribing: a change made before it is not missed.
+    let mut job = client.get(id).await?;
+    let mut last = String::new();
+    loop {
+        let line = format!(
+            "{} {}%",
+            job["status"].as_str().unwrap_or("?"),
+            job["progress"].as_u64().unwrap_or(0)
+        );
+        if line != last {
+            on_change(&job, &line);
+            last = line;
+        }
+        if is_ended(&job) {
+            if let Some(events) = events.take() {
+                events.close().await;
+            }
+            return Ok(job);
+        }
+        job = match events.as_mut() {
+            Some(live) => match tokio::time::timeout(QUIET_LIMIT, live.next_job()).await {
+                Ok(Ok(Some(update))) if update["id"] == id => update,
+                Ok(Ok(Some(_))) => continue,
+                // Quiet for long: read the job, keep listening.
+                Err(_) => client.get(id).await?,
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    tracing::info!("the events connection ended; polling");
+                    events = None;
+                    client.get(id).await?
+                }
+            },
+            None => {
+                tokio::time::sleep(POLL_EVERY).await;
+                client.get(id).await?
+            }
+        };
+    }
+}
+
+fn is_ended(job: &Value) -> bool {
+    job["status"]
+        .as_str()
+        .and_then(|s| s.parse::<vidgen_shared::domain::Status>().ok())
+        .is_some_and(|s| s.is_terminal())
+}
+
 /// Follow a job to its end with a progress bar, then save the video.
 async fn finish(client: &Client, job: Value, out: Option<PathBuf>) -> anyhow::Result<()> {
     let id = job["id"]
@@ -276,26 +368,17 @@ async fn finish(client: &Client, job: Value, out: Option<PathBuf>) -> anyhow::Re
     } else {
         ProgressBar::hidden()
     };
-    let mut last = String::new();
-    let job = loop {
-        let job = client.get(&id).await?;
-        let status = job["status"].as_str().unwrap_or("?").to_string();
-        let progress = job["progress"].as_u64().unwrap_or(0);
-        bar.set_position(progress);
-        bar.set_message(format!("{id:.12}… {status}"));
-        let line = format!("{status} {progress}%");
-        if bar.is_hidden() && line != last {
+    let job = follow(client, &id, |job, line| {
+        bar.set_position(job["progress"].as_u64().unwrap_or(0));
+        bar.set_message(format!(
+            "{id:.12}… {}",
+            job["status"].as_str().unwrap_or("?")
+        ));
+        if bar.is_hidden() {
             eprintln!("{id}: {line}");
         }
-        last = line;
-        let ended = status
-            .parse::<vidgen_shared::domain::Status>()
-            .is_ok_and(|s| s.is_terminal());
-        if ended {
-            break job;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    })
+    .await?;
     bar.finish_and_clear();
     let status = job["status"].as_str().unwrap_or("?");
     if status != "completed" {

@@ -1,8 +1,10 @@
 //! The local HTTP server: the contract's `/v1` routes (the same `api::handle` the
-//! Lambda calls) and `/files/…`, which serves signed, expiring links the way S3
-//! serves presigned URLs.
+//! Lambda calls), the `/v1/events` WebSocket (see `events`), and `/files/…`, which
+//! serves signed, expiring links the way S3 serves presigned URLs.
 
+use crate::events::{self, EventsDeps};
 use axum::body::Body;
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +13,12 @@ use axum::Router;
 use futures::TryStreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use vidgen_shared::api::request::{Rejection, MAX_BODY_BYTES};
 use vidgen_shared::api::{self, ApiDeps, ApiError};
+use vidgen_shared::domain::ids::Owner;
 use vidgen_shared::domain::MAX_UPLOAD_BYTES;
+use vidgen_shared::events::feed::JobFeed;
 use vidgen_shared::store::local_files::{LinkError, LocalObjectStore, PutError, SignedRequest};
 use vidgen_shared::store::{ObjectStore, StoreError};
 
@@ -25,6 +30,11 @@ pub struct AppState {
     files: Option<Arc<LocalObjectStore>>,
     /// token → owner; empty = single-user.
     tokens: Arc<HashMap<String, String>>,
+    /// What `/v1/events` connections read.
+    feed: Arc<JobFeed>,
+    /// Cancelled when the server stops, closing the event connections (upgraded
+    /// connections outlive the HTTP server's graceful shutdown).
+    closing: CancellationToken,
 }
 
 impl AppState {
@@ -32,26 +42,37 @@ impl AppState {
         api: ApiDeps,
         files: Option<Arc<LocalObjectStore>>,
         tokens: Vec<(String, String)>,
+        feed: Arc<JobFeed>,
+        closing: CancellationToken,
     ) -> AppState {
         AppState {
             api: Arc::new(api),
             files,
             tokens: Arc::new(tokens.into_iter().collect()),
+            feed,
+            closing,
         }
     }
 
     /// The caller: the owner of the bearer token, or `local` when no tokens are set.
     fn owner(&self, headers: &HeaderMap) -> Option<String> {
+        self.owner_of(bearer(headers))
+    }
+
+    fn owner_of(&self, token: Option<&str>) -> Option<String> {
         if self.tokens.is_empty() {
             return Some("local".into());
         }
-        let token = headers
-            .get(header::AUTHORIZATION)?
-            .to_str()
-            .ok()?
-            .strip_prefix("Bearer ")?;
-        self.tokens.get(token.trim()).cloned()
+        self.tokens.get(token?.trim()).cloned()
     }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 /// Bodies above the contract's 64 KiB still reach the API, which answers its own 413.
@@ -61,6 +82,7 @@ const FILE_BODY_LIMIT: usize = 10 * 1024 * 1024 + 1;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
+        .route("/v1/events", any(events_route))
         .route("/v1", any(api_route))
         .route("/v1/{*rest}", any(api_route))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
@@ -103,6 +125,36 @@ async fn api_route(State(state): State<AppState>, request: Request) -> Response 
     };
     let request = http::Request::from_parts(parts, body);
     into_axum(api::handle(&state.api, owner.as_deref(), request).await)
+}
+
+/// `GET /v1/events`: the caller is the bearer token's owner, or `?access_token=`'s
+/// (browsers cannot set headers on a WebSocket); an unknown token is refused before the
+/// upgrade. Any other method answers the contract's 405.
+async fn events_route(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: Request,
+) -> Response {
+    if request.method() != Method::GET {
+        return into_axum(ApiError::method_not_allowed("GET").into_response());
+    }
+    let query_token = api::query_pairs(request.uri())
+        .into_iter()
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v);
+    let token = bearer(request.headers()).or(query_token.as_deref());
+    let Some(owner) = state.owner_of(token) else {
+        return into_axum(ApiError::unauthorized().into_response());
+    };
+    let Ok(upgrade) = upgrade else {
+        return into_axum(ApiError::upgrade_required().into_response());
+    };
+    let deps = EventsDeps {
+        api: state.api.clone(),
+        feed: state.feed.clone(),
+        closing: state.closing.clone(),
+    };
+    upgrade.on_upgrade(move |socket| events::serve(socket, deps, Owner::new(owner)))
 }
 
 fn into_axum(response: http::Response<bytes::Bytes>) -> Response {

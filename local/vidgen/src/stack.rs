@@ -13,12 +13,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 use vidgen_shared::api::ValidationPolicy;
 use vidgen_shared::api::{ApiConfig, ApiDeps};
 use vidgen_shared::callback::{BackgroundDeliveries, CallbackSender, WebhookSigner};
 use vidgen_shared::config::Secret;
 use vidgen_shared::domain::ProviderId;
+use vidgen_shared::events::feed::{JobFeed, NotifyingJobStore};
 use vidgen_shared::provider::fal::{FalProvider, FalQueueConfig};
 use vidgen_shared::provider::openai::{OpenAiConfig, OpenAiProvider};
 use vidgen_shared::provider::runway::{RunwayConfig, RunwayProvider};
@@ -277,7 +279,8 @@ pub struct RunningStack {
     sweep_deps: SweepDeps,
     server: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops the server and closes its event connections.
+    closing: CancellationToken,
 }
 
 impl RunningStack {
@@ -397,6 +400,10 @@ impl RunningStack {
         })
         .context("FAL_JWKS_URL")?;
         let (jobs, objects, files) = stores(&config, &base_url).await?;
+        // Every writer shares this store, so wrapping it sees every change to a job:
+        // the feed `/v1/events` reads (in AWS, the table's stream).
+        let feed = Arc::new(JobFeed::default());
+        let jobs: Arc<dyn JobStore> = Arc::new(NotifyingJobStore::new(jobs, feed.clone()));
         let (sender, webhook_secret_source) = callbacks(&config)?;
         // Deliveries leave the request and the step: a background task sends them.
         let callbacks = BackgroundDeliveries::start(sender);
@@ -434,11 +441,13 @@ impl RunningStack {
             },
             webhooks: Arc::new(webhooks),
         };
-        let state = AppState::new(api, files, config.tokens.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let server = tokio::spawn(server::serve(listener, state, async {
-            let _ = rx.await;
-        }));
+        let closing = CancellationToken::new();
+        let state = AppState::new(api, files, config.tokens.clone(), feed, closing.clone());
+        let server = tokio::spawn(server::serve(
+            listener,
+            state,
+            closing.clone().cancelled_owned(),
+        ));
         let unfinished: Vec<_> = jobs.unfinished().await?.into_iter().map(|j| j.id).collect();
         engine.resume(&unfinished).await;
         // After the resume, so a job whose execution is missing really has none.
@@ -489,7 +498,7 @@ impl RunningStack {
             sweep_deps,
             server,
             sweeper,
-            shutdown: Some(tx),
+            closing,
         })
     }
 
@@ -501,9 +510,7 @@ impl RunningStack {
     /// Stop serving and stop every running execution (they resume on the next start).
     pub async fn shutdown(mut self) {
         self.sweeper.abort();
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.closing.cancel();
         let _ = (&mut self.server).await;
         self.engine.stop_all().await;
         if let Some(sim) = self.simulator.take() {

@@ -79,6 +79,18 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Unauthorized, message)
     }
 
+    /// `GET /v1/events` without a WebSocket handshake (426, naming the `Upgrade` header).
+    pub fn upgrade_required() -> ApiError {
+        ApiError {
+            field: Some("Upgrade".into()),
+            ..ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                ErrorCode::InvalidRequest,
+                "this is a WebSocket endpoint: connect with `Upgrade: websocket`",
+            )
+        }
+    }
+
     /// A known path with the wrong method; `allow` lists the right ones (`GET, POST`).
     pub fn method_not_allowed(allow: impl Into<String>) -> ApiError {
         let allow = allow.into();

@@ -153,3 +153,56 @@ impl JobStore for NotifyingJobStore {
         self.inner.find_by_provider(provider, video_id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::tests::sample_job;
+    use chrono::Utc;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+    #[test]
+    fn only_changes_of_status_or_progress_are_published() {
+        let feed = JobFeed::new(16);
+        let mut rx = feed.subscribe();
+        let mut job = sample_job(Utc::now());
+        feed.publish(&job);
+        job.version += 1;
+        job.provider_video_id = Some("video_1".into());
+        feed.publish(&job); // not notable
+        job.progress = 50;
+        feed.publish(&job);
+        job.status = Status::Completed;
+        job.progress = 100;
+        feed.publish(&job);
+        let got: Vec<(Status, u8)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|j| (j.status, j.progress))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Status::Queued, 0),
+                (Status::Queued, 50),
+                (Status::Completed, 100)
+            ]
+        );
+        // An ended job is forgotten: the map does not grow with history.
+        assert!(feed.last.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_receiver_that_falls_behind_is_told_and_never_blocks_the_publisher() {
+        let feed = JobFeed::new(2);
+        let mut slow = feed.subscribe();
+        let mut job = sample_job(Utc::now());
+        for p in 0..10 {
+            job.progress = p;
+            feed.publish(&job); // returns at once although nobody reads
+        }
+        assert!(matches!(slow.try_recv(), Err(TryRecvError::Lagged(8))));
+        assert_eq!(slow.try_recv().map(|j| j.progress).ok(), Some(8));
+        drop(feed);
+        assert!(matches!(slow.blocking_recv(), Ok(_)));
+        assert!(matches!(slow.blocking_recv(), Err(RecvError::Closed)));
+    }
+}

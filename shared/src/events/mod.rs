@@ -123,3 +123,100 @@ impl Subscription {
 pub fn is_notable(before: Option<&Job>, after: &Job) -> bool {
     before.is_none_or(|b| b.status != after.status || b.progress != after.progress)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::tests::{sample_id, sample_job};
+    use crate::domain::Status;
+    use chrono::Utc;
+
+    const OTHER: &str = "vid_01ARZ3NDEKTSV4RRFFQ69G5FAW";
+
+    #[test]
+    fn subscribe_names_its_jobs() {
+        let parsed = parse_client_message(&format!(
+            r#"{{"action":"subscribe","job_ids":["{OTHER}"]}}"#
+        ));
+        let expected: BTreeSet<JobId> = [JobId::parse(OTHER).unwrap()].into();
+        assert_eq!(parsed, Ok(ClientMessage::Subscribe { job_ids: expected }));
+    }
+
+    #[test]
+    fn a_bad_message_is_named() {
+        for (text, names) in [
+            ("not json", "action"),
+            (r#"{"action":"unsubscribe","job_ids":[]}"#, "unknown action"),
+            (r#"{"action":"subscribe"}"#, "job_ids: required"),
+            (
+                r#"{"action":"subscribe","job_ids":[]}"#,
+                "job_ids: must name 1 to 100",
+            ),
+            (r#"{"action":"subscribe","job_ids":[7]}"#, "job_ids[0]"),
+            (
+                r#"{"action":"subscribe","job_ids":["vid_x"]}"#,
+                "job_ids[0]",
+            ),
+            (
+                r#"{"action":"subscribe","job_ids":[],"extra":1}"#,
+                "unknown field",
+            ),
+        ] {
+            let err = parse_client_message(text).unwrap_err();
+            assert!(err.contains(names), "{text}: {err}");
+        }
+        let many: Vec<String> = (0..101).map(|_| OTHER.to_string()).collect();
+        let text = serde_json::json!({"action": "subscribe", "job_ids": many}).to_string();
+        assert!(parse_client_message(&text).unwrap_err().contains("got 101"));
+    }
+
+    #[test]
+    fn a_subscription_sees_only_its_owners_jobs_and_then_only_the_named_ones() {
+        let job = sample_job(Utc::now()); // alice's, sample_id()
+        let mut alice = Subscription::new(Owner::new("alice"));
+        let bob = Subscription::new(Owner::new("bob"));
+        assert!(alice.wants(&job));
+        assert!(!bob.wants(&job));
+        alice.apply(ClientMessage::Subscribe {
+            job_ids: [JobId::parse(OTHER).unwrap()].into(),
+        });
+        assert!(!alice.wants(&job), "narrowed to another job");
+        alice.apply(ClientMessage::Subscribe {
+            job_ids: [sample_id()].into(),
+        });
+        assert!(alice.wants(&job));
+        // Naming another owner's job does not reveal it.
+        let mut nosy = Subscription::new(Owner::new("bob"));
+        nosy.apply(ClientMessage::Subscribe {
+            job_ids: [sample_id()].into(),
+        });
+        assert!(!nosy.wants(&job));
+    }
+
+    #[test]
+    fn only_new_jobs_and_status_or_progress_changes_are_events() {
+        let before = sample_job(Utc::now());
+        assert!(is_notable(None, &before));
+        let mut same = before.clone();
+        same.provider_video_id = Some("video_1".into());
+        same.version += 1;
+        assert!(!is_notable(Some(&before), &same));
+        let mut progressed = before.clone();
+        progressed.progress = 40;
+        assert!(is_notable(Some(&before), &progressed));
+        let mut moved = before.clone();
+        moved.status = Status::InProgress;
+        assert!(is_notable(Some(&before), &moved));
+    }
+
+    #[test]
+    fn frames_have_the_contracts_shape() {
+        let frame: Value = serde_json::from_str(&job_updated(json!({"id": OTHER}))).unwrap();
+        assert_eq!(frame, json!({"type": "job.updated", "job": {"id": OTHER}}));
+        let ids: BTreeSet<JobId> = [JobId::parse(OTHER).unwrap()].into();
+        let frame: Value = serde_json::from_str(&subscribed(&ids)).unwrap();
+        assert_eq!(frame, json!({"type": "subscribed", "job_ids": [OTHER]}));
+        let frame: Value = serde_json::from_str(&client_error("job_ids: x")).unwrap();
+        assert_eq!(frame["error"]["code"], "invalid_request");
+    }
+}
