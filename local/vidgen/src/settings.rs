@@ -1,6 +1,6 @@
 //! `vidgen`'s environment, read here and nowhere else in this crate. [`VARIABLES`] lists
 //! every variable, including the CLI arguments clap takes from the environment
-//! (`VIDGEN_API`, `VIDGEN_TOKEN`, `VIDGEN_DATA_DIR`); the README's local configuration
+//! (`VIDGEN_API`, `VIDGEN_TOKEN`, `VIDGEN_EVENTS_URL`, `VIDGEN_DATA_DIR`); the README's local configuration
 //! table is checked against it.
 //!
 //! Parsing is a pure function of a lookup ([`StackConfig::apply_settings`]), so tests
@@ -161,6 +161,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "VIDGEN_TOKEN",
         default: UNSET,
         meaning: "bearer token for that API (a CLI argument, read by clap)",
+    },
+    Variable {
+        name: "VIDGEN_EVENTS_URL",
+        default: UNSET,
+        meaning: "the events WebSocket the CLI follows jobs on; unset = that API's own /v1/events (a CLI argument, read by clap)",
     },
     Variable {
         name: "RUST_LOG",
