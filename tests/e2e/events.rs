@@ -11,6 +11,7 @@ on_both_stores!(
     a_bad_token_is_refused_at_connect,
     subscribe_narrows_to_the_named_jobs,
     the_cli_follows_a_job_live_and_by_polling_when_events_are_unreachable,
+    a_client_that_never_reads_holds_up_no_job,
 );
 
 async fn connect(h: &Harness, token: &str) -> Events {
@@ -195,5 +196,30 @@ async fn the_cli_follows_a_job_live_and_by_polling_when_events_are_unreachable(s
         .await
         .unwrap();
     assert_eq!(done["status"], "completed");
+    h.stack.shutdown().await;
+}
+
+async fn a_client_that_never_reads_holds_up_no_job(store: Store) {
+    let h = Harness::start(store).await;
+    // Connected, then never read from again (its frames pile up unread).
+    let url = format!(
+        "{}/v1/events?access_token={ALICE}",
+        h.stack.base_url.replacen("http", "ws", 1)
+    );
+    let (stuck, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let job = create(&h, ALICE, &create_body(&format!("Job {i}."))).await;
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let ended = tokio::time::timeout(Duration::from_secs(20), h.wait_for_end(id, ALICE))
+            .await
+            .expect("the jobs end while a client sleeps on its socket");
+        assert_eq!(ended["status"], "completed");
+    }
+    drop(stuck);
     h.stack.shutdown().await;
 }
