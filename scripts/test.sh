@@ -24,5 +24,7 @@ set -a
 set +a
 # The servers are up: a test that cannot find them is a failure here, never a skip.
 export VIDGEN_REQUIRE_AWS_TESTS=1
+# The official provider SDKs are installed: their conformance tests run, never skip.
+export VIDGEN_REQUIRE_SDK_TESTS=1
 
 cargo test --workspace --locked
