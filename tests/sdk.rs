@@ -6,6 +6,7 @@
 //! says the test is skipped — or fails naming what is missing when
 //! `VIDGEN_REQUIRE_SDK_TESTS=1` (scripts/test.sh, CI), so CI never passes by skipping.
 
+use sora_sim::runway::{RunwayConfig, RunwaySimulator};
 use sora_sim::{SimConfig, Simulator};
 use std::process::Command;
 use std::time::Duration;
@@ -79,5 +80,33 @@ async fn the_openai_sdk_drives_the_sora_simulator() {
         stats.remixes >= 1 && stats.deletes >= 1 && stats.downloads >= 3,
         "{stats:?}"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runwayml_sdk_drives_the_runway_simulator() {
+    if !python_with("runwayml") {
+        return;
+    }
+    let sim = RunwaySimulator::start(
+        "127.0.0.1:0".parse().expect("literal address"),
+        RunwayConfig {
+            pending_time: Duration::from_millis(100),
+            render_time: Duration::from_millis(300),
+            api_key: Some("key_sim".into()),
+            // The SDK's image is a data URI; no HTTP asset is fetched.
+            ..RunwayConfig::default()
+        },
+    )
+    .await
+    .expect("the simulator starts");
+    run_script("runway_tasks.py", &[&sim.base_url()]).await;
+    let stats = sim.stats();
+    assert!(stats.faults_served >= 1, "{stats:?}");
+    assert!(
+        stats.image_to_video >= 1 && stats.text_to_video >= 4,
+        "{stats:?}"
+    );
+    assert!(stats.cancels + stats.deletes >= 1, "{stats:?}");
     sim.shutdown().await;
 }
