@@ -6,6 +6,7 @@
 //! says the test is skipped — or fails naming what is missing when
 //! `VIDGEN_REQUIRE_SDK_TESTS=1` (scripts/test.sh, CI), so CI never passes by skipping.
 
+use sora_sim::fal::{FalConfig, FalSimulator};
 use sora_sim::runway::{RunwayConfig, RunwaySimulator};
 use sora_sim::{SimConfig, Simulator};
 use std::process::Command;
@@ -108,5 +109,28 @@ async fn the_runwayml_sdk_drives_the_runway_simulator() {
         "{stats:?}"
     );
     assert!(stats.cancels + stats.deletes >= 1, "{stats:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fal_client_sdk_drives_the_fal_simulator() {
+    if !python_with("fal_client") {
+        return;
+    }
+    let sim = FalSimulator::start(
+        "127.0.0.1:0".parse().expect("literal address"),
+        FalConfig {
+            queue_time: Duration::from_millis(100),
+            render_time: Duration::from_millis(300),
+            api_key: Some("sim-key".into()),
+            ..FalConfig::default()
+        },
+    )
+    .await
+    .expect("the simulator starts");
+    run_script("fal_queue.py", &[&sim.queue_url()]).await;
+    let stats = sim.stats();
+    // Three renders, the cancelled one, and the 422 (a submit past auth).
+    assert!(stats.submits >= 5 && stats.cancels >= 1, "{stats:?}");
     sim.shutdown().await;
 }
