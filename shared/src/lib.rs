@@ -19,6 +19,8 @@ pub mod deadline;
 pub mod domain;
 pub mod engine;
 pub mod events;
+#[cfg(test)]
+mod fuzz_targets;
 pub mod lambda_glue;
 pub mod mp4_duration;
 pub mod private_address;

@@ -25,6 +25,8 @@
 mod callback;
 mod choice;
 mod execute;
+#[cfg(test)]
+mod fuzz_targets;
 mod parse;
 mod path;
 mod template;

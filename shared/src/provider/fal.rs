@@ -681,5 +681,40 @@ impl WireStatus {
     }
 }
 
+/// The parsers a provider's bytes reach, for the fuzz targets (`crate::fuzz_targets`).
+#[cfg(test)]
+pub(crate) mod fuzz_surface {
+    use super::*;
+
+    fn answer(status: u16, body: &[u8]) -> ErrorAnswer {
+        ErrorAnswer {
+            status: reqwest::StatusCode::from_u16(status)
+                .unwrap_or(reqwest::StatusCode::BAD_REQUEST),
+            retry_after: None,
+            body: bytes::Bytes::copy_from_slice(body),
+            too_large: false,
+        }
+    }
+
+    /// A submit answer, a status and a result, as the adapter reads them.
+    pub fn status(body: &[u8]) {
+        if let Ok(submit) = serde_json::from_slice::<WireSubmit>(body) {
+            let _ = video_id_of("https://queue.fal.run", &submit);
+        }
+        if let Ok(status) = serde_json::from_slice::<WireStatus>(body) {
+            let _ = status.failure();
+        }
+        if let Ok(result) = serde_json::from_slice::<Value>(body) {
+            let _ = video_link(&result);
+        }
+    }
+
+    /// An error answer of any status, from the queue and from the CDN link.
+    pub fn error(status: u16, body: &[u8]) {
+        let _ = read_error(answer(status, body));
+        let _ = read_link_error(answer(status, body));
+    }
+}
+
 #[cfg(test)]
 mod tests;

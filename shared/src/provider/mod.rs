@@ -5,7 +5,7 @@
 //! each job's model names its provider.
 
 pub mod fal;
-mod http;
+pub(crate) mod http;
 pub mod openai;
 mod registry;
 pub mod retry;

@@ -414,6 +414,44 @@ impl WireVideo {
     }
 }
 
+/// The parsers a provider's bytes reach, for the fuzz targets (`crate::fuzz_targets`).
+#[cfg(test)]
+pub(crate) mod fuzz_surface {
+    use super::*;
+
+    fn answer(status: u16, body: &[u8]) -> ErrorAnswer {
+        ErrorAnswer {
+            status: reqwest::StatusCode::from_u16(status)
+                .unwrap_or(reqwest::StatusCode::BAD_REQUEST),
+            retry_after: None,
+            body: bytes::Bytes::copy_from_slice(body),
+            too_large: false,
+        }
+    }
+
+    /// A video or a list page, as retrieve and list read them.
+    pub fn status(body: &[u8]) {
+        if let Ok(video) = serde_json::from_slice::<WireVideo>(body) {
+            let _ = video.into_video(None);
+        }
+        if let Ok(page) = serde_json::from_slice::<WireList>(body) {
+            for video in page.data {
+                let _ = video.into_video(None);
+            }
+        }
+    }
+
+    /// An error answer of any status.
+    pub fn error(status: u16, body: &[u8]) {
+        let _ = read_error(answer(status, body));
+    }
+
+    /// The poll hint headers.
+    pub fn poll_hint(headers: &HeaderMap) {
+        let _ = super::poll_hint(headers);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -569,6 +569,37 @@ impl WireTask {
     }
 }
 
+/// The parsers a provider's bytes reach, for the fuzz targets (`crate::fuzz_targets`).
+#[cfg(test)]
+pub(crate) mod fuzz_surface {
+    use super::*;
+
+    fn answer(status: u16, body: &[u8]) -> ErrorAnswer {
+        ErrorAnswer {
+            status: reqwest::StatusCode::from_u16(status)
+                .unwrap_or(reqwest::StatusCode::BAD_REQUEST),
+            retry_after: None,
+            body: bytes::Bytes::copy_from_slice(body),
+            too_large: false,
+        }
+    }
+
+    /// A task, as retrieve reads it.
+    pub fn status(body: &[u8]) {
+        if let Ok(task) = serde_json::from_slice::<WireTask>(body) {
+            let _ = output_link(&task);
+            let _ = task.into_video();
+        }
+    }
+
+    /// An error answer of any status, from the API and from the output link.
+    pub fn error(status: u16, body: &[u8]) {
+        let _ = read_error(answer(status, body));
+        let _ = read_link_error(answer(status, body));
+        let _ = error_message(body);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,7 +144,7 @@ struct CursorKey {
 /// Read a cursor back into the GSI key DynamoDB resumes from. Only a key of the exact
 /// shape this store writes, for `owner`, is accepted: anything else (another owner's
 /// key, a forged id or time that DynamoDB would refuse with a 500) is `InvalidCursor`.
-fn decode_cursor(cursor: &str, owner: &str) -> Result<Item, StoreError> {
+pub(crate) fn decode_cursor(cursor: &str, owner: &str) -> Result<Item, StoreError> {
     if cursor.len() > MAX_CURSOR_CHARS {
         return Err(StoreError::InvalidCursor);
     }
