@@ -11,9 +11,9 @@ pub mod usage;
 
 pub use error_code::ErrorCode;
 pub use job::{Asset, AssetKind, Assets, Job, JobError, NewJob};
-pub use timings::Timings;
 pub use model::{Model, ModelSpec, Pace, ProviderId, CATALOG};
 pub use status::{Status, TransitionError};
+pub use timings::Timings;
 pub use usage::{Limits, Refusal, Usage};
 
 /// The largest reference image (`input_reference`) accepted, in bytes.

@@ -30,9 +30,7 @@ impl Timings {
         Some(Timings {
             queue_seconds: seconds_between(job.created_at, submitted),
             render_seconds: rendered.map(|r| seconds_between(submitted, r)),
-            download_seconds: rendered
-                .zip(stored)
-                .map(|(r, s)| seconds_between(r, s)),
+            download_seconds: rendered.zip(stored).map(|(r, s)| seconds_between(r, s)),
         })
     }
 }

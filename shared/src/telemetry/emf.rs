@@ -102,4 +102,4 @@ pub fn document(end: &JobEnd) -> Value {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -33,8 +33,7 @@ pub mod names {
 
     /// Buckets for render (and queue) seconds: 5 s to 30 min, as renders run.
     pub const RENDER_BUCKETS: &[f64] = &[
-        5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0,
-        1800.0,
+        5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0,
     ];
     /// Buckets for download seconds: a few MB from the provider, 100 ms to 5 min.
     pub const DOWNLOAD_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -75,16 +74,15 @@ impl JobEnd {
         let outcome = match job.status {
             Status::Completed => Outcome::Completed,
             Status::Canceled => Outcome::Canceled,
-            Status::Failed | Status::TimedOut => Outcome::Failed(
-                job.error
-                    .as_ref()
-                    .map(|e| e.code)
-                    .unwrap_or(if job.status == Status::TimedOut {
+            Status::Failed | Status::TimedOut => {
+                Outcome::Failed(job.error.as_ref().map(|e| e.code).unwrap_or(
+                    if job.status == Status::TimedOut {
                         ErrorCode::TimedOut
                     } else {
                         ErrorCode::Internal
-                    }),
-            ),
+                    },
+                ))
+            }
             Status::Queued | Status::InProgress | Status::Downloading => return None,
         };
         let completed = outcome == Outcome::Completed;
@@ -100,9 +98,7 @@ impl JobEnd {
                     + a.thumbnail.as_ref().map_or(0, |t| t.bytes)
                     + a.spritesheet.as_ref().map_or(0, |s| s.bytes)
             }),
-            cost_usd: job
-                .cost_usd
-                .or(completed.then_some(job.estimated_cost_usd)),
+            cost_usd: job.cost_usd.or(completed.then_some(job.estimated_cost_usd)),
         })
     }
 
@@ -125,15 +121,24 @@ pub fn emit_emf(on: bool) {
 
 /// A job's terminal write succeeded: record it. Call once per successful terminal write.
 pub fn job_ended(job: &Job) {
+    if EMF.load(Ordering::Relaxed) {
+        ended(job, Some(&mut std::io::stdout().lock()));
+    } else {
+        ended(job, None);
+    }
+}
+
+/// [`job_ended`], with the EMF line (if any) written to `emf`.
+fn ended(job: &Job, emf: Option<&mut dyn Write>) {
     let Some(end) = JobEnd::of(job) else {
         tracing::warn!(job_id = %job.id, status = %job.status, "job_ended for a job that runs");
         return;
     };
     record(&end);
-    if EMF.load(Ordering::Relaxed) {
+    if let Some(out) = emf {
         // One write of one line: CloudWatch takes each stdout line as one log event.
         let line = format!("{}\n", emf::document(&end));
-        if let Err(e) = std::io::stdout().lock().write_all(line.as_bytes()) {
+        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
             tracing::warn!(error = %e, "could not write the metrics line");
         }
     }
@@ -163,5 +168,90 @@ pub fn record(end: &JobEnd) {
     }
     if let Some(cost) = end.cost_usd {
         metrics::histogram!(names::COST_USD, "model" => model).record(cost);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::tests::sample_job;
+    use crate::domain::{Asset, Assets, JobError};
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+
+    /// A recorder like `vidgen serve`'s, for one test (installed thread-locally).
+    pub(crate) fn recorder() -> PrometheusRecorder {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(names::RENDER_SECONDS.into()),
+                names::RENDER_BUCKETS,
+            )
+            .expect("buckets are not empty")
+            .build_recorder()
+    }
+
+    fn completed(render_ms: i64) -> Job {
+        let t0 = Utc::now();
+        let mut job = sample_job(t0);
+        job.mark_submitted("video_1", t0).unwrap();
+        job.mark_downloading(t0 + chrono::Duration::milliseconds(render_ms))
+            .unwrap();
+        let video = Asset {
+            key: "k".into(),
+            bytes: 300,
+            content_type: "video/mp4".into(),
+        };
+        let assets = Assets {
+            video,
+            thumbnail: None,
+            spritesheet: None,
+        };
+        job.mark_completed(
+            assets,
+            None,
+            t0 + chrono::Duration::milliseconds(render_ms + 10),
+        )
+        .unwrap();
+        job
+    }
+
+    #[test]
+    fn an_ended_job_is_recorded_once_and_prints_one_emf_line() {
+        let recorder = recorder();
+        let handle = recorder.handle();
+        let mut out = Vec::new();
+        metrics::with_local_recorder(&recorder, || {
+            ended(&completed(12_000), Some(&mut out));
+            ended(&completed(50_000), None);
+            let mut failed = sample_job(Utc::now());
+            failed
+                .mark_ended(
+                    Status::Failed,
+                    JobError::new(ErrorCode::ModerationBlocked, "no"),
+                    Utc::now(),
+                )
+                .unwrap();
+            ended(&failed, None);
+            // A running job is no end: nothing recorded.
+            ended(&sample_job(Utc::now()), None);
+        });
+        let text = handle.render();
+        for line in [
+            r#"vidgen_render_seconds_bucket{model="sora-2",le="10"} 0"#,
+            r#"vidgen_render_seconds_bucket{model="sora-2",le="20"} 1"#,
+            r#"vidgen_render_seconds_bucket{model="sora-2",le="60"} 2"#,
+            r#"vidgen_render_seconds_count{model="sora-2"} 2"#,
+            r#"vidgen_render_seconds_sum{model="sora-2"} 62"#,
+            r#"vidgen_jobs_ended_total{model="sora-2",status="completed",error_code="none"} 2"#,
+            r#"vidgen_jobs_ended_total{model="sora-2",status="failed",error_code="moderation_blocked"} 1"#,
+            r#"vidgen_download_bytes_total{model="sora-2"} 600"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+        }
+        assert!(!text.contains("status=\"queued\""), "{text}");
+        let printed = String::from_utf8(out).unwrap();
+        assert_eq!(printed.matches('\n').count(), 1, "{printed}");
+        let doc: serde_json::Value = serde_json::from_str(printed.trim_end()).unwrap();
+        crate::telemetry::emf::tests::assert_valid_emf(&doc);
+        assert_eq!(doc["RenderSeconds"], 12.0);
     }
 }
