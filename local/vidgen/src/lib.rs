@@ -7,12 +7,14 @@
 //! - [`stack`]: wires stores, provider (OpenAI or the built-in simulator) and engine.
 //! - [`settings`]: the environment, read here only, into the stack's configuration.
 //! - [`server`]: the HTTP API of the contract plus signed file links.
+//! - [`prometheus`]: `GET /metrics`, the generation metrics in Prometheus text.
 //! - [`client`] and [`cli`]: the `vidgen` command.
 
 pub mod cli;
 pub mod client;
 pub mod deployment;
 pub mod engine;
+pub mod prometheus;
 pub mod server;
 pub mod settings;
 pub mod stack;

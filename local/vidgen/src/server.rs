@@ -1,6 +1,6 @@
 //! The local HTTP server: the contract's `/v1` routes (the same `api::handle` the
 //! Lambda calls) and `/files/…`, which serves signed, expiring links the way S3
-//! serves presigned URLs.
+//! serves presigned URLs. `GET /metrics` ([`crate::prometheus`]) sits beside them.
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -64,7 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1", any(api_route))
         .route("/v1/{*rest}", any(api_route))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::prometheus::router());
     match state.files {
         Some(files) => api.merge(
             Router::new()

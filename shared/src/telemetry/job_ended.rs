@@ -111,6 +111,41 @@ impl JobEnd {
     }
 }
 
+/// Say what each metric is and its unit, for the recorder's `# HELP` lines; call once
+/// the recorder is installed.
+pub fn describe_metrics() {
+    use metrics::Unit;
+    metrics::describe_counter!(
+        names::JOBS_ENDED,
+        Unit::Count,
+        "Jobs that ended, by model, status and error code"
+    );
+    metrics::describe_histogram!(
+        names::QUEUE_SECONDS,
+        Unit::Seconds,
+        "Completed jobs: from recorded to accepted by the provider"
+    );
+    metrics::describe_histogram!(
+        names::RENDER_SECONDS,
+        Unit::Seconds,
+        "Completed jobs: from accepted by the provider to the render done"
+    );
+    metrics::describe_histogram!(
+        names::DOWNLOAD_SECONDS,
+        Unit::Seconds,
+        "Completed jobs: from the render done to every asset stored"
+    );
+    metrics::describe_counter!(
+        names::DOWNLOAD_BYTES,
+        Unit::Bytes,
+        "Bytes stored for completed jobs"
+    );
+    metrics::describe_histogram!(
+        names::COST_USD,
+        "What each job cost in USD: the provider's charge, else the estimate"
+    );
+}
+
 /// Whether [`job_ended`] prints EMF lines. Off unless a Lambda's init switched it on.
 static EMF: AtomicBool = AtomicBool::new(false);
 

@@ -30,4 +30,4 @@ pub fn init(format: LogFormat, filter: &str) {
 pub mod emf;
 mod job_ended;
 
-pub use job_ended::{emit_emf, job_ended, names, JobEnd, Outcome};
+pub use job_ended::{describe_metrics, emit_emf, job_ended, names, JobEnd, Outcome};
