@@ -282,6 +282,12 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "endpoint of S3 alone; S3 then goes path-style",
     },
     Variable {
+        name: "VIDGEN_METRICS_EMF",
+        read_by: ENDERS,
+        default: "1",
+        meaning: "`1`: each job that ends prints one CloudWatch Embedded Metric Format line (namespace `Vidgen`, see Metrics); `0`: none",
+    },
+    Variable {
         name: "RUST_LOG",
         read_by: ALL,
         default: "info",
@@ -540,6 +546,8 @@ pub struct ApiSettings {
     pub openai_webhook_secret_arn: Option<String>,
     /// `FAL_JWKS_URL`: the keys fal's webhooks are verified with.
     pub fal_jwks_url: String,
+    /// `VIDGEN_METRICS_EMF`: cancel ends jobs, so the api prints metric lines too.
+    pub metrics_emf: bool,
 }
 
 impl ApiSettings {
@@ -572,6 +580,7 @@ impl ApiSettings {
             limits: r.limits()?,
             openai_webhook_secret_arn: r.checked_optional("OPENAI_WEBHOOK_SECRET_ARN", text)?,
             fal_jwks_url: r.checked("FAL_JWKS_URL", url)?,
+            metrics_emf: r.checked("VIDGEN_METRICS_EMF", switch)?,
         })
     }
 
@@ -605,6 +614,8 @@ pub struct StepSettings {
     /// `WEBHOOK_QUEUE_URL`, read by the steps that end jobs (check-status records
     /// failures, download-to-s3 completes); never by submit.
     pub webhook_queue_url: Option<String>,
+    /// `VIDGEN_METRICS_EMF`, read by the same steps (the ones that end jobs).
+    pub metrics_emf: bool,
 }
 
 impl StepSettings {
@@ -633,11 +644,12 @@ impl StepSettings {
             workflow.min_wait = r.seconds("VIDGEN_MIN_WAIT_SECS")?;
             workflow.max_wait = r.seconds("VIDGEN_MAX_WAIT_SECS")?;
         }
-        let webhook_queue_url = match function {
-            StepFunction::Submit => None,
-            StepFunction::CheckStatus | StepFunction::Download => {
-                r.checked_optional("WEBHOOK_QUEUE_URL", url)?
-            }
+        let (webhook_queue_url, metrics_emf) = match function {
+            StepFunction::Submit => (None, false),
+            StepFunction::CheckStatus | StepFunction::Download => (
+                r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
+                r.checked("VIDGEN_METRICS_EMF", switch)?,
+            ),
         };
         Ok(StepSettings {
             function,
@@ -651,6 +663,7 @@ impl StepSettings {
             openai_webhooks,
             workflow,
             webhook_queue_url,
+            metrics_emf,
         })
     }
 
@@ -667,6 +680,8 @@ pub struct SweeperSettings {
     pub state_machine_arn: String,
     /// `WEBHOOK_QUEUE_URL`: a job it ends tells its callback.
     pub webhook_queue_url: Option<String>,
+    /// `VIDGEN_METRICS_EMF`: a job it ends prints its metric line.
+    pub metrics_emf: bool,
 }
 
 impl SweeperSettings {
@@ -676,6 +691,7 @@ impl SweeperSettings {
             common: r.common()?,
             state_machine_arn: r.required("STATE_MACHINE_ARN")?,
             webhook_queue_url: r.checked_optional("WEBHOOK_QUEUE_URL", url)?,
+            metrics_emf: r.checked("VIDGEN_METRICS_EMF", switch)?,
         })
     }
 

@@ -247,6 +247,7 @@ pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
     let result = async {
         let settings = ApiSettings::from_env()?;
         let clients = logging_and_clients(&settings.common).await;
+        telemetry::emit_emf(settings.metrics_emf);
         api_deps(&settings, &clients).await
     }
     .await;
@@ -258,6 +259,7 @@ pub async fn step_deps_from_env(function: StepFunction) -> Result<StepDeps, Conf
     let result = async {
         let settings = StepSettings::from_env(function)?;
         let clients = logging_and_clients(&settings.common).await;
+        telemetry::emit_emf(settings.metrics_emf);
         step_deps(&settings, &clients).await
     }
     .await;
@@ -269,6 +271,7 @@ pub async fn sweep_deps_from_env() -> Result<SweepDeps, ConfigError> {
     let result = async {
         let settings = SweeperSettings::from_env()?;
         let clients = logging_and_clients(&settings.common).await;
+        telemetry::emit_emf(settings.metrics_emf);
         sweep_deps(&settings, &clients).await
     }
     .await;

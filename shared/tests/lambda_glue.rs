@@ -271,3 +271,83 @@ async fn a_long_retry_after_makes_the_step_retryable_before_its_deadline() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(sim.stats().faults_served, 1);
 }
+
+/// The Lambda path of the generation metrics: the steps' own entry point, against the
+/// simulator over HTTP, records each ended job once through the `metrics` facade (with
+/// a Prometheus recorder installed for this thread only; in Lambda the same hook prints
+/// the EMF line). A current-thread runtime keeps every step on this thread.
+#[test]
+fn the_steps_that_end_jobs_record_them_once() {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (completed, failed) = metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let sim = sora_sim::SimConfig {
+                render_time: std::time::Duration::from_millis(300),
+                ..sora_sim::SimConfig::default()
+            };
+            let (deps, _sim) = deps_with(dir.path(), sim).await;
+            let job = common::job_store_contract::job("alice", None, 0);
+            deps.jobs
+                .create(&job, None, &Limits::UNLIMITED)
+                .await
+                .unwrap();
+            let mut state = step(&deps, StepFunction::Submit, json!({"job_id": job.id}))
+                .await
+                .unwrap();
+            for _ in 0..100 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let poll = json!({"action": "poll", "state": state});
+                state = step(&deps, StepFunction::CheckStatus, poll).await.unwrap();
+                if state["next"] == "download" {
+                    break;
+                }
+            }
+            assert_eq!(state["next"], "download", "{state}");
+            let done = step(&deps, StepFunction::Download, state.clone())
+                .await
+                .unwrap();
+            assert_eq!(done["next"], "done");
+            // A retried download of the completed job records nothing more.
+            step(&deps, StepFunction::Download, state).await.unwrap();
+
+            let other = common::job_store_contract::job("alice", None, 1);
+            deps.jobs
+                .create(&other, None, &Limits::UNLIMITED)
+                .await
+                .unwrap();
+            let failure = json!({"action": "record_failure", "job_id": other.id,
+                "failure": {"Error": "States.Timeout", "Cause": ""}});
+            step(&deps, StepFunction::CheckStatus, failure.clone())
+                .await
+                .unwrap();
+            // RecordFailure again (a redelivered backstop): the job already ended.
+            step(&deps, StepFunction::CheckStatus, failure)
+                .await
+                .unwrap();
+            (
+                deps.jobs.get(&job.id).await.unwrap().unwrap(),
+                deps.jobs.get(&other.id).await.unwrap().unwrap(),
+            )
+        })
+    });
+    let text = metrics.render();
+    let render = completed.timings().unwrap().render_seconds.unwrap();
+    for line in [
+        r#"vidgen_jobs_ended_total{model="sora-2",status="completed",error_code="none"} 1"#
+            .to_string(),
+        r#"vidgen_jobs_ended_total{model="sora-2",status="failed",error_code="internal"} 1"#
+            .to_string(),
+        r#"vidgen_render_seconds_count{model="sora-2"} 1"#.to_string(),
+        format!(r#"vidgen_render_seconds_sum{{model="sora-2"}} {render}"#),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+    assert_eq!(failed.status.as_str(), "failed");
+}

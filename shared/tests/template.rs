@@ -985,3 +985,125 @@ fn callback_parameters_reach_submit_and_the_api() {
         );
     }
 }
+
+/// The dashboard's metrics, as `(namespace, dimension keys, metric name, statistic)`,
+/// read from the `SEARCH('{Namespace,Dim,…} MetricName="Name"', 'Stat', period)`
+/// expressions of its widgets.
+fn dashboard_searches() -> Vec<(String, Vec<String>, String, String)> {
+    let t = template();
+    let body = text(&t["Resources"]["MetricsDashboard"]["Properties"]["DashboardBody"])
+        .expect("MetricsDashboard has a DashboardBody");
+    let body: serde_json::Value =
+        serde_json::from_str(&body.replace("${AWS::Region}", "us-east-1"))
+            .expect("the DashboardBody is JSON once its region is substituted");
+    let mut out = Vec::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        for row in widget["properties"]["metrics"].as_array().expect("metrics") {
+            for item in row.as_array().expect("a metrics row") {
+                let expression = item["expression"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("every series is a SEARCH expression: {item}"));
+                let inner = expression
+                    .strip_prefix("SEARCH('{")
+                    .unwrap_or_else(|| panic!("{expression}"));
+                let (schema, rest) = inner.split_once("} MetricName=\"").expect(expression);
+                let (metric, rest) = rest.split_once("\"', '").expect(expression);
+                let (stat, _) = rest.split_once('\'').expect(expression);
+                let mut keys = schema.split(',').map(str::to_string);
+                let namespace = keys.next().expect(expression);
+                out.push((
+                    namespace,
+                    keys.collect(),
+                    metric.to_string(),
+                    stat.to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_shows_the_metrics_the_functions_emit() {
+    use chrono::Utc;
+    use vidgen_shared::domain::{ErrorCode, Status, Timings};
+    use vidgen_shared::telemetry::emf::{self, metric};
+    use vidgen_shared::telemetry::{JobEnd, Outcome};
+    // What the code emits: every metric of every outcome, with its dimension sets.
+    let mut emitted = std::collections::BTreeSet::new();
+    for (status, outcome) in [
+        (Status::Completed, Outcome::Completed),
+        (
+            Status::Failed,
+            Outcome::Failed(ErrorCode::ModerationBlocked),
+        ),
+        (Status::Canceled, Outcome::Canceled),
+    ] {
+        let end = JobEnd {
+            job_id: "vid_1".into(),
+            model: "sora-2",
+            status,
+            outcome,
+            ended_at: Utc::now(),
+            timings: Some(Timings {
+                queue_seconds: 1.0,
+                render_seconds: Some(2.0),
+                download_seconds: Some(3.0),
+            }),
+            download_bytes: Some(4),
+            cost_usd: Some(0.4),
+        };
+        let doc = emf::document(&end);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        let namespace = directive["Namespace"].as_str().unwrap().to_string();
+        for dims in directive["Dimensions"].as_array().unwrap() {
+            let dims: Vec<String> = dims
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_string())
+                .collect();
+            for m in directive["Metrics"].as_array().unwrap() {
+                let name = m["Name"].as_str().unwrap().to_string();
+                emitted.insert((namespace.clone(), dims.clone(), name));
+            }
+        }
+    }
+    let searches = dashboard_searches();
+    for (namespace, dims, name, stat) in &searches {
+        assert!(
+            emitted.contains(&(namespace.clone(), dims.clone(), name.clone())),
+            "the dashboard reads {namespace} {dims:?} {name}, which no job emits; emitted: {emitted:?}"
+        );
+        let percentile = stat
+            .strip_prefix('p')
+            .is_some_and(|p| p.parse::<f64>().is_ok());
+        assert!(
+            percentile
+                || ["Sum", "Average", "Minimum", "Maximum", "SampleCount"].contains(&stat.as_str()),
+            "{stat}"
+        );
+    }
+    // Everything the issue asks for is on it: counts, render percentiles, download
+    // seconds and bytes, cost, and failures by error code.
+    let shown = |name: &str, stat: &str| searches.iter().any(|(_, _, n, s)| n == name && s == stat);
+    for (name, stat) in [
+        (metric::JOBS_COMPLETED, "Sum"),
+        (metric::JOBS_FAILED, "Sum"),
+        (metric::RENDER_SECONDS, "p50"),
+        (metric::RENDER_SECONDS, "p90"),
+        (metric::RENDER_SECONDS, "p99"),
+        (metric::DOWNLOAD_SECONDS, "p50"),
+        (metric::DOWNLOAD_BYTES, "Sum"),
+        (metric::ESTIMATED_COST_USD, "Sum"),
+    ] {
+        assert!(shown(name, stat), "the dashboard has no {stat} of {name}");
+    }
+    assert!(
+        searches
+            .iter()
+            .any(|(_, dims, name, _)| name == metric::JOBS_FAILED
+                && dims == &[emf::MODEL.to_string(), emf::ERROR_CODE.to_string()]),
+        "failures by error code"
+    );
+}

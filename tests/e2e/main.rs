@@ -58,6 +58,7 @@ mod idempotency;
 mod isolation;
 mod lambda_semantics;
 mod limits;
+mod metrics;
 mod provider_webhooks;
 mod remix;
 mod restart;

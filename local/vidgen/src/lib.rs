@@ -8,6 +8,7 @@
 //! - [`settings`]: the environment, read here only, into the stack's configuration.
 //! - [`server`]: the HTTP API of the contract plus signed file links.
 //! - [`events`]: `GET /v1/events`, live job events over a WebSocket.
+//! - [`prometheus`]: `GET /metrics`, the generation metrics in Prometheus text.
 //! - [`client`] and [`cli`]: the `vidgen` command.
 
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod client;
 pub mod deployment;
 pub mod engine;
 pub mod events;
+pub mod prometheus;
 pub mod server;
 pub mod settings;
 pub mod stack;

@@ -1,6 +1,7 @@
 //! The local HTTP server: the contract's `/v1` routes (the same `api::handle` the
 //! Lambda calls), the `/v1/events` WebSocket (see `events`), and `/files/…`, which
-//! serves signed, expiring links the way S3 serves presigned URLs.
+//! serves signed, expiring links the way S3 serves presigned URLs. `GET /metrics`
+//! ([`crate::prometheus`]) sits beside them.
 
 use crate::events::{self, EventsDeps};
 use axum::body::Body;
@@ -86,7 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1", any(api_route))
         .route("/v1/{*rest}", any(api_route))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::prometheus::router());
     match state.files {
         Some(files) => api.merge(
             Router::new()

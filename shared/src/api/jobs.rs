@@ -220,8 +220,11 @@ async fn start(deps: &ApiDeps, job: &Job) -> Result<(), ApiError> {
                 j.mark_ended(Status::Failed, reason.clone(), Utc::now())
             })
             .await;
-            if let Err(mark) = marked {
-                tracing::error!(job_id = %job.id, error = %mark, "could not record the failed start");
+            match marked {
+                Ok(failed) => crate::telemetry::job_ended(&failed),
+                Err(mark) => {
+                    tracing::error!(job_id = %job.id, error = %mark, "could not record the failed start")
+                }
             }
             Err(ApiError::internal(format!(
                 "starting the workflow of {}: {e}",
@@ -469,6 +472,7 @@ async fn stop(deps: &ApiDeps, job: &Job) -> Result<Option<Job>, ApiError> {
             Err(UpdateError::Store(e)) => return Err(e.into()),
         };
     info!(job_id = %job.id, "job canceled");
+    crate::telemetry::job_ended(&canceled);
     // The render's id rides in the cause: the ABORTED backstop deletes it at the
     // provider, even after a DELETE removed the record.
     let cause = crate::workflow::discard::StopCause {

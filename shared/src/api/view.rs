@@ -60,6 +60,7 @@ pub async fn job_json(deps: &ApiDeps, job: &Job) -> Result<Value, ApiError> {
         "duration_seconds": job.duration_seconds,
         "estimated_cost_usd": job.estimated_cost_usd,
         "cost_usd": job.cost_usd,
+        "timings": job.timings(),
         "assets": assets,
     }))
 }

@@ -7,6 +7,7 @@ use super::error_code::ErrorCode;
 use super::ids::{JobId, Owner};
 use super::model::Model;
 use super::status::{Status, TransitionError};
+use super::timings::Timings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -175,8 +176,17 @@ pub struct Job {
     pub submit_attempted_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// When the job was recorded (queued).
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the provider accepted the render (submit recorded its video id).
+    #[serde(default)]
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// When the provider said the render was done (a status check, or its webhook),
+    /// i.e. when the download began.
+    #[serde(default)]
+    pub rendered_at: Option<DateTime<Utc>>,
+    /// When the job ended: stored (`completed`), or failed, timed out or canceled.
     pub completed_at: Option<DateTime<Utc>>,
     pub error: Option<JobError>,
     pub duration_seconds: Option<f64>,
@@ -351,6 +361,8 @@ impl Job {
             metadata: new.metadata,
             created_at: now,
             updated_at: now,
+            submitted_at: None,
+            rendered_at: None,
             completed_at: None,
             error: None,
             duration_seconds: None,
@@ -413,6 +425,7 @@ impl Job {
     ) -> Result<(), TransitionError> {
         self.move_to(Status::InProgress, now)?;
         self.provider_video_id = Some(provider_video_id.to_string());
+        self.submitted_at = Some(now);
         Ok(())
     }
 
@@ -438,6 +451,9 @@ impl Job {
     pub fn mark_downloading(&mut self, now: DateTime<Utc>) -> Result<(), TransitionError> {
         self.move_to(Status::Downloading, now)?;
         self.progress = 100;
+        // Both ways a render is known done (a status check, the provider's webhook)
+        // come through here; a retried step keeps the first time.
+        self.rendered_at.get_or_insert(now);
         Ok(())
     }
 
@@ -473,6 +489,11 @@ impl Job {
         self.move_to(Status::Canceled, now)?;
         self.completed_at = Some(now);
         Ok(())
+    }
+
+    /// How long the job spent in each stage so far; see [`Timings::of`].
+    pub fn timings(&self) -> Option<Timings> {
+        Timings::of(self)
     }
 }
 

@@ -66,6 +66,7 @@ fn full() -> BTreeMap<&'static str, &'static str> {
             "http://127.0.0.1:9003/.well-known/jwks.json",
         ),
         ("VIDGEN_PUBLIC_URL", "https://vidgen.example.com/"),
+        ("VIDGEN_METRICS_EMF", "0"),
     ]);
     map
 }
@@ -124,6 +125,7 @@ fn defaults_apply_when_unset_or_blank() {
             limits: crate::domain::Limits::DEFAULT,
             openai_webhook_secret_arn: None,
             fal_jwks_url: crate::webhooks_in::jwks::DEFAULT_FAL_JWKS_URL.into(),
+            metrics_emf: true,
         }
     );
     let d = WorkflowConfig::default();
@@ -277,6 +279,25 @@ fn only_the_sender_reads_the_webhook_secret_and_submit_queues_nothing() {
 }
 
 #[test]
+fn the_functions_that_end_jobs_print_metric_lines_unless_switched_off() {
+    let on = minimal();
+    let mut off = minimal();
+    off.insert("VIDGEN_METRICS_EMF", "0");
+    for (map, want) in [(&on, true), (&off, false)] {
+        let api = ApiSettings::from_lookup(&lookup(map)).unwrap();
+        let sweeper = SweeperSettings::from_lookup(&lookup(map)).unwrap();
+        assert_eq!((api.metrics_emf, sweeper.metrics_emf), (want, want));
+        for function in [StepFunction::CheckStatus, StepFunction::Download] {
+            let step = StepSettings::from_lookup(function, &lookup(map)).unwrap();
+            assert_eq!(step.metrics_emf, want, "{function:?}");
+        }
+    }
+    // Submit ends no job: it never prints one.
+    let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&on)).unwrap();
+    assert!(!submit.metrics_emf);
+}
+
+#[test]
 fn callback_settings_default_to_polling() {
     let map = minimal();
     let submit = StepSettings::from_lookup(StepFunction::Submit, &lookup(&map)).unwrap();
@@ -379,6 +400,7 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("FAL_QUEUE_URL", "queue.fal.run"),
         ("FAL_JWKS_URL", "ftp://rest.fal.ai/jwks"),
         ("OPENAI_WEBHOOKS", "yes"),
+        ("VIDGEN_METRICS_EMF", "on"),
         ("FAL_JWKS_URL", "rest.fal.ai/jwks"),
         ("VIDGEN_PUBLIC_URL", "api.example.com"),
         // AWS: https only, even to a loopback host.

@@ -132,6 +132,7 @@ pub async fn download_to_store(
         Err(e) => return Err(e.into()),
     };
     info!(bytes = assets.video.bytes, "job completed");
+    crate::telemetry::job_ended(&done);
     crate::callback::notify(deps.config.callbacks.as_ref(), &done).await;
     Ok(WorkflowState {
         next: Next::Done,

@@ -109,6 +109,7 @@ pub(super) async fn end_job(
     match result {
         Ok(job) => {
             info!(status = %job.status, code = %reason.code, "job ended");
+            crate::telemetry::job_ended(&job);
             crate::callback::notify(callbacks, &job).await;
             Ok(Some(job.status))
         }

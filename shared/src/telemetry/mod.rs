@@ -26,3 +26,8 @@ pub fn init(format: LogFormat, filter: &str) {
             .try_init(),
     };
 }
+
+pub mod emf;
+mod job_ended;
+
+pub use job_ended::{describe_metrics, emit_emf, job_ended, names, JobEnd, Outcome};
