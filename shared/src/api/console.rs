@@ -95,7 +95,10 @@ pub async fn serve(deps: &ApiDeps) -> Response<Bytes> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     // The CSP is built from URLs that parsed and from base64: always a valid header value;
     // should it not be, the page is still served (without the policy) rather than failing.

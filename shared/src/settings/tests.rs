@@ -396,9 +396,18 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_PUBLIC_URL", "https://api.example.com/#top"),
         ("VIDGEN_PUBLIC_URL", "https://user:pw@api.example.com"),
         // The console's socket: wss only (a page over https may not open ws://).
-        ("VIDGEN_EVENTS_URL", "abc.execute-api.us-east-1.amazonaws.com/prod"),
-        ("VIDGEN_EVENTS_URL", "ws://abc.execute-api.us-east-1.amazonaws.com/prod"),
-        ("VIDGEN_EVENTS_URL", "https://abc.execute-api.us-east-1.amazonaws.com/prod"),
+        (
+            "VIDGEN_EVENTS_URL",
+            "abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        (
+            "VIDGEN_EVENTS_URL",
+            "ws://abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        (
+            "VIDGEN_EVENTS_URL",
+            "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
         ("VIDGEN_EVENTS_URL", "wss://abc.example/prod?x=1"),
     ];
     for (name, raw) in bad {
