@@ -128,7 +128,7 @@ fn retime_boxes(
 ) -> Option<()> {
     let scale = |v: u32, ratio: (u64, u64)| -> Option<u32> {
         let scaled = u64::from(v) * ratio.0;
-        (scaled % ratio.1 == 0).then_some(())?;
+        scaled.is_multiple_of(ratio.1).then_some(())?;
         u32::try_from(scaled / ratio.1).ok()
     };
     while at + 8 <= end {
