@@ -11,8 +11,17 @@ if ! python3 -m pip install --quiet --disable-pip-version-check -r scripts/requi
   log "pip install failed"; exit 1
 fi
 
-# Node: asl-validator, pinned in package.json / package-lock.json.
-if [ ! -x node_modules/.bin/asl-validator ]; then
+# Chromium for the console's browser test (tests/browser.rs), from Debian.
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing chromium (apt-get)"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium
+fi
+
+# Node: asl-validator and playwright-core, pinned in package.json / package-lock.json.
+if [ ! -x node_modules/.bin/asl-validator ] || [ ! -d node_modules/playwright-core ]; then
   log "installing node tools (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
@@ -24,7 +33,7 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
 
-for tool in moto_server sam s3s-fs; do
+for tool in moto_server sam s3s-fs /usr/bin/chromium; do
   command -v "$tool" >/dev/null 2>&1 || { log "missing after install: $tool"; exit 1; }
 done
 log "tools ready"

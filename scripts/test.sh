@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one:
-#   1. installs the tools the tests need (scripts/setup-test-tools.sh),
+#   1. installs the tools the tests need (scripts/setup-test-tools.sh; Chromium too),
 #   2. validates the state machine and the SAM template,
 #   3. checks formatting and lints,
 #   4. starts local AWS wire-protocol servers (moto, s3s-fs) on 127.0.0.1,
-#   5. runs every Rust test in the workspace, then stops the servers.
+#   5. runs every Rust test in the workspace (the console's browser test included),
+#      then stops the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SAM_CLI_TELEMETRY=0
@@ -26,5 +27,7 @@ set +a
 export VIDGEN_REQUIRE_AWS_TESTS=1
 # The official provider SDKs are installed: their conformance tests run, never skip.
 export VIDGEN_REQUIRE_SDK_TESTS=1
+# Chromium and playwright-core are installed above: the browser test must run, not skip.
+export VIDGEN_REQUIRE_BROWSER_TESTS=1
 
 cargo test --workspace --locked

@@ -156,6 +156,12 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "lifetime of presigned GET links; at most 43200 (12 h), the life of the role credentials that sign them",
     },
     Variable {
+        name: "VIDGEN_EVENTS_URL",
+        read_by: API,
+        default: UNSET,
+        meaning: "`wss://` URL of the events WebSocket (the WebSocket API's stage URL, set by the template); the console served at `/` connects to it; unset = the console polls",
+    },
+    Variable {
         name: "VIDGEN_MAX_ACTIVE_JOBS",
         read_by: API,
         default: "10",
@@ -388,6 +394,26 @@ pub fn public_url(name: &str, raw: &str, allow_local_http: bool) -> Result<Strin
     Ok(trimmed.to_string())
 }
 
+/// `VIDGEN_EVENTS_URL`: an absolute `wss://` URL with a host, no user info or fragment
+/// (the console appends `?access_token=`; browsers refuse mixed content, so never `ws://`).
+pub fn events_url(name: &str, raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim();
+    let parsed = ::url::Url::parse(trimmed).map_err(|e| invalid(name, raw, e))?;
+    if parsed.scheme() != "wss" {
+        return Err(invalid(name, raw, "not a wss:// URL"));
+    }
+    if parsed.host().is_none() {
+        return Err(invalid(name, raw, "has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(name, raw, "must not carry a user name or password"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid(name, raw, "must not have a query or a fragment"));
+    }
+    Ok(trimmed.to_string())
+}
+
 /// Any non-blank text, trimmed.
 pub fn text(_name: &str, raw: &str) -> Result<String, ConfigError> {
     Ok(raw.trim().to_string())
@@ -548,6 +574,8 @@ pub struct ApiSettings {
     pub fal_jwks_url: String,
     /// `VIDGEN_METRICS_EMF`: cancel ends jobs, so the api prints metric lines too.
     pub metrics_emf: bool,
+    /// `VIDGEN_EVENTS_URL`: the events WebSocket the console connects to.
+    pub events_url: Option<String>,
 }
 
 impl ApiSettings {
@@ -581,6 +609,7 @@ impl ApiSettings {
             openai_webhook_secret_arn: r.checked_optional("OPENAI_WEBHOOK_SECRET_ARN", text)?,
             fal_jwks_url: r.checked("FAL_JWKS_URL", url)?,
             metrics_emf: r.checked("VIDGEN_METRICS_EMF", switch)?,
+            events_url: r.checked_optional("VIDGEN_EVENTS_URL", events_url)?,
         })
     }
 

@@ -120,6 +120,7 @@ pub async fn api_deps(
         url_ttl: settings.url_ttl,
         limits: settings.limits,
         callbacks: callbacks(settings.webhook_queue_url.as_deref(), clients),
+        events_url: settings.events_url.clone(),
         ..ApiConfig::default()
     };
     Ok(ApiDeps {

@@ -126,7 +126,7 @@ async fn create_poll_and_download_every_variant() {
         let got = collect(&p, &v.id, variant).await.unwrap();
         assert_eq!(
             Some(got),
-            sora_sim::expected_content(s.config(), &v.id, name),
+            sora_sim::expected_content(s.config(), &v.id, "4", name),
             "{name}"
         );
     }

@@ -49,15 +49,17 @@ async fn a_job_runs_to_a_downloadable_video(store: Store) {
     let done = h.wait_for_end(id, ALICE).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["progress"], 100);
-    // The real playing time, read from the MP4's mvhd while it streamed: the simulator's
-    // sample lasts 2 s although 4 were asked for.
-    assert_eq!(done["duration_seconds"], 2.0);
+    // The real playing time, read from the MP4's mvhd while it streamed: the simulator
+    // makes its video as long as asked, as the provider does.
+    assert_eq!(done["duration_seconds"], 4.0);
     let video_id = done["provider_video_id"].as_str().unwrap();
+    let seconds = done["seconds"].to_string();
     for variant in ["video", "thumbnail", "spritesheet"] {
         let asset = &done["assets"][variant];
         let (status, bytes) = h.fetch(asset["url"].as_str().unwrap()).await;
         assert_eq!(status, StatusCode::OK);
-        let expected = sora_sim::expected_content(h.sim_config(), video_id, variant).unwrap();
+        let expected =
+            sora_sim::expected_content(h.sim_config(), video_id, &seconds, variant).unwrap();
         assert_eq!(
             bytes, expected,
             "{variant} bytes match what the simulator served"

@@ -64,18 +64,138 @@ pub fn expected_digest(video_id: &str, len: u64) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// The exact bytes the simulator serves for a variant of a video made under `config`
-/// without per-job size markers.
-pub fn expected_content(config: &SimConfig, video_id: &str, variant: &str) -> Option<Vec<u8>> {
+/// The exact bytes the simulator serves for a variant of a video of `seconds` (as the
+/// request gave it) made under `config` without per-job size markers.
+pub fn expected_content(
+    config: &SimConfig,
+    video_id: &str,
+    seconds: &str,
+    variant: &str,
+) -> Option<Vec<u8>> {
     match variant {
         "video" => Some(match config.video_bytes {
             Some(n) => generated_chunk(seed(video_id), 0, usize::try_from(n).ok()?).to_vec(),
-            None => SAMPLE_MP4.to_vec(),
+            None => sample_mp4_for(seconds),
         }),
         "thumbnail" => Some(THUMBNAIL_WEBP.to_vec()),
         "spritesheet" => Some(SPRITESHEET_JPEG.to_vec()),
         _ => None,
     }
+}
+
+/// The sample MP4 retimed to play for `seconds`, as a real provider's video of that
+/// length does (browsers and probes read its duration): the same 24 frames, each shown
+/// longer or shorter. Falls back to the sample as it is for a length it cannot express.
+pub fn sample_mp4(seconds: u32) -> Vec<u8> {
+    retime_mp4(SAMPLE_MP4, seconds).unwrap_or_else(|| SAMPLE_MP4.to_vec())
+}
+
+/// The `seconds` a provider asked for as text (`"8"`), when it is a whole number.
+pub fn sample_mp4_for(seconds: &str) -> Vec<u8> {
+    match seconds.trim().parse::<u32>() {
+        Ok(s) if s > 0 => sample_mp4(s),
+        _ => SAMPLE_MP4.to_vec(),
+    }
+}
+
+/// `mp4` with every timing field scaled so it plays for `seconds`: the movie and track
+/// durations, the edit list, the media duration, the frame durations (`stts`) and
+/// composition offsets (`ctts`). Only version-0 boxes (the sample's); `None` for anything
+/// else, or when a scaled value is not a whole number.
+fn retime_mp4(mp4: &[u8], seconds: u32) -> Option<Vec<u8>> {
+    let mut out = mp4.to_vec();
+    // (seconds × movie timescale) / original movie duration, set by mvhd (first in moov).
+    let mut ratio: Option<(u64, u64)> = None;
+    retime_boxes(&mut out, 0, mp4.len(), seconds, &mut ratio)?;
+    ratio.map(|_| out)
+}
+
+fn read_u32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn write_u32(b: &mut [u8], at: usize, v: u32) -> Option<()> {
+    b.get_mut(at..at + 4)?.copy_from_slice(&v.to_be_bytes());
+    Some(())
+}
+
+fn retime_boxes(
+    b: &mut [u8],
+    mut at: usize,
+    end: usize,
+    seconds: u32,
+    ratio: &mut Option<(u64, u64)>,
+) -> Option<()> {
+    let scale = |v: u32, ratio: (u64, u64)| -> Option<u32> {
+        let scaled = u64::from(v) * ratio.0;
+        scaled.is_multiple_of(ratio.1).then_some(())?;
+        u32::try_from(scaled / ratio.1).ok()
+    };
+    while at + 8 <= end {
+        let size = read_u32(b, at)? as usize;
+        if size < 8 || at + size > end {
+            return None;
+        }
+        let kind: [u8; 4] = b.get(at + 4..at + 8)?.try_into().ok()?;
+        let version = b.get(at + 8).copied();
+        match &kind {
+            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"edts" => {
+                retime_boxes(b, at + 8, at + size, seconds, ratio)?;
+            }
+            b"mvhd" | b"tkhd" | b"elst" | b"mdhd" | b"stts" | b"ctts" if version != Some(0) => {
+                return None;
+            }
+            b"mvhd" => {
+                let timescale = read_u32(b, at + 20)?;
+                let duration = read_u32(b, at + 24)?;
+                if duration == 0 {
+                    return None;
+                }
+                *ratio = Some((
+                    u64::from(seconds) * u64::from(timescale),
+                    u64::from(duration),
+                ));
+                write_u32(b, at + 24, seconds.checked_mul(timescale)?)?;
+            }
+            b"tkhd" => {
+                let r = (*ratio)?;
+                let duration = scale(read_u32(b, at + 28)?, r)?;
+                write_u32(b, at + 28, duration)?;
+            }
+            b"mdhd" => {
+                let r = (*ratio)?;
+                let duration = scale(read_u32(b, at + 24)?, r)?;
+                write_u32(b, at + 24, duration)?;
+            }
+            b"elst" => {
+                // Entries: segment duration (movie timescale), media time (-1: empty), rate.
+                let r = (*ratio)?;
+                let count = read_u32(b, at + 12)? as usize;
+                for i in 0..count {
+                    let entry = at + 16 + 12 * i;
+                    let segment = scale(read_u32(b, entry)?, r)?;
+                    write_u32(b, entry, segment)?;
+                    let media_time = read_u32(b, entry + 4)?;
+                    if media_time != u32::MAX {
+                        write_u32(b, entry + 4, scale(media_time, r)?)?;
+                    }
+                }
+            }
+            b"stts" | b"ctts" => {
+                // Entries: sample count, then a duration (stts) or an offset (ctts).
+                let r = (*ratio)?;
+                let count = read_u32(b, at + 12)? as usize;
+                for i in 0..count {
+                    let field = at + 16 + 8 * i + 4;
+                    let v = scale(read_u32(b, field)?, r)?;
+                    write_u32(b, field, v)?;
+                }
+            }
+            _ => {}
+        }
+        at += size;
+    }
+    Some(())
 }
 
 /// A PNG of `width`×`height` as far as a size check reads it (signature and IHDR, no
@@ -111,6 +231,37 @@ mod tests {
         );
         let digest: [u8; 32] = Sha256::digest(&whole).into();
         assert_eq!(digest, expected_digest("video_abc", 1000));
+    }
+
+    fn duration(mp4: &[u8]) -> Option<f64> {
+        let mut probe = vidgen_shared::mp4_duration::Mp4DurationProbe::new();
+        probe.feed(mp4);
+        probe.duration_seconds()
+    }
+
+    #[test]
+    fn the_sample_is_retimed_to_the_seconds_asked() {
+        assert_eq!(duration(SAMPLE_MP4), Some(2.0));
+        for seconds in [1, 4, 5, 8, 10, 12, 20] {
+            let mp4 = sample_mp4(seconds);
+            assert_eq!(mp4.len(), SAMPLE_MP4.len());
+            assert_eq!(duration(&mp4), Some(f64::from(seconds)), "{seconds} s");
+        }
+        assert_eq!(duration(&sample_mp4_for("8")), Some(8.0));
+        // Not a length: the sample as it is.
+        assert_eq!(sample_mp4_for("eight"), SAMPLE_MP4);
+        // The media track agrees with the movie: frames × frame duration = media duration.
+        let mp4 = sample_mp4(8);
+        let stts = mp4.windows(4).position(|w| w == b"stts").unwrap() - 4;
+        let frames = read_u32(&mp4, stts + 16).unwrap();
+        let delta = read_u32(&mp4, stts + 20).unwrap();
+        let mdhd = mp4.windows(4).position(|w| w == b"mdhd").unwrap() - 4;
+        let (timescale, media) = (
+            read_u32(&mp4, mdhd + 20).unwrap(),
+            read_u32(&mp4, mdhd + 24).unwrap(),
+        );
+        assert_eq!(frames * delta, media);
+        assert_eq!(f64::from(media) / f64::from(timescale), 8.0);
     }
 
     #[test]

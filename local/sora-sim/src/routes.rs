@@ -516,10 +516,10 @@ async fn download(
     let generated = video.markers.video_bytes.or(state.config.video_bytes);
     let (len, source) = match (variant, generated) {
         ("video", Some(n)) => (n, Source::Generated(content::seed(&video.id))),
-        ("video", None) => (
-            content::SAMPLE_MP4.len() as u64,
-            Source::Static(content::SAMPLE_MP4),
-        ),
+        ("video", None) => {
+            let mp4 = content::sample_mp4_for(&video.seconds);
+            (mp4.len() as u64, Source::Owned(Bytes::from(mp4)))
+        }
         ("thumbnail", _) => (
             content::THUMBNAIL_WEBP.len() as u64,
             Source::Static(content::THUMBNAIL_WEBP),

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 pub(crate) enum Source {
     Static(&'static [u8]),
+    /// Bytes made for this video (the sample MP4 retimed to its length).
+    Owned(Bytes),
     /// Generated content with this seed (see [`content::generated_chunk`]).
     Generated(u64),
 }
@@ -42,11 +44,12 @@ impl Stream {
             if let Some(rate) = plan.rate {
                 tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate.max(1) as f64)).await;
             }
-            let bytes = match plan.source {
+            let bytes = match &plan.source {
                 Source::Static(all) => {
                     Bytes::from_static(&all[offset as usize..(offset + n) as usize])
                 }
-                Source::Generated(seed) => content::generated_chunk(seed, offset, n as usize),
+                Source::Owned(all) => all.slice(offset as usize..(offset + n) as usize),
+                Source::Generated(seed) => content::generated_chunk(*seed, offset, n as usize),
             };
             Some((Ok(bytes), (plan, offset + n)))
         })

@@ -84,6 +84,8 @@ const FILE_BODY_LIMIT: usize = 10 * 1024 * 1024 + 1;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/events", any(events_route))
+        // The web console; the API answers it like any public route.
+        .route("/", any(api_route))
         .route("/v1", any(api_route))
         .route("/v1/{*rest}", any(api_route))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))

@@ -3,6 +3,7 @@
 //! The Lambda (lambda_http) and the local server both turn their request into an
 //! `http::Request<Bytes>`, work out the caller (owner), and call [`handle`].
 
+mod console;
 mod errors;
 mod jobs;
 mod models;
@@ -70,6 +71,9 @@ pub struct ApiConfig {
     pub callbacks: Option<Arc<dyn DeliveryQueue>>,
     /// Per-owner limits on unfinished jobs and daily estimated spend.
     pub limits: Limits,
+    /// The events WebSocket the console connects to (AWS: the WebSocket API's `wss://`
+    /// stage URL, `VIDGEN_EVENTS_URL`); `None`: the same origin's `/v1/events`.
+    pub events_url: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -83,6 +87,7 @@ impl Default for ApiConfig {
             version: env!("CARGO_PKG_VERSION").to_string(),
             callbacks: None,
             limits: Limits::DEFAULT,
+            events_url: None,
         }
     }
 }
@@ -185,6 +190,8 @@ pub enum Handler {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublicOp {
+    /// The web console (`GET /`): a static page; its API calls carry the token.
+    Console,
     Health,
     OpenApi,
     /// The provider's signature is the auth.
@@ -255,6 +262,7 @@ impl RouteSpec {
 /// this table alone, and `openapi.json` documents exactly these (a test holds them equal).
 /// For one path, list methods in the order `Allow` should name them.
 pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec::public("GET", "/", PublicOp::Console),
     RouteSpec::public("GET", "/v1/health", PublicOp::Health),
     RouteSpec::public("GET", "/v1/openapi.json", PublicOp::OpenApi),
     RouteSpec::public(
@@ -279,7 +287,11 @@ async fn route(
     owner: Option<&str>,
     request: &http::Request<Bytes>,
 ) -> Result<Response<Bytes>, ApiError> {
-    let path = request.uri().path().trim_end_matches('/');
+    // `/v1/videos/` is `/v1/videos`; `/` itself stays `/` (the console).
+    let path = match request.uri().path().trim_end_matches('/') {
+        "" => "/",
+        path => path,
+    };
     let on_path: Vec<(&RouteSpec, Vec<&str>)> = ROUTES
         .iter()
         .filter_map(|spec| spec.fit(path).map(|params| (spec, params)))
@@ -299,6 +311,7 @@ async fn route(
         return Err(ApiError::method_not_allowed(allow.join(", ")));
     };
     let op = match spec.handler {
+        Handler::Public(PublicOp::Console) => return Ok(console::serve(deps).await),
         Handler::Public(PublicOp::Health) => {
             return Ok(json(
                 StatusCode::OK,

@@ -331,6 +331,17 @@ fn assert_documented(doc: &Value, method: &str, template: &str, answer: &Answer)
                 &format!("{method} {template} {status}"),
             );
         }
+        // The console: a page, not JSON.
+        None if response.pointer("/content/text~1html").is_some() => {
+            assert_eq!(
+                answer.headers["content-type"], "text/html; charset=utf-8",
+                "{method} {template} {status}"
+            );
+            assert!(
+                String::from_utf8_lossy(&answer.body).starts_with("<!doctype html>"),
+                "{method} {template} {status} is a page"
+            );
+        }
         None => assert!(
             answer.body.is_empty(),
             "{method} {template} {status} has no body"
@@ -508,11 +519,28 @@ async fn the_router_answers_404_405_and_401_from_its_table() {
             format!("this route accepts {allow}")
         );
     }
-    for uri in ["/v1/nope", "/v1/videos/x/y/z", "/v2/videos", "/", "/v1"] {
+    for uri in [
+        "/v1/nope",
+        "/v1/videos/x/y/z",
+        "/v2/videos",
+        "/index.html",
+        "/v1",
+    ] {
         let answer = call(&deps, Some("alice"), "GET", uri, None).await;
         assert_eq!(answer.status, 404, "{uri}");
         assert_eq!(answer.json()["error"]["message"], "no such route");
     }
+    // `/` is the console, for anyone; only GET.
+    let answer = call(&deps, None, "GET", "/", None).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers["cache-control"], "no-cache");
+    assert!(answer.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+    let answer = call(&deps, None, "POST", "/", None).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.headers["allow"], "GET");
     // A known path that needs a caller says 401 before 405; a trailing slash is the same path.
     let answer = call(&deps, None, "PUT", "/v1/videos", None).await;
     assert_eq!(answer.status, 401);

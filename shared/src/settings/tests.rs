@@ -67,6 +67,10 @@ fn full() -> BTreeMap<&'static str, &'static str> {
         ),
         ("VIDGEN_PUBLIC_URL", "https://vidgen.example.com/"),
         ("VIDGEN_METRICS_EMF", "0"),
+        (
+            "VIDGEN_EVENTS_URL",
+            "wss://abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
     ]);
     map
 }
@@ -126,6 +130,7 @@ fn defaults_apply_when_unset_or_blank() {
             openai_webhook_secret_arn: None,
             fal_jwks_url: crate::webhooks_in::jwks::DEFAULT_FAL_JWKS_URL.into(),
             metrics_emf: true,
+            events_url: None,
         }
     );
     let d = WorkflowConfig::default();
@@ -197,6 +202,10 @@ fn set_values_are_read() {
     );
     assert!(api.common.s3_force_path_style);
     assert_eq!(api.common.log_filter, "vidgen_shared=debug,warn");
+    assert_eq!(
+        api.events_url.as_deref(),
+        Some("wss://abc.execute-api.us-east-1.amazonaws.com/prod")
+    );
     assert_eq!(
         api.limits,
         crate::domain::Limits {
@@ -408,6 +417,20 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_PUBLIC_URL", "https://api.example.com/?x=1"),
         ("VIDGEN_PUBLIC_URL", "https://api.example.com/#top"),
         ("VIDGEN_PUBLIC_URL", "https://user:pw@api.example.com"),
+        // The console's socket: wss only (a page over https may not open ws://).
+        (
+            "VIDGEN_EVENTS_URL",
+            "abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        (
+            "VIDGEN_EVENTS_URL",
+            "ws://abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        (
+            "VIDGEN_EVENTS_URL",
+            "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        ("VIDGEN_EVENTS_URL", "wss://abc.example/prod?x=1"),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {
