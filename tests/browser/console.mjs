@@ -91,7 +91,10 @@ try {
   );
   check((await apiJobs()).length === 0 && (await page.locator(".job").count()) === 0, "no job was created");
 
-  // 3. A job from the form: its progress bar reaches 100% without a reload.
+  // 3. A job from the form: its progress bar reaches 100% without a reload, pushed over
+  // the events WebSocket (while it is open the page does not poll).
+  await page.waitForSelector('#live[data-state="live"]', { timeout: 10000 });
+  check(true, "the events WebSocket is open (live, not polling)");
   await page.fill("#f-style", "cinematic");
   await page.fill("#f-keywords", "snow, dawn");
   await page.fill("#f-negative", "text");
