@@ -22,6 +22,9 @@ fn minimal() -> BTreeMap<&'static str, &'static str> {
             "OPENAI_SECRET_ARN",
             "arn:aws:secretsmanager:us-east-1:1:secret:openai",
         ),
+        ("JWT_ISSUER", "https://issuer.example.com/pool"),
+        ("JWT_AUDIENCE", "client-a"),
+        ("CONNECTIONS_TABLE", "connections"),
     ])
 }
 
@@ -66,6 +69,11 @@ fn full() -> BTreeMap<&'static str, &'static str> {
             "http://127.0.0.1:9003/.well-known/jwks.json",
         ),
         ("VIDGEN_PUBLIC_URL", "https://vidgen.example.com/"),
+        (
+            "VIDGEN_EVENTS_URL",
+            "wss://abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        ("JWT_AUDIENCE", "client-a, client-b"),
     ]);
     map
 }
@@ -97,6 +105,9 @@ fn load(
             StepSettings::from_lookup(StepFunction::Download, &recording).map(drop)
         }
         Function::WebhookSender => SenderSettings::from_lookup(&recording).map(drop),
+        Function::WsAuthorizer => AuthorizerSettings::from_lookup(&recording).map(drop),
+        Function::WsEvents => WsEventsSettings::from_lookup(&recording).map(drop),
+        Function::WsNotifier => NotifierSettings::from_lookup(&recording).map(drop),
     };
     (result, asked.into_inner())
 }
@@ -386,6 +397,9 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_PUBLIC_URL", "https://api.example.com/?x=1"),
         ("VIDGEN_PUBLIC_URL", "https://api.example.com/#top"),
         ("VIDGEN_PUBLIC_URL", "https://user:pw@api.example.com"),
+        ("VIDGEN_EVENTS_URL", "https://abc.execute-api.us-east-1.amazonaws.com/prod"),
+        ("JWT_ISSUER", "issuer.example.com"),
+        ("JWT_AUDIENCE", " , "),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {
@@ -558,4 +572,25 @@ fn the_steps_need_no_openai_key_and_read_each_key_that_is_set() {
             (None, None)
         );
     }
+}
+
+#[test]
+fn the_websocket_functions_read_their_tables_issuer_and_audiences() {
+    let map = full();
+    let auth = AuthorizerSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(auth.issuer, "https://issuer.example.com/pool");
+    assert_eq!(auth.audiences, ["client-a", "client-b"]);
+    let routes = WsEventsSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(routes.connections_table, "connections");
+    let notifier = NotifierSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(notifier.connections_table, "connections");
+    assert_eq!(notifier.url_ttl, std::time::Duration::from_secs(600));
+    assert_eq!(notifier.common.bucket, "videos");
+    let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(
+        api.events_url.as_deref(),
+        Some("wss://abc.execute-api.us-east-1.amazonaws.com/prod")
+    );
+    let api = ApiSettings::from_lookup(&lookup(&minimal())).unwrap();
+    assert_eq!(api.events_url, None);
 }
