@@ -12,14 +12,14 @@ use crate::callback::{CallbackSender, DeliveryQueue, SqsDeliveries, WebhookSigne
 use crate::config::ConfigError;
 use crate::domain::ProviderId;
 use crate::engine::sfn::StepFunctionsEngine;
-use crate::provider::fal::{FalProvider, FalQueueConfig};
-use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
-use crate::provider::runway::{RunwayConfig, RunwayProvider};
-use crate::provider::Providers;
 use crate::engine::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
 use crate::events::connections::DynamoConnections;
 use crate::events::jwt::{JwksPolicy, JwtVerifier};
 use crate::events::notifier::{ManagementApiPoster, NotifierDeps};
+use crate::provider::fal::{FalProvider, FalQueueConfig};
+use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
+use crate::provider::runway::{RunwayConfig, RunwayProvider};
+use crate::provider::Providers;
 use crate::settings::{
     ApiSettings, AuthorizerSettings, Common, NotifierSettings, SenderSettings, StepSettings,
     SweeperSettings, WsEventsSettings,

@@ -60,21 +60,32 @@ async fn the_connections_table_puts_narrows_lists_and_deletes() {
     let client = dynamo(&ep);
     let table = unique("connections");
     create_connections_table(&client, &table).await.unwrap();
-    create_connections_table(&client, &table).await.expect("twice is fine");
+    create_connections_table(&client, &table)
+        .await
+        .expect("twice is fine");
     let store = DynamoConnections::new(client.clone(), &table);
     let alice = Owner::new(unique("alice"));
     let bob = Owner::new(unique("bob"));
     let at = Utc::now();
     let ep1 = "https://abc.execute-api.us-east-1.amazonaws.com/v1";
-    store.put(&connection(&alice, "A1=", ep1), at).await.unwrap();
-    store.put(&connection(&alice, "A2=", ep1), at).await.unwrap();
+    store
+        .put(&connection(&alice, "A1=", ep1), at)
+        .await
+        .unwrap();
+    store
+        .put(&connection(&alice, "A2=", ep1), at)
+        .await
+        .unwrap();
     store.put(&connection(&bob, "B1=", ep1), at).await.unwrap();
 
     let mut listed = store.list(&alice).await.unwrap();
     listed.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
     assert_eq!(
         listed,
-        vec![connection(&alice, "A1=", ep1), connection(&alice, "A2=", ep1)]
+        vec![
+            connection(&alice, "A1=", ep1),
+            connection(&alice, "A2=", ep1)
+        ]
     );
     // The ttl is connect time + 2 h 10 min, as a number DynamoDB's TTL reads.
     let item = client
@@ -110,7 +121,10 @@ async fn the_connections_table_puts_narrows_lists_and_deletes() {
     assert_eq!(store.list(&bob).await.unwrap().len(), 1);
 
     store.delete(&alice, "A1=").await.unwrap();
-    store.delete(&alice, "A1=").await.expect("deleting twice is fine");
+    store
+        .delete(&alice, "A1=")
+        .await
+        .expect("deleting twice is fine");
     let left: Vec<String> = store
         .list(&alice)
         .await
@@ -119,11 +133,20 @@ async fn the_connections_table_puts_narrows_lists_and_deletes() {
         .map(|c| c.connection_id)
         .collect();
     assert_eq!(left, ["A2="]);
-    assert!(store.list(&Owner::new(unique("nobody"))).await.unwrap().is_empty());
+    assert!(store
+        .list(&Owner::new(unique("nobody")))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// A route event as API Gateway sends it to a WebSocket Lambda proxy integration.
-fn route_event(route: &str, connection_id: &str, owner: &str, body: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+fn route_event(
+    route: &str,
+    connection_id: &str,
+    owner: &str,
+    body: Option<&str>,
+) -> ApiGatewayWebsocketProxyRequest {
     serde_json::from_value(json!({
         "requestContext": {
             "routeKey": route, "eventType": "MESSAGE", "messageDirection": "IN",
@@ -153,20 +176,33 @@ async fn the_routes_store_narrow_answer_and_forget_connections() {
     let owner = Owner::new(&alice);
     let now = Utc::now();
 
-    let a = handle_route(&store, &route_event("$connect", "C1=", &alice, None), now).await.unwrap();
+    let a = handle_route(&store, &route_event("$connect", "C1=", &alice, None), now)
+        .await
+        .unwrap();
     assert_eq!((a.status, a.body), (200, None));
     assert_eq!(
         store.list(&owner).await.unwrap(),
-        vec![connection(&owner, "C1=", "https://abc.execute-api.us-east-1.amazonaws.com/v1")]
+        vec![connection(
+            &owner,
+            "C1=",
+            "https://abc.execute-api.us-east-1.amazonaws.com/v1"
+        )]
     );
 
     let id = JobId::new();
     let body = json!({"action": "subscribe", "job_ids": [id.as_str()]}).to_string();
-    let a = handle_route(&store, &route_event("subscribe", "C1=", &alice, Some(&body)), now)
-        .await
-        .unwrap();
+    let a = handle_route(
+        &store,
+        &route_event("subscribe", "C1=", &alice, Some(&body)),
+        now,
+    )
+    .await
+    .unwrap();
     let frame: Value = serde_json::from_str(&a.body.unwrap()).unwrap();
-    assert_eq!(frame, json!({"type": "subscribed", "job_ids": [id.as_str()]}));
+    assert_eq!(
+        frame,
+        json!({"type": "subscribed", "job_ids": [id.as_str()]})
+    );
     assert_eq!(
         store.list(&owner).await.unwrap()[0].job_ids,
         Some(BTreeSet::from([id.clone()]))
@@ -174,29 +210,48 @@ async fn the_routes_store_narrow_answer_and_forget_connections() {
 
     let a = handle_route(
         &store,
-        &route_event("subscribe", "C1=", &alice, Some(r#"{"action":"subscribe","job_ids":["x"]}"#)),
+        &route_event(
+            "subscribe",
+            "C1=",
+            &alice,
+            Some(r#"{"action":"subscribe","job_ids":["x"]}"#),
+        ),
         now,
     )
     .await
     .unwrap();
     let frame: Value = serde_json::from_str(&a.body.unwrap()).unwrap();
     assert_eq!(frame["type"], "error");
-    assert!(frame["error"]["message"].as_str().unwrap().starts_with("job_ids[0]"), "{frame}");
+    assert!(
+        frame["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("job_ids[0]"),
+        "{frame}"
+    );
     // Unchanged by the bad message.
     assert_eq!(
         store.list(&owner).await.unwrap()[0].job_ids,
         Some(BTreeSet::from([id.clone()]))
     );
 
-    let a = handle_route(&store, &route_event("$default", "C1=", &alice, Some("hello")), now)
-        .await
-        .unwrap();
+    let a = handle_route(
+        &store,
+        &route_event("$default", "C1=", &alice, Some("hello")),
+        now,
+    )
+    .await
+    .unwrap();
     let frame: Value = serde_json::from_str(&a.body.unwrap()).unwrap();
     assert_eq!(frame["type"], "error");
 
-    let a = handle_route(&store, &route_event("$disconnect", "C1=", &alice, None), now)
-        .await
-        .unwrap();
+    let a = handle_route(
+        &store,
+        &route_event("$disconnect", "C1=", &alice, None),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(a.status, 200);
     assert!(store.list(&owner).await.unwrap().is_empty());
 
@@ -317,7 +372,9 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
     let jobs_table = unique("jobs");
     let connections_table = unique("connections");
     create_table(&client, &jobs_table).await.unwrap();
-    create_connections_table(&client, &connections_table).await.unwrap();
+    create_connections_table(&client, &connections_table)
+        .await
+        .unwrap();
     let settings = NotifierSettings::from_lookup(&|name: &str| {
         BTreeMap::from([
             ("TABLE_NAME", jobs_table.as_str()),
@@ -345,13 +402,25 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
     }
     let now = Utc::now();
     // alice: an open connection, one narrowed to her other job, one gone; bob: one.
-    gw.live.lock().unwrap().extend(["a-all=".to_string(), "a-narrow=".into(), "b=".into()]);
-    connections.put(&connection(&alice, "a-all=", &endpoint), now).await.unwrap();
+    gw.live
+        .lock()
+        .unwrap()
+        .extend(["a-all=".to_string(), "a-narrow=".into(), "b=".into()]);
+    connections
+        .put(&connection(&alice, "a-all=", &endpoint), now)
+        .await
+        .unwrap();
     let mut narrow = connection(&alice, "a-narrow=", &endpoint);
     narrow.job_ids = Some(BTreeSet::from([other_a_job.id.clone()]));
     connections.put(&narrow, now).await.unwrap();
-    connections.put(&connection(&alice, "a-gone=", &endpoint), now).await.unwrap();
-    connections.put(&connection(&bob, "b=", &endpoint), now).await.unwrap();
+    connections
+        .put(&connection(&alice, "a-gone=", &endpoint), now)
+        .await
+        .unwrap();
+    connections
+        .put(&connection(&bob, "b=", &endpoint), now)
+        .await
+        .unwrap();
 
     // INSERT of alice's job, then status and progress changes; bob's job moves too.
     let inserted = image(&client, &jobs_table, &a_job).await;
@@ -360,7 +429,10 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
         j.progress = 10;
     })
     .await;
-    let (o2, n2) = change(&store, &client, &jobs_table, &mut a_job, |j| j.progress = 55).await;
+    let (o2, n2) = change(&store, &client, &jobs_table, &mut a_job, |j| {
+        j.progress = 55
+    })
+    .await;
     // Not notable: neither status nor progress moves.
     let (o3, n3) = change(&store, &client, &jobs_table, &mut a_job, |j| {
         j.provider_video_id = Some("video_123".into())
@@ -383,7 +455,11 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
 
     let posts = gw.posts.lock().unwrap().clone();
     let to = |id: &str| -> Vec<Value> {
-        posts.iter().filter(|(_, c, _)| c == id).map(|(_, _, f)| f.clone()).collect()
+        posts
+            .iter()
+            .filter(|(_, c, _)| c == id)
+            .map(|(_, _, f)| f.clone())
+            .collect()
     };
     assert!(posts.iter().all(|(stage, _, _)| stage == "v1"));
     // alice's open connection: three frames (new, in_progress 10, 55), in order.
@@ -392,13 +468,24 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
     for f in &frames {
         assert_eq!(f["type"], "job.updated");
         assert_eq!(f["job"]["id"], a_job.id.as_str());
-        assert!(f["job"].get("owner").is_none(), "the public job object: {f}");
+        assert!(
+            f["job"].get("owner").is_none(),
+            "the public job object: {f}"
+        );
     }
     let statuses: Vec<(&str, u64)> = frames
         .iter()
-        .map(|f| (f["job"]["status"].as_str().unwrap(), f["job"]["progress"].as_u64().unwrap()))
+        .map(|f| {
+            (
+                f["job"]["status"].as_str().unwrap(),
+                f["job"]["progress"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(statuses, [("queued", 0), ("in_progress", 10), ("in_progress", 55)]);
+    assert_eq!(
+        statuses,
+        [("queued", 0), ("in_progress", 10), ("in_progress", 55)]
+    );
     // Narrowed to another job: nothing about this one. bob: only his own job.
     assert!(to("a-narrow=").is_empty());
     let bobs = to("b=");
@@ -412,7 +499,10 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
         .into_iter()
         .map(|c| c.connection_id)
         .collect();
-    assert_eq!(left, BTreeSet::from(["a-all=".to_string(), "a-narrow=".into()]));
+    assert_eq!(
+        left,
+        BTreeSet::from(["a-all=".to_string(), "a-narrow=".into()])
+    );
 
     // The narrowed connection hears about its job.
     let (o, n) = change(&store, &client, &jobs_table, &mut other_a_job, |j| {
@@ -420,9 +510,19 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
     })
     .await;
     gw.posts.lock().unwrap().clear();
-    let response = notify_batch(&deps, &event(vec![record("MODIFY", 200, &other_a_job, Some(o), Some(n))])).await;
+    let response = notify_batch(
+        &deps,
+        &event(vec![record("MODIFY", 200, &other_a_job, Some(o), Some(n))]),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
-    let mut got: Vec<String> = gw.posts.lock().unwrap().iter().map(|(_, c, _)| c.clone()).collect();
+    let mut got: Vec<String> = gw
+        .posts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, c, _)| c.clone())
+        .collect();
     got.sort();
     assert_eq!(got, ["a-all=", "a-narrow="]);
 
@@ -432,11 +532,22 @@ async fn the_notifier_posts_each_notable_change_to_the_owners_wanting_connection
     let carol = Owner::new(unique("carol"));
     let mut c_job = new_job(&carol);
     store.create(&c_job, None, &Limits::DEFAULT).await.unwrap();
-    connections.put(&connection(&carol, "c=", dead), now).await.unwrap();
+    connections
+        .put(&connection(&carol, "c=", dead), now)
+        .await
+        .unwrap();
     let (o, n) = change(&store, &client, &jobs_table, &mut c_job, |j| j.progress = 5).await;
-    let response = notify_batch(&deps, &event(vec![record("MODIFY", 300, &c_job, Some(o), Some(n))])).await;
+    let response = notify_batch(
+        &deps,
+        &event(vec![record("MODIFY", 300, &c_job, Some(o), Some(n))]),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(connections.list(&carol).await.unwrap().len(), 1, "kept: not a 410");
+    assert_eq!(
+        connections.list(&carol).await.unwrap().len(),
+        1,
+        "kept: not a 410"
+    );
 }
 
 #[tokio::test]
@@ -484,7 +595,10 @@ async fn a_record_whose_connections_cannot_be_read_is_reported_by_sequence_numbe
         .map(|f| f.item_identifier.clone())
         .collect();
     // 9 is a later change of 8's item: reported too, so the retry keeps the item's order.
-    assert_eq!(failed, [Some("7".into()), Some("8".into()), Some("9".into())]);
+    assert_eq!(
+        failed,
+        [Some("7".into()), Some("8".into()), Some("9".into())]
+    );
     let wire = serde_json::to_value(&response).unwrap();
     assert_eq!(wire["batchItemFailures"][0]["itemIdentifier"], "7");
 }

@@ -148,10 +148,16 @@ async fn a_good_token_is_its_subject_and_each_bad_one_is_refused_for_its_reason(
     };
     let cases = [
         (with(json!({"exp": now_secs() - 3600})), JwtError::Expired),
-        (with(json!({"nbf": now_secs() + 3600})), JwtError::NotYetValid),
+        (
+            with(json!({"nbf": now_secs() + 3600})),
+            JwtError::NotYetValid,
+        ),
         (with(json!({"aud": "someone-else"})), JwtError::Audience),
         (with(json!({"aud": null})), JwtError::Audience),
-        (with(json!({"iss": "https://evil.example.com/pool"})), JwtError::Issuer),
+        (
+            with(json!({"iss": "https://evil.example.com/pool"})),
+            JwtError::Issuer,
+        ),
         (with(json!({"sub": null})), JwtError::NoSubject),
     ];
     for (token, expected) in cases {
@@ -175,7 +181,10 @@ async fn forged_malformed_and_unsigned_tokens_are_refused_without_panicking() {
     let now = Instant::now();
     // Same kid, another key: the signature does not verify.
     let forged = impostor.sign(&claims(&issuer.url));
-    assert_eq!(v.verify(&forged, now).await.unwrap_err(), JwtError::Signature);
+    assert_eq!(
+        v.verify(&forged, now).await.unwrap_err(),
+        JwtError::Signature
+    );
     // A good token with its payload swapped.
     let good = k1.sign(&claims(&issuer.url));
     let parts: Vec<&str> = good.split('.').collect();
@@ -183,7 +192,10 @@ async fn forged_malformed_and_unsigned_tokens_are_refused_without_panicking() {
     other["sub"] = json!("mallory");
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let swapped = format!("{}.{}.{}", parts[0], b64(&other), parts[2]);
-    assert_eq!(v.verify(&swapped, now).await.unwrap_err(), JwtError::Signature);
+    assert_eq!(
+        v.verify(&swapped, now).await.unwrap_err(),
+        JwtError::Signature
+    );
     // alg none, HS256 (the "public key as HMAC secret" trick), garbage bytes.
     let none = format!(
         "{}.{}.",
@@ -231,15 +243,25 @@ async fn an_unknown_kid_refetches_once_and_a_rotated_key_is_then_accepted() {
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 1);
     // k2 is not published yet: one refetch (the first miss), then refused.
     let by_k2 = k2.sign(&claims(&issuer.url));
-    assert_eq!(v.verify(&by_k2, t0).await.unwrap_err(), JwtError::UnknownKey);
+    assert_eq!(
+        v.verify(&by_k2, t0).await.unwrap_err(),
+        JwtError::UnknownKey
+    );
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 2);
     // The issuer rotates to k2. Within the refetch interval nothing is fetched.
     *issuer.jwks.lock().unwrap() = json!({"keys": [k2.jwk()]});
     let soon = t0 + Duration::from_secs(5);
     for _ in 0..5 {
-        assert_eq!(v.verify(&by_k2, soon).await.unwrap_err(), JwtError::UnknownKey);
+        assert_eq!(
+            v.verify(&by_k2, soon).await.unwrap_err(),
+            JwtError::UnknownKey
+        );
     }
-    assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 2, "rate-limited");
+    assert_eq!(
+        issuer.jwks_fetches.load(Ordering::SeqCst),
+        2,
+        "rate-limited"
+    );
     // After the interval: one refetch finds k2.
     let later = t0 + Duration::from_secs(31);
     assert_eq!(v.verify(&by_k2, later).await.unwrap().subject, "alice");
@@ -295,7 +317,10 @@ async fn the_authorizer_takes_the_query_token_or_the_bearer_header_and_allows_in
     let arn = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/v1/$connect";
     for (query, headers) in [
         (json!({"access_token": token}), json!({})),
-        (json!({}), json!({"Authorization": format!("Bearer {token}")})),
+        (
+            json!({}),
+            json!({"Authorization": format!("Bearer {token}")}),
+        ),
     ] {
         let request = serde_json::from_value(authorizer_request(query, headers)).unwrap();
         let response = authorize(&v, &request, Instant::now()).await.unwrap();
@@ -308,7 +333,10 @@ async fn the_authorizer_takes_the_query_token_or_the_bearer_header_and_allows_in
             wire["policyDocument"]["Statement"][0]["Action"],
             json!(["execute-api:Invoke"])
         );
-        assert_eq!(wire["policyDocument"]["Statement"][0]["Resource"], json!([arn]));
+        assert_eq!(
+            wire["policyDocument"]["Statement"][0]["Resource"],
+            json!([arn])
+        );
     }
     let none = serde_json::from_value(authorizer_request(json!({}), json!({}))).unwrap();
     assert_eq!(

@@ -1019,20 +1019,30 @@ fn the_events_websocket_api_is_wired_to_its_functions() {
     assert!(uri.contains("${WsAuthorizerFunction.Arn}"), "{uri}");
     // A token may come in the query string or the header: no identity source may be
     // required, or API Gateway refuses the other way unasked (aws-semantics §6).
-    assert!(auth["IdentitySource"].is_null(), "{:?}", auth["IdentitySource"]);
-    let integration = text(&resource(&t, "EventsIntegration")["Properties"]["IntegrationUri"]).unwrap();
-    assert!(integration.contains("${WsEventsFunction.Arn}"), "{integration}");
+    assert!(
+        auth["IdentitySource"].is_null(),
+        "{:?}",
+        auth["IdentitySource"]
+    );
+    let integration =
+        text(&resource(&t, "EventsIntegration")["Properties"]["IntegrationUri"]).unwrap();
+    assert!(
+        integration.contains("${WsEventsFunction.Arn}"),
+        "{integration}"
+    );
 
     let routes: BTreeMap<String, Value> = t["Resources"]
         .as_mapping()
         .unwrap()
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Route"))
-        .map(|(id, r)| (r["Properties"]["RouteKey"].as_str().unwrap().to_string(), {
-            let mut r = r["Properties"].clone();
-            r["Id"] = id.clone();
-            r
-        }))
+        .map(|(id, r)| {
+            (r["Properties"]["RouteKey"].as_str().unwrap().to_string(), {
+                let mut r = r["Properties"].clone();
+                r["Id"] = id.clone();
+                r
+            })
+        })
         .collect();
     let keys: Vec<&str> = routes.keys().map(String::as_str).collect();
     assert_eq!(keys, ["$connect", "$default", "$disconnect", "subscribe"]);
@@ -1043,7 +1053,11 @@ fn the_events_websocket_api_is_wired_to_its_functions() {
             "{key}"
         );
         let custom = route["AuthorizationType"].as_str() == Some("CUSTOM");
-        assert_eq!(custom, key == "$connect", "only $connect is authorized: {key}");
+        assert_eq!(
+            custom,
+            key == "$connect",
+            "only $connect is authorized: {key}"
+        );
         let two_way = route["RouteResponseSelectionExpression"].as_str() == Some("$default");
         assert_eq!(two_way, key == "subscribe" || key == "$default", "{key}");
         if two_way {
@@ -1053,10 +1067,16 @@ fn the_events_websocket_api_is_wired_to_its_functions() {
                     && text(&r["Properties"]["RouteId"]).as_deref() == Some(id)
                     && r["Properties"]["RouteResponseKey"].as_str() == Some("$default")
             });
-            assert!(has_response, "{key} answers the client, so it needs a RouteResponse");
+            assert!(
+                has_response,
+                "{key} answers the client, so it needs a RouteResponse"
+            );
         }
     }
-    assert_eq!(resource(&t, "EventsStage")["Properties"]["AutoDeploy"].as_bool(), Some(true));
+    assert_eq!(
+        resource(&t, "EventsStage")["Properties"]["AutoDeploy"].as_bool(),
+        Some(true)
+    );
     for (permission, function) in [
         ("WsAuthorizerPermission", "WsAuthorizerFunction"),
         ("WsEventsPermission", "WsEventsFunction"),
@@ -1067,13 +1087,17 @@ fn the_events_websocket_api_is_wired_to_its_functions() {
         assert!(text(&p["SourceArn"]).unwrap().contains("${EventsApi}/"));
     }
     let url = "wss://${EventsApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${EventsStage}";
-    assert_eq!(text(&t["Outputs"]["EventsUrl"]["Value"]).as_deref(), Some(url));
+    assert_eq!(
+        text(&t["Outputs"]["EventsUrl"]["Value"]).as_deref(),
+        Some(url)
+    );
     let api_env = &resource(&t, "ApiFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(text(&api_env["VIDGEN_EVENTS_URL"]).as_deref(), Some(url));
     let auth_env = &resource(&t, "WsAuthorizerFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(text(&auth_env["JWT_ISSUER"]).as_deref(), Some("JwtIssuer"));
     // The HTTP API's JWT authorizer checks the same issuer and audiences.
-    let jwt = &resource(&t, "HttpApi")["Properties"]["Auth"]["Authorizers"]["Jwt"]["JwtConfiguration"];
+    let jwt =
+        &resource(&t, "HttpApi")["Properties"]["Auth"]["Authorizers"]["Jwt"]["JwtConfiguration"];
     assert_eq!(text(&jwt["issuer"]).as_deref(), Some("JwtIssuer"));
     assert_eq!(text(&jwt["audience"]).as_deref(), Some("JwtAudience"));
     assert!(format!("{:?}", auth_env["JWT_AUDIENCE"]).contains("JwtAudience"));
@@ -1085,7 +1109,10 @@ fn the_events_websocket_api_is_wired_to_its_functions() {
 fn the_notifier_reads_the_jobs_stream_and_may_post_to_connections() {
     let t = template();
     let stream = &resource(&t, "JobsTable")["Properties"]["StreamSpecification"];
-    assert_eq!(stream["StreamViewType"].as_str(), Some("NEW_AND_OLD_IMAGES"));
+    assert_eq!(
+        stream["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
     let notifier = &resource(&t, "WsNotifierFunction")["Properties"];
     let Value::Mapping(events) = &notifier["Events"] else {
         panic!("the notifier has no Events")
@@ -1096,12 +1123,17 @@ fn the_notifier_reads_the_jobs_stream_and_may_post_to_connections() {
     let p = &event["Properties"];
     assert_eq!(text(&p["Stream"]).as_deref(), Some("JobsTable.StreamArn"));
     assert_eq!(list(&p["FunctionResponseTypes"]).len(), 1);
-    assert_eq!(p["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+    assert_eq!(
+        p["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
     assert_eq!(p["BisectBatchOnFunctionError"].as_bool(), Some(true));
     let retries = p["MaximumRetryAttempts"].as_i64().expect("bounded retries");
     assert!((0..=10).contains(&retries), "{retries}");
     let pattern: serde_json::Value = serde_json::from_str(
-        p["FilterCriteria"]["Filters"][0]["Pattern"].as_str().expect("a filter"),
+        p["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .expect("a filter"),
     )
     .unwrap();
     assert_eq!(
@@ -1111,18 +1143,42 @@ fn the_notifier_reads_the_jobs_stream_and_may_post_to_connections() {
     let actions: BTreeSet<String> = list(&notifier["Policies"])
         .iter()
         .flat_map(|p| statements(&p["Statement"]))
-        .flat_map(|s| list(&s["Action"]).iter().filter_map(text).collect::<Vec<_>>())
+        .flat_map(|s| {
+            list(&s["Action"])
+                .iter()
+                .filter_map(text)
+                .collect::<Vec<_>>()
+        })
         .collect();
-    for needed in ["execute-api:ManageConnections", "dynamodb:Query", "dynamodb:DeleteItem"] {
-        assert!(actions.contains(needed), "the notifier needs {needed}: {actions:?}");
+    for needed in [
+        "execute-api:ManageConnections",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+    ] {
+        assert!(
+            actions.contains(needed),
+            "the notifier needs {needed}: {actions:?}"
+        );
     }
     // The connections table: owner + connection_id, expiring by `ttl`.
     let table = &resource(&t, "ConnectionsTable")["Properties"];
     let key: Vec<String> = list(&table["KeySchema"])
         .iter()
-        .map(|k| format!("{} {}", k["AttributeName"].as_str().unwrap(), k["KeyType"].as_str().unwrap()))
+        .map(|k| {
+            format!(
+                "{} {}",
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(key, ["owner HASH", "connection_id RANGE"]);
-    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"].as_str(), Some("ttl"));
-    assert_eq!(table["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("ttl")
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
+    );
 }

@@ -46,8 +46,11 @@ impl Connection {
 #[async_trait]
 pub trait Connections: Send + Sync {
     /// Store a new connection, `connected_at` setting its expiry.
-    async fn put(&self, connection: &Connection, connected_at: DateTime<Utc>)
-        -> Result<(), StoreError>;
+    async fn put(
+        &self,
+        connection: &Connection,
+        connected_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Forget a connection; forgetting one that is not there is fine.
     async fn delete(&self, owner: &Owner, connection_id: &str) -> Result<(), StoreError>;
     /// Narrow a stored connection. `Ok(false)` when there is no such connection (it

@@ -167,8 +167,8 @@ impl JwtVerifier {
                 "longer than {MAX_TOKEN_BYTES} bytes"
             )));
         }
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| JwtError::Malformed(describe(&e)))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| JwtError::Malformed(describe(&e)))?;
         if !ALGORITHMS.contains(&header.alg) {
             return Err(JwtError::Algorithm(format!("{:?}", header.alg)));
         }

@@ -110,7 +110,10 @@ pub async fn handle_route(
 ) -> Result<RouteAnswer, RouteError> {
     let context = &request.request_context;
     let missing = |what: &str| RouteError::BadEvent(format!("no requestContext.{what}"));
-    let route = context.route_key.as_deref().ok_or_else(|| missing("routeKey"))?;
+    let route = context
+        .route_key
+        .as_deref()
+        .ok_or_else(|| missing("routeKey"))?;
     let connection_id = context
         .connection_id
         .as_deref()
@@ -126,7 +129,10 @@ pub async fn handle_route(
         .ok_or_else(|| missing("authorizer.owner"))?;
     match route {
         "$connect" => {
-            let domain = context.domain_name.as_deref().ok_or_else(|| missing("domainName"))?;
+            let domain = context
+                .domain_name
+                .as_deref()
+                .ok_or_else(|| missing("domainName"))?;
             let stage = context.stage.as_deref().ok_or_else(|| missing("stage"))?;
             let connection = Connection {
                 owner,
@@ -146,7 +152,10 @@ pub async fn handle_route(
             let frame = match parse_client_message(body) {
                 Err(message) => client_error(&message),
                 Ok(ClientMessage::Subscribe { job_ids }) => {
-                    if connections.set_job_ids(&owner, connection_id, &job_ids).await? {
+                    if connections
+                        .set_job_ids(&owner, connection_id, &job_ids)
+                        .await?
+                    {
                         subscribed(&job_ids)
                     } else {
                         client_error("this connection is not registered; reconnect")

@@ -397,7 +397,10 @@ fn each_bad_value_is_one_error_naming_the_variable() {
         ("VIDGEN_PUBLIC_URL", "https://api.example.com/?x=1"),
         ("VIDGEN_PUBLIC_URL", "https://api.example.com/#top"),
         ("VIDGEN_PUBLIC_URL", "https://user:pw@api.example.com"),
-        ("VIDGEN_EVENTS_URL", "https://abc.execute-api.us-east-1.amazonaws.com/prod"),
+        (
+            "VIDGEN_EVENTS_URL",
+            "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+        ),
         ("JWT_ISSUER", "issuer.example.com"),
         ("JWT_AUDIENCE", " , "),
     ];
