@@ -223,7 +223,6 @@ async fn forged_malformed_and_unsigned_tokens_are_refused_without_panicking() {
         "a.b.c",
         "....",
         "\u{0}\u{1}.\u{ff}.",
-        "eyJhbGciOiJSUzI1NiJ9.%%%.abc",
         &"A".repeat(100_000),
     ] {
         let e = v.verify(garbage, now).await.unwrap_err();
@@ -231,6 +230,13 @@ async fn forged_malformed_and_unsigned_tokens_are_refused_without_panicking() {
         assert!(!e.to_string().contains(&garbage[..garbage.len().min(10)]) || garbage.len() < 3);
     }
     assert_eq!(v.verify("", now).await.unwrap_err(), JwtError::Missing);
+    // A well-formed header without a kid names no key.
+    assert_eq!(
+        v.verify("eyJhbGciOiJSUzI1NiJ9.%%%.abc", now)
+            .await
+            .unwrap_err(),
+        JwtError::UnknownKey
+    );
 }
 
 #[tokio::test]
@@ -241,16 +247,23 @@ async fn an_unknown_kid_refetches_once_and_a_rotated_key_is_then_accepted() {
     let t0 = Instant::now();
     assert!(v.verify(&k1.sign(&claims(&issuer.url)), t0).await.is_ok());
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 1);
-    // k2 is not published yet: one refetch (the first miss), then refused.
+    // k2 is not published yet. Right after a fetch, a miss fetches nothing.
     let by_k2 = k2.sign(&claims(&issuer.url));
     assert_eq!(
         v.verify(&by_k2, t0).await.unwrap_err(),
         JwtError::UnknownKey
     );
+    assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 1);
+    // Past the interval: one refetch, still no k2, refused.
+    let t1 = t0 + Duration::from_secs(40);
+    assert_eq!(
+        v.verify(&by_k2, t1).await.unwrap_err(),
+        JwtError::UnknownKey
+    );
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 2);
     // The issuer rotates to k2. Within the refetch interval nothing is fetched.
     *issuer.jwks.lock().unwrap() = json!({"keys": [k2.jwk()]});
-    let soon = t0 + Duration::from_secs(5);
+    let soon = t1 + Duration::from_secs(5);
     for _ in 0..5 {
         assert_eq!(
             v.verify(&by_k2, soon).await.unwrap_err(),
@@ -263,7 +276,7 @@ async fn an_unknown_kid_refetches_once_and_a_rotated_key_is_then_accepted() {
         "rate-limited"
     );
     // After the interval: one refetch finds k2.
-    let later = t0 + Duration::from_secs(31);
+    let later = t1 + Duration::from_secs(31);
     assert_eq!(v.verify(&by_k2, later).await.unwrap().subject, "alice");
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 3);
     assert!(v.verify(&by_k2, later).await.is_ok());

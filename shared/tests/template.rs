@@ -653,6 +653,7 @@ fn environment(d: &Deployment, logical_id: &str) -> BTreeMap<String, String> {
                 "WEBHOOK_QUEUE_URL" => {
                     "https://sqs.us-east-1.amazonaws.com/123456789012/hooks".into()
                 }
+                "VIDGEN_EVENTS_URL" => "wss://abc123.execute-api.us-east-1.amazonaws.com/v1".into(),
                 _ => format!("stand-in-{}", name.to_lowercase()),
             },
             (other, _) => d.scalar(other),
