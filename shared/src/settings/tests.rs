@@ -135,6 +135,7 @@ fn defaults_apply_when_unset_or_blank() {
             limits: crate::domain::Limits::DEFAULT,
             openai_webhook_secret_arn: None,
             fal_jwks_url: crate::webhooks_in::jwks::DEFAULT_FAL_JWKS_URL.into(),
+            events_url: None,
         }
     );
     let d = WorkflowConfig::default();
