@@ -113,3 +113,73 @@ pub async fn run_webhook_sender_lambda() -> Result<(), lambda_runtime::Error> {
     }))
     .await
 }
+
+/// The whole `main` of the `$connect` authorizer: the verifier built once (its key cache
+/// lives as long as the warm process), then each request to [`authorize`]. A refusal is
+/// the error `Unauthorized`, which API Gateway answers with 401; why is logged, never the
+/// token.
+///
+/// [`authorize`]: crate::events::ws::authorize
+#[cfg(feature = "lambda")]
+pub async fn run_ws_authorizer_lambda() -> Result<(), lambda_runtime::Error> {
+    use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest as Request;
+    use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+    let verifier = crate::wiring::jwt_verifier_from_env()?;
+    let verifier = &verifier;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Request>| async move {
+        crate::events::ws::authorize(verifier, &event.payload, std::time::Instant::now())
+            .await
+            .map_err(|e| {
+                tracing::info!(reason = %e, "WebSocket connect refused");
+                Diagnostic {
+                    error_type: "Unauthorized".into(),
+                    error_message: "Unauthorized".into(),
+                }
+            })
+    }))
+    .await
+}
+
+/// The whole `main` of the WebSocket routes: each event to [`handle_route`], its answer
+/// as the proxy response (`body` goes back to the client on two-way routes).
+///
+/// [`handle_route`]: crate::events::ws::handle_route
+#[cfg(feature = "lambda")]
+pub async fn run_ws_events_lambda() -> Result<(), lambda_runtime::Error> {
+    use aws_lambda_events::event::apigw::{
+        ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
+    };
+    use lambda_runtime::{service_fn, LambdaEvent};
+    let connections = crate::wiring::ws_connections_from_env().await?;
+    let connections = &connections;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            let answer =
+                crate::events::ws::handle_route(connections, &event.payload, chrono::Utc::now())
+                    .await?;
+            let mut response = ApiGatewayProxyResponse::default();
+            response.status_code = i64::from(answer.status);
+            response.body = answer.body.map(aws_lambda_events::encodings::Body::Text);
+            Ok::<_, lambda_runtime::Error>(response)
+        },
+    ))
+    .await
+}
+
+/// The whole `main` of the notifier: each stream batch to [`notify_batch`], whose
+/// failed records are the `batchItemFailures`.
+///
+/// [`notify_batch`]: crate::events::notifier::notify_batch
+#[cfg(feature = "lambda")]
+pub async fn run_ws_notifier_lambda() -> Result<(), lambda_runtime::Error> {
+    use aws_lambda_events::event::dynamodb::Event;
+    use lambda_runtime::{service_fn, LambdaEvent};
+    let deps = crate::wiring::notifier_deps_from_env().await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, lambda_runtime::Error>(
+            crate::events::notifier::notify_batch(deps, &event.payload).await,
+        )
+    }))
+    .await
+}

@@ -38,16 +38,25 @@ pub enum Function {
     Sweeper,
     /// Delivers the queued `callback_url` webhooks (SQS).
     WebhookSender,
+    /// The WebSocket API's `$connect` authorizer (the HTTP API's JWTs).
+    WsAuthorizer,
+    /// The WebSocket API's routes: connections kept in the connections table.
+    WsEvents,
+    /// Posts job events to WebSocket connections (the jobs table's stream).
+    WsNotifier,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 9] = [
         Function::Api,
         Function::Submit,
         Function::CheckStatus,
         Function::Download,
         Function::Sweeper,
         Function::WebhookSender,
+        Function::WsAuthorizer,
+        Function::WsEvents,
+        Function::WsNotifier,
     ];
 
     /// The function's binary name, as in `template.yaml` and the README.
@@ -59,6 +68,9 @@ impl Function {
             Function::Download => StepFunction::Download.name(),
             Function::Sweeper => "sweeper",
             Function::WebhookSender => "webhook-sender",
+            Function::WsAuthorizer => "ws-authorizer",
+            Function::WsEvents => "ws-events",
+            Function::WsNotifier => "ws-notifier",
         }
     }
 }
@@ -90,13 +102,15 @@ pub const REQUIRED: &str = "required";
 pub const UNSET: &str = "unset";
 
 const ALL: &[Function] = &Function::ALL;
-/// The functions that touch the job table and the bucket (all but the webhook sender).
+/// The functions that touch the job table and the bucket (the notifier presigns the
+/// job object's links, so it reads them too).
 const STORES: &[Function] = &[
     Function::Api,
     Function::Submit,
     Function::CheckStatus,
     Function::Download,
     Function::Sweeper,
+    Function::WsNotifier,
 ];
 const API: &[Function] = &[Function::Api];
 /// The functions that start, stop or look up executions.
@@ -151,7 +165,8 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "URL_TTL_SECS",
-        read_by: API,
+        // The notifier's job objects carry the same links as the api's.
+        read_by: &[Function::Api, Function::WsNotifier],
         default: "3600",
         meaning: "lifetime of presigned GET links; at most 43200 (12 h), the life of the role credentials that sign them",
     },
@@ -274,6 +289,24 @@ pub const VARIABLES: &[Variable] = &[
         read_by: PACED,
         default: "30",
         meaning: "upper bound on the wait between checks",
+    },
+    Variable {
+        name: "JWT_ISSUER",
+        read_by: &[Function::WsAuthorizer],
+        default: REQUIRED,
+        meaning: "issuer of the JWTs the WebSocket `$connect` authorizer accepts (the template's `JwtIssuer`); its keys are found by OIDC discovery",
+    },
+    Variable {
+        name: "JWT_AUDIENCE",
+        read_by: &[Function::WsAuthorizer],
+        default: REQUIRED,
+        meaning: "accepted audiences, comma-separated (`JwtAudience`): a token's `aud` must contain one, or its `client_id` be one",
+    },
+    Variable {
+        name: "CONNECTIONS_TABLE",
+        read_by: &[Function::WsEvents, Function::WsNotifier],
+        default: REQUIRED,
+        meaning: "the DynamoDB table of open WebSocket connections (set by the template)",
     },
     Variable {
         name: "AWS_ENDPOINT_URL",
@@ -749,6 +782,91 @@ impl SenderSettings {
 
     pub fn from_env() -> Result<SenderSettings, ConfigError> {
         SenderSettings::from_lookup(&process_env)
+    }
+}
+
+/// The `$connect` authorizer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerSettings {
+    /// `JWT_ISSUER`.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`, split on commas, trimmed, blanks dropped.
+    pub audiences: Vec<String>,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+}
+
+impl AuthorizerSettings {
+    pub fn from_lookup(lookup: Lookup) -> Result<AuthorizerSettings, ConfigError> {
+        let r = Reader { lookup };
+        let issuer = url("JWT_ISSUER", &r.required("JWT_ISSUER")?)?;
+        let raw = r.required("JWT_AUDIENCE")?;
+        let audiences: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect();
+        if audiences.is_empty() {
+            return Err(invalid("JWT_AUDIENCE", &raw, "names no audience"));
+        }
+        Ok(AuthorizerSettings {
+            issuer,
+            audiences,
+            log_filter: r.checked("RUST_LOG", log_filter)?,
+        })
+    }
+
+    pub fn from_env() -> Result<AuthorizerSettings, ConfigError> {
+        AuthorizerSettings::from_lookup(&process_env)
+    }
+}
+
+/// The WebSocket routes' settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsEventsSettings {
+    /// `CONNECTIONS_TABLE`.
+    pub connections_table: String,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+}
+
+impl WsEventsSettings {
+    pub fn from_lookup(lookup: Lookup) -> Result<WsEventsSettings, ConfigError> {
+        let r = Reader { lookup };
+        Ok(WsEventsSettings {
+            connections_table: r.required("CONNECTIONS_TABLE")?,
+            log_filter: r.checked("RUST_LOG", log_filter)?,
+        })
+    }
+
+    pub fn from_env() -> Result<WsEventsSettings, ConfigError> {
+        WsEventsSettings::from_lookup(&process_env)
+    }
+}
+
+/// The notifier's settings: the connections, and what the job object's links need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifierSettings {
+    pub common: Common,
+    /// `CONNECTIONS_TABLE`.
+    pub connections_table: String,
+    /// `URL_TTL_SECS`: the links in a frame live as long as the api's.
+    pub url_ttl: Duration,
+}
+
+impl NotifierSettings {
+    pub fn from_lookup(lookup: Lookup) -> Result<NotifierSettings, ConfigError> {
+        let r = Reader { lookup };
+        Ok(NotifierSettings {
+            common: r.common()?,
+            connections_table: r.required("CONNECTIONS_TABLE")?,
+            url_ttl: crate::api::check_url_ttl(r.seconds("URL_TTL_SECS")?)?,
+        })
+    }
+
+    pub fn from_env() -> Result<NotifierSettings, ConfigError> {
+        NotifierSettings::from_lookup(&process_env)
     }
 }
 

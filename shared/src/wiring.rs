@@ -12,11 +12,18 @@ use crate::callback::{CallbackSender, DeliveryQueue, SqsDeliveries, WebhookSigne
 use crate::config::ConfigError;
 use crate::domain::ProviderId;
 use crate::engine::sfn::StepFunctionsEngine;
+use crate::engine::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
+use crate::events::connections::DynamoConnections;
+use crate::events::jwt::{JwksPolicy, JwtVerifier};
+use crate::events::notifier::{ManagementApiPoster, NotifierDeps};
 use crate::provider::fal::{FalProvider, FalQueueConfig};
 use crate::provider::openai::{OpenAiConfig, OpenAiProvider};
 use crate::provider::runway::{RunwayConfig, RunwayProvider};
 use crate::provider::Providers;
-use crate::settings::{ApiSettings, Common, SenderSettings, StepSettings, SweeperSettings};
+use crate::settings::{
+    ApiSettings, AuthorizerSettings, Common, NotifierSettings, SenderSettings, StepSettings,
+    SweeperSettings, WsEventsSettings,
+};
 use crate::store::dynamo::DynamoJobStore;
 use crate::store::s3::S3ObjectStore;
 use crate::telemetry::{self, LogFormat};
@@ -222,6 +229,123 @@ pub async fn sweep_deps(
         engine: Arc::new(engine),
         callbacks: callbacks(settings.webhook_queue_url.as_deref(), clients),
     })
+}
+
+/// The `$connect` authorizer's verifier: the issuer and audiences of the HTTP API's JWT
+/// authorizer; keys are fetched on first use.
+pub fn jwt_verifier(settings: &AuthorizerSettings) -> Result<JwtVerifier, ConfigError> {
+    JwtVerifier::new(
+        &settings.issuer,
+        settings.audiences.clone(),
+        JwksPolicy::default(),
+    )
+    .map_err(|message| ConfigError {
+        var: "JWT_ISSUER".into(),
+        message,
+    })
+}
+
+/// The WebSocket routes' connection store.
+pub fn ws_connections(settings: &WsEventsSettings, clients: &AwsClients) -> DynamoConnections {
+    DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table)
+}
+
+/// The notifier never starts or stops workflows: its `ApiDeps` only render job objects.
+struct NoEngine;
+
+#[async_trait::async_trait]
+impl WorkflowEngine for NoEngine {
+    async fn start(&self, _: &str, _: &serde_json::Value) -> Result<(), EngineError> {
+        Err(no_engine())
+    }
+    async fn stop(&self, _: &str, _: &str) -> Result<(), EngineError> {
+        Err(no_engine())
+    }
+    async fn status(&self, _: &str) -> Result<ExecutionStatus, EngineError> {
+        Err(no_engine())
+    }
+    async fn send_task_success(
+        &self,
+        _: &str,
+        _: &serde_json::Value,
+    ) -> Result<CallbackAnswer, EngineError> {
+        Err(no_engine())
+    }
+    async fn send_task_failure(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<CallbackAnswer, EngineError> {
+        Err(no_engine())
+    }
+}
+
+fn no_engine() -> EngineError {
+    EngineError::Backend("the notifier has no workflow engine".into())
+}
+
+/// The notifier's dependencies: the connections, the Management API poster, and the
+/// api's own stores and link lifetime, so a frame's job object is the api's.
+/// `sdk` builds the poster's per-stage clients.
+pub fn notifier_deps(
+    settings: &NotifierSettings,
+    clients: &AwsClients,
+    sdk: &SdkConfig,
+) -> NotifierDeps {
+    let (jobs, objects) = stores(&settings.common, clients);
+    let view = ApiDeps {
+        jobs,
+        objects,
+        engine: Arc::new(NoEngine),
+        config: ApiConfig {
+            url_ttl: settings.url_ttl,
+            ..ApiConfig::default()
+        },
+        webhooks: Arc::new(ProviderWebhooks::none()),
+    };
+    NotifierDeps {
+        connections: Arc::new(DynamoConnections::new(
+            clients.dynamodb.clone(),
+            &settings.connections_table,
+        )),
+        poster: Arc::new(ManagementApiPoster::new(sdk.clone())),
+        view,
+    }
+}
+
+/// The authorizer Lambda's init.
+pub fn jwt_verifier_from_env() -> Result<JwtVerifier, ConfigError> {
+    let result = AuthorizerSettings::from_env().and_then(|settings| {
+        telemetry::init(LogFormat::Json, &settings.log_filter);
+        jwt_verifier(&settings)
+    });
+    started(result, "ws-authorizer")
+}
+
+/// The WebSocket routes Lambda's init.
+pub async fn ws_connections_from_env() -> Result<DynamoConnections, ConfigError> {
+    let result = async {
+        let settings = WsEventsSettings::from_env()?;
+        telemetry::init(LogFormat::Json, &settings.log_filter);
+        let sdk = aws::sdk_config().await;
+        Ok(ws_connections(&settings, &AwsClients::new(&sdk, false)))
+    }
+    .await;
+    started(result, "ws-events")
+}
+
+/// The notifier Lambda's init.
+pub async fn notifier_deps_from_env() -> Result<NotifierDeps, ConfigError> {
+    let result = async {
+        let settings = NotifierSettings::from_env()?;
+        telemetry::init(LogFormat::Json, &settings.common.log_filter);
+        let sdk = aws::sdk_config().await;
+        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        Ok(notifier_deps(&settings, &clients, &sdk))
+    }
+    .await;
+    started(result, "ws-notifier")
 }
 
 /// Log a misconfiguration, with the variable's name, before the runtime stops. When the

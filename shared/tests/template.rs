@@ -11,7 +11,7 @@ mod common {
 
 use common::template::{Deployment, Template};
 use serde_yaml_ng::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use vidgen_shared::domain::{Model, ProviderId};
 use vidgen_shared::settings::{ApiSettings, StepSettings};
 use vidgen_shared::workflow::StepFunction;
@@ -446,7 +446,17 @@ fn scoped(t: &Value, action: &str, resource: &str) -> bool {
         .next()
         .unwrap_or_default();
     match service {
-        "dynamodb" => resource == "JobsTable.Arn" || resource == "${JobsTable.Arn}/index/by_owner",
+        "dynamodb" => {
+            resource == "JobsTable.Arn"
+                || resource == "${JobsTable.Arn}/index/by_owner"
+                || resource == "ConnectionsTable.Arn"
+        }
+        // PostToConnection (and DELETE) on this stack's events stage only.
+        "execute-api" => {
+            action == "execute-api:ManageConnections"
+                && resource
+                    == "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${EventsApi}/${EventsStage}/POST/@connections/*"
+        }
         // Object prefixes only: never the whole bucket's objects.
         "s3" => [
             "${VideosBucket.Arn}/uploads/*",
@@ -643,6 +653,7 @@ fn environment(d: &Deployment, logical_id: &str) -> BTreeMap<String, String> {
                 "WEBHOOK_QUEUE_URL" => {
                     "https://sqs.us-east-1.amazonaws.com/123456789012/hooks".into()
                 }
+                "VIDGEN_EVENTS_URL" => "wss://abc123.execute-api.us-east-1.amazonaws.com/v1".into(),
                 _ => format!("stand-in-{}", name.to_lowercase()),
             },
             (other, _) => d.scalar(other),
@@ -1105,5 +1116,192 @@ fn the_dashboard_shows_the_metrics_the_functions_emit() {
             .any(|(_, dims, name, _)| name == metric::JOBS_FAILED
                 && dims == &[emf::MODEL.to_string(), emf::ERROR_CODE.to_string()]),
         "failures by error code"
+    );
+}
+
+fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    let r = &t["Resources"][id];
+    assert!(r.is_mapping(), "template has no {id}");
+    r
+}
+
+/// The events WebSocket API: JWT-checking $connect, the four routes on ws-events, the
+/// two-way routes, the stage the ManageConnections grant and the URLs name.
+#[test]
+fn the_events_websocket_api_is_wired_to_its_functions() {
+    let t = template();
+    let api = &resource(&t, "EventsApi")["Properties"];
+    assert_eq!(api["ProtocolType"].as_str(), Some("WEBSOCKET"));
+    assert_eq!(
+        api["RouteSelectionExpression"].as_str(),
+        Some("$request.body.action")
+    );
+    let auth = &resource(&t, "EventsAuthorizer")["Properties"];
+    assert_eq!(auth["AuthorizerType"].as_str(), Some("REQUEST"));
+    let uri = text(&auth["AuthorizerUri"]).unwrap();
+    assert!(uri.contains("${WsAuthorizerFunction.Arn}"), "{uri}");
+    // A token may come in the query string or the header: no identity source may be
+    // required, or API Gateway refuses the other way unasked (aws-semantics §6).
+    assert!(
+        auth["IdentitySource"].is_null(),
+        "{:?}",
+        auth["IdentitySource"]
+    );
+    let integration =
+        text(&resource(&t, "EventsIntegration")["Properties"]["IntegrationUri"]).unwrap();
+    assert!(
+        integration.contains("${WsEventsFunction.Arn}"),
+        "{integration}"
+    );
+
+    let routes: BTreeMap<String, Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Route"))
+        .map(|(id, r)| {
+            (r["Properties"]["RouteKey"].as_str().unwrap().to_string(), {
+                let mut r = r["Properties"].clone();
+                r["Id"] = id.clone();
+                r
+            })
+        })
+        .collect();
+    let keys: Vec<&str> = routes.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["$connect", "$default", "$disconnect", "subscribe"]);
+    for (key, route) in &routes {
+        assert_eq!(
+            text(&route["Target"]).as_deref(),
+            Some("integrations/${EventsIntegration}"),
+            "{key}"
+        );
+        let custom = route["AuthorizationType"].as_str() == Some("CUSTOM");
+        assert_eq!(
+            custom,
+            key == "$connect",
+            "only $connect is authorized: {key}"
+        );
+        let two_way = route["RouteResponseSelectionExpression"].as_str() == Some("$default");
+        assert_eq!(two_way, key == "subscribe" || key == "$default", "{key}");
+        if two_way {
+            let id = route["Id"].as_str().unwrap();
+            let has_response = t["Resources"].as_mapping().unwrap().values().any(|r| {
+                r["Type"].as_str() == Some("AWS::ApiGatewayV2::RouteResponse")
+                    && text(&r["Properties"]["RouteId"]).as_deref() == Some(id)
+                    && r["Properties"]["RouteResponseKey"].as_str() == Some("$default")
+            });
+            assert!(
+                has_response,
+                "{key} answers the client, so it needs a RouteResponse"
+            );
+        }
+    }
+    assert_eq!(
+        resource(&t, "EventsStage")["Properties"]["AutoDeploy"].as_bool(),
+        Some(true)
+    );
+    for (permission, function) in [
+        ("WsAuthorizerPermission", "WsAuthorizerFunction"),
+        ("WsEventsPermission", "WsEventsFunction"),
+    ] {
+        let p = &resource(&t, permission)["Properties"];
+        assert_eq!(text(&p["FunctionName"]).as_deref(), Some(function));
+        assert_eq!(p["Principal"].as_str(), Some("apigateway.amazonaws.com"));
+        assert!(text(&p["SourceArn"]).unwrap().contains("${EventsApi}/"));
+    }
+    let url = "wss://${EventsApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${EventsStage}";
+    assert_eq!(
+        text(&t["Outputs"]["EventsUrl"]["Value"]).as_deref(),
+        Some(url)
+    );
+    let api_env = &resource(&t, "ApiFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(text(&api_env["VIDGEN_EVENTS_URL"]).as_deref(), Some(url));
+    let auth_env = &resource(&t, "WsAuthorizerFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(text(&auth_env["JWT_ISSUER"]).as_deref(), Some("JwtIssuer"));
+    // The HTTP API's JWT authorizer checks the same issuer and audiences.
+    let jwt =
+        &resource(&t, "HttpApi")["Properties"]["Auth"]["Authorizers"]["Jwt"]["JwtConfiguration"];
+    assert_eq!(text(&jwt["issuer"]).as_deref(), Some("JwtIssuer"));
+    assert_eq!(text(&jwt["audience"]).as_deref(), Some("JwtAudience"));
+    assert!(format!("{:?}", auth_env["JWT_AUDIENCE"]).contains("JwtAudience"));
+}
+
+/// The notifier: fed by the jobs table's stream (both images, job items only), reporting
+/// failed records, bounded retries; it may post to connections and forget them.
+#[test]
+fn the_notifier_reads_the_jobs_stream_and_may_post_to_connections() {
+    let t = template();
+    let stream = &resource(&t, "JobsTable")["Properties"]["StreamSpecification"];
+    assert_eq!(
+        stream["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    let notifier = &resource(&t, "WsNotifierFunction")["Properties"];
+    let Value::Mapping(events) = &notifier["Events"] else {
+        panic!("the notifier has no Events")
+    };
+    assert_eq!(events.len(), 1);
+    let event = events.values().next().unwrap();
+    assert_eq!(event["Type"].as_str(), Some("DynamoDB"));
+    let p = &event["Properties"];
+    assert_eq!(text(&p["Stream"]).as_deref(), Some("JobsTable.StreamArn"));
+    assert_eq!(list(&p["FunctionResponseTypes"]).len(), 1);
+    assert_eq!(
+        p["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert_eq!(p["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    let retries = p["MaximumRetryAttempts"].as_i64().expect("bounded retries");
+    assert!((0..=10).contains(&retries), "{retries}");
+    let pattern: serde_json::Value = serde_json::from_str(
+        p["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .expect("a filter"),
+    )
+    .unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "job#"}]}}}})
+    );
+    let actions: BTreeSet<String> = list(&notifier["Policies"])
+        .iter()
+        .flat_map(|p| statements(&p["Statement"]))
+        .flat_map(|s| {
+            list(&s["Action"])
+                .iter()
+                .filter_map(text)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for needed in [
+        "execute-api:ManageConnections",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+    ] {
+        assert!(
+            actions.contains(needed),
+            "the notifier needs {needed}: {actions:?}"
+        );
+    }
+    // The connections table: owner + connection_id, expiring by `ttl`.
+    let table = &resource(&t, "ConnectionsTable")["Properties"];
+    let key: Vec<String> = list(&table["KeySchema"])
+        .iter()
+        .map(|k| {
+            format!(
+                "{} {}",
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(key, ["owner HASH", "connection_id RANGE"]);
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("ttl")
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"].as_bool(),
+        Some(true)
     );
 }

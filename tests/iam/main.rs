@@ -51,6 +51,9 @@ use vidgen_tests::{unique_suffix, webhook_receiver};
 const API_FUNCTION: &str = "ApiFunction";
 const SWEEPER_FUNCTION: &str = "SweeperFunction";
 const SENDER_FUNCTION: &str = "WebhookSenderFunction";
+const WS_AUTHORIZER: &str = "WsAuthorizerFunction";
+const WS_EVENTS: &str = "WsEventsFunction";
+const WS_NOTIFIER: &str = "WsNotifierFunction";
 /// The signing secret's value (Standard Webhooks form).
 const WEBHOOK_SECRET: &str = "whsec_c2VjcmV0LWtleQ==";
 /// A callback URL the api accepts (https, public); deliveries to it are not attempted
@@ -350,6 +353,11 @@ async fn deploy(config: Config) -> Option<Stack> {
     for function in &functions {
         let actions =
             policy::actions(&template, function, &conditions).unwrap_or_else(|e| panic!("{e}"));
+        if actions.is_empty() {
+            // The ws-authorizer calls no AWS API (only the issuer's keys over HTTPS);
+            // IAM refuses a policy without actions.
+            continue;
+        }
         let name = format!("{function}-{suffix}");
         let sdk = user(&admin, &endpoint, &name, &actions).await;
         clients.insert(function.clone(), AwsClients::new(&sdk, true));
@@ -631,6 +639,61 @@ impl Stack {
         panic!("the render did not finish: {state}");
     }
 
+    /// The WebSocket functions with only their template actions: ws-events stores,
+    /// narrows and forgets a connection through its routes; the notifier lists an
+    /// owner's connections and forgets a gone one. The ws-authorizer calls no AWS API.
+    /// The notifier's `execute-api:ManageConnections` cannot be checked here: moto's
+    /// Management API neither enforces it nor answers 410 (aws-semantics §6, §9);
+    /// shared/tests/template.rs checks the grant and its resource.
+    async fn websocket(&mut self) {
+        use vidgen_shared::events::connections::{
+            create_table as create_connections, Connections, DynamoConnections,
+        };
+        use vidgen_shared::events::ws::handle_route;
+        let table = format!("vidgen-iam-connections-{}", self.suffix);
+        create_connections(&aws_sdk_dynamodb::Client::new(&self.admin), &table)
+            .await
+            .expect("connections table");
+        let routes = DynamoConnections::new(self.clients[WS_EVENTS].dynamodb.clone(), &table);
+        let notifier = DynamoConnections::new(self.clients[WS_NOTIFIER].dynamodb.clone(), &table);
+        let owner = format!("alice-{}", self.suffix);
+        let event = |route: &str, body: Option<&str>| {
+            serde_json::from_value(json!({
+                "requestContext": {
+                    "routeKey": route, "connectionId": "C1=", "stage": "v1",
+                    "domainName": "abc.execute-api.us-east-1.amazonaws.com",
+                    "connectedAt": 1, "requestTimeEpoch": 1,
+                    "authorizer": {"principalId": owner, "owner": owner}
+                },
+                "body": body
+            }))
+            .expect("a route event")
+        };
+        let now = chrono::Utc::now();
+        handle_route(&routes, &event("$connect", None), now)
+            .await
+            .expect("$connect with ws-events' actions");
+        let subscribe =
+            json!({"action": "subscribe", "job_ids": [JobId::new().as_str()]}).to_string();
+        let answer = handle_route(&routes, &event("subscribe", Some(&subscribe)), now)
+            .await
+            .expect("subscribe with ws-events' actions");
+        assert!(answer.body.unwrap().contains("\"subscribed\""));
+        let owner = Owner::new(&owner);
+        let listed = notifier
+            .list(&owner)
+            .await
+            .expect("the notifier lists with its actions");
+        assert_eq!(listed.len(), 1);
+        notifier
+            .delete(&owner, "C1=")
+            .await
+            .expect("the notifier forgets a gone connection with its actions");
+        assert!(notifier.list(&owner).await.unwrap().is_empty());
+        self.exercised
+            .extend([WS_AUTHORIZER, WS_EVENTS, WS_NOTIFIER].map(String::from));
+    }
+
     /// One scheduled run of the sweeper, with its keys.
     async fn sweep(&mut self) -> SweepReport {
         self.exercised.insert(SWEEPER_FUNCTION.into());
@@ -871,6 +934,8 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
         assert_eq!(event["type"], "video.failed", "{event}");
         assert_eq!(event["data"]["id"], stuck.as_ref(), "{event}");
     }
+
+    s.websocket().await;
 
     // Every function of the template ran.
     let missing: Vec<_> = s

@@ -9,7 +9,11 @@
 //!
 //! Both deployments build their frames here, so a client cannot tell them apart.
 
+pub mod connections;
 pub mod feed;
+pub mod jwt;
+pub mod notifier;
+pub mod ws;
 
 use crate::domain::ids::{JobId, Owner};
 use crate::domain::Job;

@@ -22,6 +22,9 @@ fn minimal() -> BTreeMap<&'static str, &'static str> {
             "OPENAI_SECRET_ARN",
             "arn:aws:secretsmanager:us-east-1:1:secret:openai",
         ),
+        ("JWT_ISSUER", "https://issuer.example.com/pool"),
+        ("JWT_AUDIENCE", "client-a"),
+        ("CONNECTIONS_TABLE", "connections"),
     ])
 }
 
@@ -71,6 +74,7 @@ fn full() -> BTreeMap<&'static str, &'static str> {
             "VIDGEN_EVENTS_URL",
             "wss://abc.execute-api.us-east-1.amazonaws.com/prod",
         ),
+        ("JWT_AUDIENCE", "client-a, client-b"),
     ]);
     map
 }
@@ -102,6 +106,9 @@ fn load(
             StepSettings::from_lookup(StepFunction::Download, &recording).map(drop)
         }
         Function::WebhookSender => SenderSettings::from_lookup(&recording).map(drop),
+        Function::WsAuthorizer => AuthorizerSettings::from_lookup(&recording).map(drop),
+        Function::WsEvents => WsEventsSettings::from_lookup(&recording).map(drop),
+        Function::WsNotifier => NotifierSettings::from_lookup(&recording).map(drop),
     };
     (result, asked.into_inner())
 }
@@ -431,6 +438,8 @@ fn each_bad_value_is_one_error_naming_the_variable() {
             "https://abc.execute-api.us-east-1.amazonaws.com/prod",
         ),
         ("VIDGEN_EVENTS_URL", "wss://abc.example/prod?x=1"),
+        ("JWT_ISSUER", "issuer.example.com"),
+        ("JWT_AUDIENCE", " , "),
     ];
     for (name, raw) in bad {
         for &function in variable(name).read_by {
@@ -603,4 +612,25 @@ fn the_steps_need_no_openai_key_and_read_each_key_that_is_set() {
             (None, None)
         );
     }
+}
+
+#[test]
+fn the_websocket_functions_read_their_tables_issuer_and_audiences() {
+    let map = full();
+    let auth = AuthorizerSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(auth.issuer, "https://issuer.example.com/pool");
+    assert_eq!(auth.audiences, ["client-a", "client-b"]);
+    let routes = WsEventsSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(routes.connections_table, "connections");
+    let notifier = NotifierSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(notifier.connections_table, "connections");
+    assert_eq!(notifier.url_ttl, std::time::Duration::from_secs(600));
+    assert_eq!(notifier.common.bucket, "videos");
+    let api = ApiSettings::from_lookup(&lookup(&map)).unwrap();
+    assert_eq!(
+        api.events_url.as_deref(),
+        Some("wss://abc.execute-api.us-east-1.amazonaws.com/prod")
+    );
+    let api = ApiSettings::from_lookup(&lookup(&minimal())).unwrap();
+    assert_eq!(api.events_url, None);
 }
