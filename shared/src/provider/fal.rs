@@ -685,16 +685,7 @@ impl WireStatus {
 #[cfg(test)]
 pub(crate) mod fuzz_surface {
     use super::*;
-
-    fn answer(status: u16, body: &[u8]) -> ErrorAnswer {
-        ErrorAnswer {
-            status: reqwest::StatusCode::from_u16(status)
-                .unwrap_or(reqwest::StatusCode::BAD_REQUEST),
-            retry_after: None,
-            body: bytes::Bytes::copy_from_slice(body),
-            too_large: false,
-        }
-    }
+    use crate::provider::http::fuzz_answer as answer;
 
     /// A submit answer, a status and a result, as the adapter reads them.
     pub fn status(body: &[u8]) {

@@ -54,6 +54,18 @@ pub(crate) struct ErrorAnswer {
     pub too_large: bool,
 }
 
+/// An error answer of any status (an invalid one reads as 400) and body, for the fuzz
+/// targets of each adapter's error reading.
+#[cfg(test)]
+pub(crate) fn fuzz_answer(status: u16, body: &[u8]) -> ErrorAnswer {
+    ErrorAnswer {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        retry_after: None,
+        body: Bytes::copy_from_slice(body),
+        too_large: false,
+    }
+}
+
 impl ErrorAnswer {
     /// `HTTP <status>`, noting a body too large to read: the message when the body
     /// says nothing usable.

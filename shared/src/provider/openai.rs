@@ -418,16 +418,7 @@ impl WireVideo {
 #[cfg(test)]
 pub(crate) mod fuzz_surface {
     use super::*;
-
-    fn answer(status: u16, body: &[u8]) -> ErrorAnswer {
-        ErrorAnswer {
-            status: reqwest::StatusCode::from_u16(status)
-                .unwrap_or(reqwest::StatusCode::BAD_REQUEST),
-            retry_after: None,
-            body: bytes::Bytes::copy_from_slice(body),
-            too_large: false,
-        }
-    }
+    use crate::provider::http::fuzz_answer as answer;
 
     /// A video or a list page, as retrieve and list read them.
     pub fn status(body: &[u8]) {
