@@ -12,7 +12,6 @@ use crate::callback::{CallbackSender, DeliveryQueue, SqsDeliveries, WebhookSigne
 use crate::config::ConfigError;
 use crate::domain::ProviderId;
 use crate::engine::sfn::StepFunctionsEngine;
-use crate::engine::{CallbackAnswer, EngineError, ExecutionStatus, WorkflowEngine};
 use crate::events::connections::DynamoConnections;
 use crate::events::jwt::{JwksPolicy, JwtVerifier};
 use crate::events::notifier::{ManagementApiPoster, NotifierDeps};
@@ -250,41 +249,6 @@ pub fn ws_connections(settings: &WsEventsSettings, clients: &AwsClients) -> Dyna
     DynamoConnections::new(clients.dynamodb.clone(), &settings.connections_table)
 }
 
-/// The notifier never starts or stops workflows: its `ApiDeps` only render job objects.
-struct NoEngine;
-
-#[async_trait::async_trait]
-impl WorkflowEngine for NoEngine {
-    async fn start(&self, _: &str, _: &serde_json::Value) -> Result<(), EngineError> {
-        Err(no_engine())
-    }
-    async fn stop(&self, _: &str, _: &str) -> Result<(), EngineError> {
-        Err(no_engine())
-    }
-    async fn status(&self, _: &str) -> Result<ExecutionStatus, EngineError> {
-        Err(no_engine())
-    }
-    async fn send_task_success(
-        &self,
-        _: &str,
-        _: &serde_json::Value,
-    ) -> Result<CallbackAnswer, EngineError> {
-        Err(no_engine())
-    }
-    async fn send_task_failure(
-        &self,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<CallbackAnswer, EngineError> {
-        Err(no_engine())
-    }
-}
-
-fn no_engine() -> EngineError {
-    EngineError::Backend("the notifier has no workflow engine".into())
-}
-
 /// The notifier's dependencies: the connections, the Management API poster, and the
 /// api's own stores and link lifetime, so a frame's job object is the api's.
 /// `sdk` builds the poster's per-stage clients.
@@ -293,24 +257,15 @@ pub fn notifier_deps(
     clients: &AwsClients,
     sdk: &SdkConfig,
 ) -> NotifierDeps {
-    let (jobs, objects) = stores(&settings.common, clients);
-    let view = ApiDeps {
-        jobs,
-        objects,
-        engine: Arc::new(NoEngine),
-        config: ApiConfig {
-            url_ttl: settings.url_ttl,
-            ..ApiConfig::default()
-        },
-        webhooks: Arc::new(ProviderWebhooks::none()),
-    };
+    let (_, objects) = stores(&settings.common, clients);
     NotifierDeps {
         connections: Arc::new(DynamoConnections::new(
             clients.dynamodb.clone(),
             &settings.connections_table,
         )),
         poster: Arc::new(ManagementApiPoster::new(sdk.clone())),
-        view,
+        objects,
+        url_ttl: settings.url_ttl,
     }
 }
 

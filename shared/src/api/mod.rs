@@ -17,7 +17,7 @@ mod tests;
 
 pub use errors::ApiError;
 /// The public job object, as every route and every event carries it.
-pub use view::job_json;
+pub use view::{job_json, job_object};
 
 use crate::callback::DeliveryQueue;
 use crate::domain::ids::Owner;

@@ -3,9 +3,22 @@
 
 use super::{ApiDeps, ApiError};
 use crate::domain::{AssetKind, Job};
+use crate::store::ObjectStore;
 use serde_json::{json, Value};
+use std::time::Duration;
 
+/// The job object as the routes return it.
 pub async fn job_json(deps: &ApiDeps, job: &Job) -> Result<Value, ApiError> {
+    job_object(deps.objects.as_ref(), deps.config.url_ttl, job).await
+}
+
+/// The job object, its asset links presigned by `objects` for `url_ttl`: all an events
+/// notifier needs to send the same object the routes do.
+pub async fn job_object(
+    objects: &dyn ObjectStore,
+    url_ttl: Duration,
+    job: &Job,
+) -> Result<Value, ApiError> {
     let assets = match &job.assets {
         None => Value::Null,
         Some(assets) => {
@@ -16,10 +29,7 @@ pub async fn job_json(deps: &ApiDeps, job: &Job) -> Result<Value, ApiError> {
                     out.insert(kind.as_str().into(), Value::Null);
                     continue;
                 };
-                let link = deps
-                    .objects
-                    .presign_get(&asset.key, deps.config.url_ttl)
-                    .await?;
+                let link = objects.presign_get(&asset.key, url_ttl).await?;
                 out.insert(
                     kind.as_str().into(),
                     json!({

@@ -13,13 +13,14 @@
 
 use super::connections::Connections;
 use super::{is_notable, job_updated};
-use crate::api::ApiDeps;
 use crate::domain::Job;
+use crate::store::ObjectStore;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What posting to one connection came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +44,10 @@ pub trait Poster: Send + Sync {
 pub struct NotifierDeps {
     pub connections: Arc<dyn Connections>,
     pub poster: Arc<dyn Poster>,
-    /// The job object's view (`api::job_json`): asset links presigned by its object store.
-    pub view: ApiDeps,
+    /// Presigns the job object's asset links (`api::job_object`), as the api does.
+    pub objects: Arc<dyn ObjectStore>,
+    /// The api's `URL_TTL_SECS`: the links last as long as the api's own.
+    pub url_ttl: Duration,
 }
 
 /// What one record came to (for logs and tests).
@@ -115,7 +118,7 @@ pub async fn notify_record(
     if wanting.is_empty() {
         return Ok(report);
     }
-    let job = crate::api::job_json(&deps.view, &after)
+    let job = crate::api::job_object(deps.objects.as_ref(), deps.url_ttl, &after)
         .await
         .map_err(|e| RecordError::View(format!("{e:?}")))?;
     let frame = job_updated(job);
