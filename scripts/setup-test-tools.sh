@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
 
-# Python: moto (local AWS wire protocols) and the SAM CLI (template validation).
+# Python: moto (local AWS wire protocols), the SAM CLI (template validation), the
+# providers' SDKs and Schemathesis (scripts/requirements-test.txt).
 if ! python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt; then
   log "pip install failed"; exit 1
 fi
@@ -33,7 +34,7 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
 
-for tool in moto_server sam s3s-fs /usr/bin/chromium; do
+for tool in moto_server sam schemathesis s3s-fs /usr/bin/chromium; do
   command -v "$tool" >/dev/null 2>&1 || { log "missing after install: $tool"; exit 1; }
 done
 log "tools ready"

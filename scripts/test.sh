@@ -27,6 +27,8 @@ set +a
 export VIDGEN_REQUIRE_AWS_TESTS=1
 # The official provider SDKs are installed: their conformance tests run, never skip.
 export VIDGEN_REQUIRE_SDK_TESTS=1
+# Schemathesis is installed above: the schema fuzzing runs, never skips.
+export VIDGEN_REQUIRE_SCHEMA_TESTS=1
 # Chromium and playwright-core are installed above: the browser test must run, not skip.
 export VIDGEN_REQUIRE_BROWSER_TESTS=1
 

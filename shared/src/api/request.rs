@@ -144,6 +144,20 @@ impl Default for ValidationPolicy {
     }
 }
 
+/// A JSON number that is a non-negative whole number, as JSON Schema's `integer` (which
+/// the OpenAPI document promises) counts them: `8` and `8.0` alike, since a client's
+/// JSON encoder may write any whole number with a fraction (Python's does for floats).
+/// Fractions, negatives and values beyond 2^53 (where a float is no longer exact) are not.
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    if let Some(u) = n.as_u64() {
+        return Some(u);
+    }
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let f = n.as_f64()?;
+    // The range check keeps the cast exact: a finite whole float in [0, 2^53].
+    (f.fract() == 0.0 && (0.0..=EXACT).contains(&f)).then_some(f as u64)
+}
+
 pub const ALLOWED_UPLOAD_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
 /// Checks every JSON body shares: size, content type, well-formed JSON object.
@@ -363,7 +377,7 @@ fn render_choice(
             .map(|(_, s)| s)
             .filter(|s| spec.seconds.contains(s))
             .unwrap_or(spec.default_seconds),
-        Some(Value::Number(n)) => match n.as_u64().and_then(|s| u32::try_from(s).ok()) {
+        Some(Value::Number(n)) => match whole_number(n).and_then(|s| u32::try_from(s).ok()) {
             Some(s) if spec.seconds.contains(&s) => s,
             _ => return Err(Rejection::field(&name("seconds"), allowed_seconds())),
         },
@@ -424,7 +438,7 @@ pub fn upload_request(content_type: Option<&str>, body: &[u8]) -> Result<UploadR
         None => return Err(Rejection::field("content_type", "content_type is required")),
     };
     let bytes = match f.get("bytes") {
-        Some(Value::Number(n)) => match n.as_u64() {
+        Some(Value::Number(n)) => match whole_number(n) {
             Some(b) if (1..=MAX_UPLOAD_BYTES).contains(&b) => b,
             _ => {
                 return Err(Rejection::field(

@@ -194,6 +194,25 @@ fn the_document_is_openapi_3_1_whose_refs_resolve_and_schemas_compile() {
         .collect();
     let catalog: Vec<&str> = crate::domain::Model::all().map(|m| m.id()).collect();
     assert_eq!(documented, catalog);
+    // `Seconds` and `Size` list every value some model takes: a schema-valid request
+    // then fails only on the model's own choice (which the 400 names), never on a
+    // value no model offers.
+    let listed = |name: &str| -> BTreeSet<String> {
+        doc["components"]["schemas"][name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is an enum"))
+            .iter()
+            .map(|v| v.to_string().trim_matches('"').to_string())
+            .collect()
+    };
+    let seconds: BTreeSet<String> = crate::domain::Model::all()
+        .flat_map(|m| m.spec().seconds.iter().map(u32::to_string))
+        .collect();
+    assert_eq!(listed("Seconds"), seconds);
+    let sizes: BTreeSet<String> = crate::domain::Model::all()
+        .flat_map(|m| m.spec().sizes.iter().map(|s| s.name.to_string()))
+        .collect();
+    assert_eq!(listed("Size"), sizes);
 }
 
 #[test]

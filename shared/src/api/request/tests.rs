@@ -245,6 +245,28 @@ fn uploads_are_images_of_at_most_10_mib() {
     assert!(upload_request(JSON, br#"{"content_type":"image/png","bytes":10485760}"#).is_ok());
 }
 
+/// JSON Schema's `integer` (what openapi.json promises) counts `8.0` as the integer 8;
+/// a fraction, a negative or an inexact float is still refused, naming the field.
+#[test]
+fn whole_numbers_written_with_a_fraction_are_integers() {
+    let req = create(json!({"script": "x", "seconds": 8.0})).unwrap();
+    assert_eq!(req.seconds, 8);
+    let up = upload_request(JSON, br#"{"content_type":"image/png","bytes":3486.0}"#).unwrap();
+    assert_eq!(up.bytes, 3486);
+    for bytes in ["3486.5", "-1.0", "1e300", "0.0"] {
+        let body = format!(r#"{{"content_type":"image/png","bytes":{bytes}}}"#);
+        assert_eq!(
+            field_of(upload_request(JSON, body.as_bytes())).as_deref(),
+            Some("bytes"),
+            "{bytes}"
+        );
+    }
+    assert_eq!(
+        field_of(create(json!({"script": "x", "seconds": 8.25}))).as_deref(),
+        Some("seconds")
+    );
+}
+
 #[test]
 fn list_queries() {
     let q = list_query([("limit", "5"), ("status", "completed"), ("cursor", "abc")]).unwrap();
