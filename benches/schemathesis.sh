@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # The long schema-fuzzing run (tests/schema.rs is the short one in the test suite):
-# Schemathesis generates requests for every route of `vidgen serve` (release build,
-# embedded store, two owners) from its own openapi.json and runs every check, with
-# MAX_EXAMPLES per operation and phase (default 100). Fails on any Schemathesis failure
-# or when fewer than MIN_REQUESTS test cases were generated (default 2000).
+# Schemathesis generates requests for every route of `vidgen serve` from its own
+# openapi.json and runs every check, as two owners (tests/schema/run.py), with
+# MAX_EXAMPLES per operation and phase (default 150). A debug build on purpose: integer
+# overflow panics there too. Fails on any Schemathesis failure or when fewer than
+# MIN_REQUESTS test cases were generated (default 2000).
 # Usage: benches/schemathesis.sh [MAX_EXAMPLES] [MIN_REQUESTS] [SEED]
 # Needs `schemathesis` on PATH (scripts/setup-test-tools.sh installs the pinned one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-max_examples=${1:-100}
+max_examples=${1:-150}
 min_requests=${2:-2000}
 seed=${3:-}
 
-cargo build --quiet --profile measure -p vidgen
+cargo build --quiet -p vidgen
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 VIDGEN_LOCAL_TOKENS=alice:st-tok-alice,bob:st-tok-bob \
 VIDGEN_MAX_ACTIVE_JOBS=100000 VIDGEN_DAILY_BUDGET_USD=1000000 \
-  target/measure/vidgen serve --addr "127.0.0.1:$port" --data-dir "$dir/data" --time-scale 0.05 \
+  target/debug/vidgen serve --addr "127.0.0.1:$port" --data-dir "$dir/data" --time-scale 0.05 \
   >"$dir/serve.log" 2>&1 &
 serve=$!
 trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null; rm -rf "$dir"' EXIT

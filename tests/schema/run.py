@@ -81,8 +81,10 @@ def main():
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--schemathesis", default="schemathesis")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more `schemathesis run` options")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    # Everything after `--` goes to `schemathesis run` as it is.
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     base = args.base.rstrip("/")
     owners = [tuple(o.split(":", 1)) for o in args.owners]
 
@@ -130,7 +132,7 @@ def main():
             str(args.workers),
             "--no-color",
         ]
-        command += [a for a in args.extra if a != "--"]
+        command += extra
         if args.seed is not None:
             command += ["--seed", str(args.seed)]
         print("$", " ".join(command), flush=True)

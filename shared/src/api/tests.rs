@@ -597,3 +597,40 @@ fn the_documented_error_codes_are_the_error_code_enum() {
         codes(|s| matches!(s, Scope::Job | Scope::Both))
     );
 }
+
+/// Every "not blank" text in the document uses one pattern, and it says exactly what the
+/// server does: a text is blank when every character is Unicode White_Space
+/// (`str::trim`), which is not ECMAScript's `\s` (that lacks U+0085 and adds U+FEFF).
+#[test]
+fn the_documented_not_blank_pattern_is_the_servers() {
+    let doc = doc();
+    let mut patterns = BTreeSet::new();
+    fn walk(node: &Value, out: &mut BTreeSet<String>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::String(p)) = map.get("pattern") {
+                    if p.starts_with("[^") {
+                        out.insert(p.clone());
+                    }
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&doc, &mut patterns);
+    assert_eq!(patterns.len(), 1, "one not-blank pattern: {patterns:?}");
+    let pattern = patterns.pop_first().expect("checked: one");
+    let v = validator(&doc, &json!({"type": "string", "pattern": pattern}));
+    // Every White_Space character is in the Basic Multilingual Plane.
+    for c in (0..=0xFFFFu32).filter_map(char::from_u32) {
+        let text = format!("{c}{c}");
+        assert_eq!(
+            v.is_valid(&json!(text)),
+            !text.trim().is_empty(),
+            "U+{:04X}: the document and the server disagree on whether it is blank",
+            c as u32
+        );
+    }
+}
