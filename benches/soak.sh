@@ -8,7 +8,7 @@
 # Checks and prints: jobs submitted, ends by status/error code, every end matching its
 # fault, 0 lost, 0 duplicate provider creates, every completed job's bytes equal to the
 # provider's. Exits non-zero on any loss, mismatch or duplicate.
-# Usage: benches/soak.sh [JOBS]
+# Usage: benches/soak.sh [JOBS]     (SOAK_PROFILE=dev: debug builds instead of `measure`)
 # Needs: python3 with moto[server] (pip install 'moto[server]==5.2.1') and s3s-fs
 # (cargo install s3s-fs@0.14.1 --features binary --locked); both are installed
 # here if missing. The driver is local/vidgen/examples/soak.rs.
@@ -25,8 +25,11 @@ if ! command -v s3s-fs >/dev/null; then
   cargo install s3s-fs@0.14.1 --features binary --locked
 fi
 
-cargo build --locked --quiet --profile measure -p vidgen -p sora-sim --bins --example soak
-target=${CARGO_TARGET_DIR:-target}/measure
+# SOAK_PROFILE=dev runs debug builds (quicker to build, slower to run).
+profile=${SOAK_PROFILE:-measure}
+cargo build --locked --quiet --profile "$profile" -p vidgen -p sora-sim --bins --example soak
+dir=$profile; [ "$profile" = dev ] && dir=debug
+target=${CARGO_TARGET_DIR:-target}/$dir
 
 # The driver and everything it starts share one process group, ended on any exit.
 setsid "$target/examples/soak" "$jobs" "$target/vidgen" "$target/sora-sim" scripts/moto-serialized.py &

@@ -55,7 +55,12 @@ mod tests {
         );
         let e = entry("vid_1", "p", "failed", None);
         assert!(e["video_sha256"].is_null() && e["video_len"].is_null());
-        let e = entry("x", "p", "completed", Some(VideoBytes::Exact(b"abc".to_vec())));
+        let e = entry(
+            "x",
+            "p",
+            "completed",
+            Some(VideoBytes::Exact(b"abc".to_vec())),
+        );
         assert_eq!(
             e["video_sha256"],
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -423,8 +423,7 @@ async fn delete(State(state): St, Path(id): Path<String>, headers: HeaderMap) ->
     match video.phase(&state.config.faults, Instant::now()) {
         Phase::Completed | Phase::Failed(..) => {
             let mut videos = state.lock();
-            let (gone, kept): (Vec<Video>, Vec<Video>) =
-                videos.drain(..).partition(|v| v.id == id);
+            let (gone, kept): (Vec<Video>, Vec<Video>) = videos.drain(..).partition(|v| v.id == id);
             *videos = kept;
             drop(videos);
             state.deleted().extend(gone);

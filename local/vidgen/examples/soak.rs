@@ -186,9 +186,7 @@ impl Fault {
         match self {
             // fal's 500 at submit may have queued the request, and fal cannot list its
             // queue: vidgen does not ask twice (it would risk paying twice) and says so.
-            Fault::ServerError if provider == Provider::Fal => {
-                ("failed", Some("submit_uncertain"))
-            }
+            Fault::ServerError if provider == Provider::Fal => ("failed", Some("submit_uncertain")),
             Fault::ModerationCreate | Fault::ModerationInput | Fault::ModerationEnd => {
                 ("failed", Some("moderation_blocked"))
             }
@@ -309,7 +307,10 @@ impl Env {
             .env("RUNWAYML_BASE_URL", &self.runway)
             .env("FAL_KEY", KEY)
             .env("FAL_QUEUE_URL", &self.fal)
-            .env("FAL_JWKS_URL", format!("{}/.well-known/jwks.json", self.fal))
+            .env(
+                "FAL_JWKS_URL",
+                format!("{}/.well-known/jwks.json", self.fal),
+            )
             .env("VIDGEN_PUBLIC_URL", self.api())
             .env("VIDGEN_MAX_ACTIVE_JOBS", "100000")
             .env("VIDGEN_DAILY_BUDGET_USD", "1000000")
@@ -378,9 +379,9 @@ async fn create(http: &reqwest::Client, api: &str, job: &Planned, book: &Book) -
             .await;
         match sent {
             Ok(r) if r.status().as_u16() == 202 || r.status().as_u16() == 200 => {
-                match r.json::<Value>().await {
-                    Ok(v) => return v["id"].as_str().map(str::to_string),
-                    Err(_) => {} // the connection died mid-body: ask again
+                // An unreadable body means the connection died mid-answer: ask again.
+                if let Ok(v) = r.json::<Value>().await {
+                    return v["id"].as_str().map(str::to_string);
                 }
             }
             Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {}
@@ -431,7 +432,9 @@ async fn sweep(http: &reqwest::Client, api: &str, book: &Book, tags: &[String]) 
     let answers = futures::future::join_all(reads).await;
     let mut seen = book.lock();
     for (tag, answer) in answers {
-        let Some(s) = seen.get_mut(&tag) else { continue };
+        let Some(s) = seen.get_mut(&tag) else {
+            continue;
+        };
         match answer {
             Some(Some(job)) => {
                 s.status = job["status"].as_str().unwrap_or("?").to_string();
@@ -461,9 +464,8 @@ async fn replay_recording(recording: &Path, moto: &str) -> anyhow::Result<usize>
             (Some(b), _) => b.as_bytes().to_vec(),
             (None, _) => Vec::new(),
         };
-        let method = reqwest::Method::from_bytes(
-            entry["method"].as_str().unwrap_or("GET").as_bytes(),
-        )?;
+        let method =
+            reqwest::Method::from_bytes(entry["method"].as_str().unwrap_or("GET").as_bytes())?;
         let mut req = http.request(method, target).body(body);
         for (k, v) in entry["headers"].as_object().into_iter().flatten() {
             let skip = ["host", "content-length", "transfer-encoding", "connection"];
@@ -519,7 +521,10 @@ impl Aws {
         if record {
             cmd.env("MOTO_ENABLE_RECORDING", "True");
         }
-        procs.moto = Some(cmd.spawn().context("starting moto (pip install moto[server])")?);
+        procs.moto = Some(
+            cmd.spawn()
+                .context("starting moto (pip install moto[server])")?,
+        );
         Ok(())
     }
 
@@ -747,14 +752,13 @@ async fn verify_phase(env: &Env, jobs: &[Planned], book: &Book) -> anyhow::Resul
     // The owner's list: exactly the accepted jobs, none twice.
     let mut listed = 0;
     let mut listed_unknown = Vec::new();
-    let ids: std::collections::HashSet<String> = book
-        .lock()
-        .values()
-        .filter_map(|s| s.id.clone())
-        .collect();
+    let ids: std::collections::HashSet<String> =
+        book.lock().values().filter_map(|s| s.id.clone()).collect();
     let mut cursor: Option<String> = None;
     loop {
-        let mut req = http.get(format!("{api}/v1/videos")).query(&[("limit", "100")]);
+        let mut req = http
+            .get(format!("{api}/v1/videos"))
+            .query(&[("limit", "100")]);
         if let Some(c) = &cursor {
             req = req.query(&[("cursor", c.as_str())]);
         }
@@ -1017,7 +1021,11 @@ async fn main() -> anyhow::Result<()> {
     // The report.
     let seen = book.lock().clone();
     let accepted = seen.values().filter(|s| s.id.is_some()).count();
-    let refused = book.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let refused = book
+        .refused
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let mut by_end: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut lost = Vec::new();
     let mut not_terminal = Vec::new();
@@ -1118,16 +1126,32 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .chain(v2.idempotency_mismatches)
         .collect();
-    let listed_unknown: Vec<String> = v1.listed_unknown.into_iter().chain(v2.listed_unknown).collect();
+    let listed_unknown: Vec<String> = v1
+        .listed_unknown
+        .into_iter()
+        .chain(v2.listed_unknown)
+        .collect();
     let checks: [(&str, usize, &[String]); 8] = [
         ("refused creates", refused.len(), &[]),
         ("lost jobs", lost.len(), &lost),
         ("jobs not terminal", not_terminal.len(), &not_terminal),
         ("ends not matching the fault", mismatches.len(), &mismatches),
         ("duplicate provider creates", duplicates.len(), &duplicates),
-        ("completed jobs whose bytes differ", byte_mismatches.len(), &byte_mismatches),
-        ("idempotent re-creates not answering the same job", idem.len(), &idem),
-        ("listed jobs not accepted by this run", listed_unknown.len(), &listed_unknown),
+        (
+            "completed jobs whose bytes differ",
+            byte_mismatches.len(),
+            &byte_mismatches,
+        ),
+        (
+            "idempotent re-creates not answering the same job",
+            idem.len(),
+            &idem,
+        ),
+        (
+            "listed jobs not accepted by this run",
+            listed_unknown.len(),
+            &listed_unknown,
+        ),
     ];
     for (what, _, items) in &checks {
         for item in items.iter().take(20) {
@@ -1150,9 +1174,21 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "provider renders made for this run: {renders_total} (sora {}, runway {}, fal {})",
-        renders.values().flatten().filter(|(p, _)| *p == Provider::Sora).count(),
-        renders.values().flatten().filter(|(p, _)| *p == Provider::Runway).count(),
-        renders.values().flatten().filter(|(p, _)| *p == Provider::Fal).count(),
+        renders
+            .values()
+            .flatten()
+            .filter(|(p, _)| *p == Provider::Sora)
+            .count(),
+        renders
+            .values()
+            .flatten()
+            .filter(|(p, _)| *p == Provider::Runway)
+            .count(),
+        renders
+            .values()
+            .flatten()
+            .filter(|(p, _)| *p == Provider::Fal)
+            .count(),
     );
     println!(
         "SUMMARY jobs={jobs} submitted={} accepted={accepted} listed={listed} faulted={faulted} terminal={} lost={} not_terminal={} reason_mismatches={} kill_submit_uncertain={} duplicate_creates={} completed={} bytes_checked={completed_checked} byte_mismatches={} kills={} aws_restarts={} elapsed={:.1}s",

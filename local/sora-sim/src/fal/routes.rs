@@ -477,6 +477,35 @@ async fn download(State(state): St, Path((id, file)): Path<(String, String)>) ->
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// `GET /_sim/renders` (test-only, see [`crate::inspect`]): every request submitted.
+async fn renders(State(state): St) -> Response {
+    let now = Instant::now();
+    let requests = state.requests().clone();
+    let entries = requests
+        .iter()
+        .map(|r| {
+            let phase = r.phase(&state.config.faults, now);
+            let status = match phase {
+                Phase::Queued => "IN_QUEUE",
+                Phase::InProgress => "IN_PROGRESS",
+                Phase::Done(Outcome::Ok) => "OK",
+                Phase::Done(Outcome::Moderated) => "MODERATED",
+                Phase::Done(Outcome::Failed) => "FAILED",
+                Phase::Done(Outcome::Cancelled) => "CANCELLED",
+            };
+            let video = (phase == Phase::Done(Outcome::Ok)).then(|| {
+                if r.markers.video_bytes.or(state.config.video_bytes).is_some() {
+                    inspect::VideoBytes::Generated(video_len(&state, r))
+                } else {
+                    inspect::VideoBytes::Exact(content::SAMPLE_MP4.to_vec())
+                }
+            });
+            inspect::entry(&r.id, r.prompt(), status, video)
+        })
+        .collect();
+    Json(inspect::listing(entries)).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,33 +551,4 @@ mod tests {
         assert_eq!(app_of("fal-ai/veo3.1/fast/image-to-video"), "fal-ai/veo3.1");
         assert_eq!(app_of("workflows/me/flow/x"), "workflows/me/flow");
     }
-}
-
-/// `GET /_sim/renders` (test-only, see [`crate::inspect`]): every request submitted.
-async fn renders(State(state): St) -> Response {
-    let now = Instant::now();
-    let requests = state.requests().clone();
-    let entries = requests
-        .iter()
-        .map(|r| {
-            let phase = r.phase(&state.config.faults, now);
-            let status = match phase {
-                Phase::Queued => "IN_QUEUE",
-                Phase::InProgress => "IN_PROGRESS",
-                Phase::Done(Outcome::Ok) => "OK",
-                Phase::Done(Outcome::Moderated) => "MODERATED",
-                Phase::Done(Outcome::Failed) => "FAILED",
-                Phase::Done(Outcome::Cancelled) => "CANCELLED",
-            };
-            let video = (phase == Phase::Done(Outcome::Ok)).then(|| {
-                if r.markers.video_bytes.or(state.config.video_bytes).is_some() {
-                    inspect::VideoBytes::Generated(video_len(&state, r))
-                } else {
-                    inspect::VideoBytes::Exact(content::SAMPLE_MP4.to_vec())
-                }
-            });
-            inspect::entry(&r.id, r.prompt(), status, video)
-        })
-        .collect();
-    Json(inspect::listing(entries)).into_response()
 }

@@ -376,21 +376,6 @@ fn denied(message: &str) -> Response {
         .into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn issue_paths_split_into_segments() {
-        assert_eq!(
-            path_segments("promptImage[1].uri"),
-            json!(["promptImage", 1, "uri"])
-        );
-        assert_eq!(path_segments("ratio"), json!(["ratio"]));
-        assert_eq!(path_segments(""), json!([]));
-    }
-}
-
 /// `GET /_sim/renders` (test-only, see [`crate::inspect`]): every task made, deleted
 /// ones too.
 async fn renders(State(state): St) -> Response {
@@ -419,4 +404,19 @@ async fn renders(State(state): St) -> Response {
         })
         .collect();
     Json(inspect::listing(entries)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_paths_split_into_segments() {
+        assert_eq!(
+            path_segments("promptImage[1].uri"),
+            json!(["promptImage", 1, "uri"])
+        );
+        assert_eq!(path_segments("ratio"), json!(["ratio"]));
+        assert_eq!(path_segments(""), json!([]));
+    }
 }
