@@ -20,6 +20,7 @@
 
 pub mod content;
 pub mod fal;
+mod inspect;
 pub mod markers;
 mod routes;
 pub mod runway;

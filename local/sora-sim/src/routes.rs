@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::content;
+use crate::inspect;
 use crate::state::{new_video_id, unix_now, Fault, Phase, SimState, Video};
 use crate::stream::{Source, Stream};
 use crate::validate::{self, Raw, RawCreate, RawReference};
@@ -29,6 +30,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/v1/videos/{id}", get(retrieve).delete(delete))
         .route("/v1/videos/{id}/remix", post(remix))
         .route("/v1/videos/{id}/content", get(download))
+        .route("/_sim/renders", get(renders))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -420,7 +422,11 @@ async fn delete(State(state): St, Path(id): Path<String>, headers: HeaderMap) ->
     };
     match video.phase(&state.config.faults, Instant::now()) {
         Phase::Completed | Phase::Failed(..) => {
-            state.lock().retain(|v| v.id != id);
+            let mut videos = state.lock();
+            let (gone, kept): (Vec<Video>, Vec<Video>) = videos.drain(..).partition(|v| v.id == id);
+            *videos = kept;
+            drop(videos);
+            state.deleted().extend(gone);
             Json(json!({"id": id, "object": "video.deleted", "deleted": true})).into_response()
         }
         _ => error(
@@ -548,4 +554,32 @@ async fn download(
         .header(header::CONTENT_LENGTH, len)
         .body(Body::from_stream(plan.into_stream()))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `GET /_sim/renders` (test-only, see [`crate::inspect`]): every video made, deleted
+/// ones too.
+async fn renders(State(state): St) -> Response {
+    let now = Instant::now();
+    let mut all: Vec<Video> = state.deleted().clone();
+    all.extend(state.lock().iter().cloned());
+    let entries = all
+        .iter()
+        .map(|v| {
+            let phase = v.phase(&state.config.faults, now);
+            let status = match phase {
+                Phase::Queued => "queued",
+                Phase::InProgress(_) => "in_progress",
+                Phase::Completed => "completed",
+                Phase::Failed(..) => "failed",
+            };
+            let video = (phase == Phase::Completed).then(|| {
+                match v.markers.video_bytes.or(state.config.video_bytes) {
+                    Some(n) => inspect::VideoBytes::Generated(n),
+                    None => inspect::VideoBytes::Exact(content::sample_mp4_for(&v.seconds)),
+                }
+            });
+            inspect::entry(&v.id, &v.prompt, status, video)
+        })
+        .collect();
+    Json(inspect::listing(entries)).into_response()
 }

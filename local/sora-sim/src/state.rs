@@ -109,6 +109,8 @@ pub(crate) struct SimState {
     pub config: SimConfig,
     pub stats: Counters,
     pub videos: Mutex<Vec<Video>>,
+    /// Videos a DELETE removed, kept only for the inspection route (`/_sim/renders`).
+    deleted: Mutex<Vec<Video>>,
     rate_limit_left: AtomicU32,
     server_error_left: AtomicU32,
     /// Marker faults left per job, keyed by prompt (the create has no id yet).
@@ -143,6 +145,7 @@ impl SimState {
             config,
             stats: Counters::default(),
             videos: Mutex::new(Vec::new()),
+            deleted: Mutex::new(Vec::new()),
             job_faults: Mutex::new(HashMap::new()),
         }
     }
@@ -187,6 +190,11 @@ impl SimState {
 
     pub fn find(&self, id: &str) -> Option<Video> {
         self.lock().iter().find(|v| v.id == id).cloned()
+    }
+
+    pub fn deleted(&self) -> std::sync::MutexGuard<'_, Vec<Video>> {
+        // Only ever extended: a panicked holder cannot leave it half-written.
+        self.deleted.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Video>> {

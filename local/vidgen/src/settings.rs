@@ -98,6 +98,16 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "estimated spend (USD) one owner may start per rolling 24 h; more answer 429",
     },
     Variable {
+        name: "VIDGEN_BUDGET_SORA2_SECS",
+        default: "1200",
+        meaning: "time from submit until a job ends timed_out (every model but sora-2-pro); short for soaks",
+    },
+    Variable {
+        name: "VIDGEN_BUDGET_SORA2_PRO_SECS",
+        default: "2700",
+        meaning: "the same for sora-2-pro",
+    },
+    Variable {
         name: "VIDGEN_LOCAL_TOKENS",
         default: UNSET,
         meaning: "owner:token,…; unset = single-user",
@@ -197,6 +207,16 @@ fn switch(lookup: Lookup, name: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// A job time budget in whole seconds, at least one (a zero budget would end every job
+/// before its first check).
+fn budget(lookup: Lookup, name: &str) -> Result<std::time::Duration, ConfigError> {
+    let raw = or_default(lookup, name);
+    match shared::parse::<u64>(name, &raw)? {
+        0 => Err(shared::invalid(name, &raw, "must be at least 1")),
+        secs => Ok(std::time::Duration::from_secs(secs)),
+    }
+}
+
 /// The log filter: `RUST_LOG`, else [`LOG_SERVE`] for a server or [`LOG_COMMAND`].
 pub fn log_filter(lookup: Lookup, serving: bool) -> Result<String, ConfigError> {
     match shared::value(lookup, "RUST_LOG") {
@@ -209,7 +229,7 @@ pub fn log_filter(lookup: Lookup, serving: bool) -> Result<String, ConfigError> 
 impl StackConfig {
     /// Apply `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `RUNWAYML_API_SECRET`,
     /// `RUNWAYML_BASE_URL`, `FAL_KEY`, `FAL_QUEUE_URL`, `FAL_JWKS_URL`, `VIDGEN_DEFAULT_MODEL`,
-    /// `SORA_MODEL`, `VIDGEN_LOCAL_TOKENS`, `VIDGEN_WEBHOOK_SECRET`, `VIDGEN_PUBLIC_URL`,
+    /// `SORA_MODEL`, `VIDGEN_BUDGET_SORA2_SECS`, `VIDGEN_BUDGET_SORA2_PRO_SECS`, `VIDGEN_LOCAL_TOKENS`, `VIDGEN_WEBHOOK_SECRET`, `VIDGEN_PUBLIC_URL`,
     /// `OPENAI_WEBHOOK_SECRET`, and `VIDGEN_BACKEND` (`embedded`, or `aws` with
     /// `TABLE_NAME`, `BUCKET_NAME`, `VIDGEN_AWS_CREATE_MISSING` and the endpoints).
     pub fn apply_settings(mut self, lookup: Lookup) -> anyhow::Result<StackConfig> {
@@ -261,6 +281,8 @@ impl StackConfig {
             "VIDGEN_DAILY_BUDGET_USD",
             &or_default(lookup, "VIDGEN_DAILY_BUDGET_USD"),
         )?;
+        self.workflow.budget_standard = budget(lookup, "VIDGEN_BUDGET_SORA2_SECS")?;
+        self.workflow.budget_slow = budget(lookup, "VIDGEN_BUDGET_SORA2_PRO_SECS")?;
         if let Some(secret) = shared::value(lookup, "VIDGEN_WEBHOOK_SECRET") {
             self.webhook_secret = Some(Secret::new(secret.trim()));
         }

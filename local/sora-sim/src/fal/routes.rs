@@ -9,6 +9,7 @@ use super::result::{answer, video_len};
 use super::state::{new_request_id, FalState, Fault, Outcome, Phase, Request};
 use super::webhook;
 use crate::content;
+use crate::inspect;
 use crate::stream::{Source, Stream};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -32,6 +33,7 @@ pub(crate) fn router(state: Arc<FalState>) -> Router {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/_sim/fal/files/{id}/{file}", get(download))
+        .route("/_sim/renders", get(renders))
         .fallback(dispatch)
         .with_state(state)
 }
@@ -473,6 +475,35 @@ async fn download(State(state): St, Path((id, file)): Path<(String, String)>) ->
         .header(header::CONTENT_LENGTH, len)
         .body(Body::from_stream(plan.into_stream()))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `GET /_sim/renders` (test-only, see [`crate::inspect`]): every request submitted.
+async fn renders(State(state): St) -> Response {
+    let now = Instant::now();
+    let requests = state.requests().clone();
+    let entries = requests
+        .iter()
+        .map(|r| {
+            let phase = r.phase(&state.config.faults, now);
+            let status = match phase {
+                Phase::Queued => "IN_QUEUE",
+                Phase::InProgress => "IN_PROGRESS",
+                Phase::Done(Outcome::Ok) => "OK",
+                Phase::Done(Outcome::Moderated) => "MODERATED",
+                Phase::Done(Outcome::Failed) => "FAILED",
+                Phase::Done(Outcome::Cancelled) => "CANCELLED",
+            };
+            let video = (phase == Phase::Done(Outcome::Ok)).then(|| {
+                if r.markers.video_bytes.or(state.config.video_bytes).is_some() {
+                    inspect::VideoBytes::Generated(video_len(&state, r))
+                } else {
+                    inspect::VideoBytes::Exact(content::SAMPLE_MP4.to_vec())
+                }
+            });
+            inspect::entry(&r.id, r.prompt(), status, video)
+        })
+        .collect();
+    Json(inspect::listing(entries)).into_response()
 }
 
 #[cfg(test)]

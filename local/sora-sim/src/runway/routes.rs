@@ -4,6 +4,7 @@ use super::state::{new_task_id, Fault, Phase, RunwayState, Task};
 use super::validate::{self, Route};
 use super::{assets, RUNWAY_VERSION};
 use crate::content;
+use crate::inspect;
 use crate::stream::{Source, Stream};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -27,6 +28,7 @@ pub(crate) fn router(state: Arc<RunwayState>) -> Router {
         .route("/v1/video_to_video", post(video_to_video))
         .route("/v1/tasks/{id}", get(retrieve).delete(delete))
         .route("/_sim/runway/output/{file}", get(output))
+        .route("/_sim/renders", get(renders))
         .method_not_allowed_fallback(|| async {
             error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
         })
@@ -372,6 +374,36 @@ fn denied(message: &str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// `GET /_sim/renders` (test-only, see [`crate::inspect`]): every task made, deleted
+/// ones too.
+async fn renders(State(state): St) -> Response {
+    let now = Instant::now();
+    let tasks = state.tasks().clone();
+    let entries = tasks
+        .iter()
+        .map(|t| {
+            let phase = t.phase(&state.config.faults, now);
+            let status = match phase {
+                Phase::Pending => "PENDING",
+                Phase::Throttled => "THROTTLED",
+                Phase::Running(_) => "RUNNING",
+                Phase::Succeeded => "SUCCEEDED",
+                Phase::Failed { .. } => "FAILED",
+                Phase::Cancelled => "CANCELLED",
+            };
+            let video = (phase == Phase::Succeeded).then(|| {
+                match t.markers.video_bytes.or(state.config.video_bytes) {
+                    Some(n) => inspect::VideoBytes::Generated(n),
+                    None => inspect::VideoBytes::Exact(content::SAMPLE_MP4.to_vec()),
+                }
+            });
+            let prompt = t.create.prompt_text.as_deref().unwrap_or_default();
+            inspect::entry(&t.id, prompt, status, video)
+        })
+        .collect();
+    Json(inspect::listing(entries)).into_response()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use super::*;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 fn apply(pairs: &[(&str, &str)]) -> anyhow::Result<StackConfig> {
     let map: BTreeMap<String, String> = pairs
@@ -72,6 +73,27 @@ fn set_values_are_read() {
         log_filter(&|_| Some("debug".into()), false).unwrap(),
         "debug"
     );
+}
+
+#[test]
+fn job_budgets_are_read_in_whole_seconds() {
+    let config = apply(&[]).unwrap();
+    assert_eq!(config.workflow.budget_standard, Duration::from_secs(1200));
+    assert_eq!(config.workflow.budget_slow, Duration::from_secs(2700));
+    let config = apply(&[
+        ("VIDGEN_BUDGET_SORA2_SECS", "20"),
+        ("VIDGEN_BUDGET_SORA2_PRO_SECS", " 30 "),
+    ])
+    .unwrap();
+    assert_eq!(config.workflow.budget_standard, Duration::from_secs(20));
+    assert_eq!(config.workflow.budget_slow, Duration::from_secs(30));
+    for bad in ["0", "-1", "1.5", "soon"] {
+        let e = apply(&[("VIDGEN_BUDGET_SORA2_SECS", bad)]).unwrap_err();
+        assert!(
+            e.to_string().contains("VIDGEN_BUDGET_SORA2_SECS"),
+            "{bad}: {e}"
+        );
+    }
 }
 
 #[test]
