@@ -14,6 +14,8 @@
 # Fails when vidgen's peak RSS at the largest size is over 64 MiB, its throughput is under
 # 0.9x curl's at any size, or any copy's bytes differ.
 # Usage: benches/download.sh [SIZE...]   sizes in MiB; default 256 1024 2048
+#        BENCH_PROFILE=dev benches/download.sh …   builds our side with the dev profile
+#        (dependencies at opt-level 1) instead of `measure`: quicker to build, slower.
 # Needs: curl, /usr/bin/time (Debian package `time`), python3 (venv), s3s-fs (installed
 # here with cargo if missing: s3s-fs 0.14.1, as scripts/setup-test-tools.sh does).
 set -euo pipefail
@@ -27,10 +29,13 @@ command -v curl >/dev/null || { echo "needs curl" >&2; exit 2; }
 if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
-cargo build --quiet --locked --profile measure -p sora-sim --bin sora-sim \
-  -p vidgen-shared --example stream_download
+profile=${BENCH_PROFILE:-measure}
+cargo build --quiet --locked --profile measure -p sora-sim --bin sora-sim
+cargo build --quiet --locked --profile "$profile" -p vidgen-shared --example stream_download
 sim_bin=$target_dir/measure/sora-sim
-ours_bin=$target_dir/measure/examples/stream_download
+profile_dir=$profile
+[ "$profile" = dev ] && profile_dir=debug
+ours_bin=$target_dir/$profile_dir/examples/stream_download
 python=$(bench_venv openai==3.57.0)
 
 dir=$(mktemp -d)
@@ -74,6 +79,7 @@ run() {
 }
 
 machine
+echo "ours: the $profile profile; the simulator: measure"
 printf '%-8s %-7s %9s %13s %10s %10s %14s\n' size copy "MiB/s" "peak RSS MiB" "÷ curl" "÷ openai" verified
 failed=0
 last=${sizes[-1]}

@@ -186,12 +186,7 @@ async fn main() -> anyhow::Result<()> {
     for (name, f) in [("polling (baseline)", &polling), ("callback", &callback)] {
         println!(
             "{:<22} {:>16.1} {:>17.1} {:>22.1} {:>19.2} mean {:>5.2} max",
-            name,
-            f.transitions,
-            f.status_polls,
-            f.provider_requests,
-            f.latency_mean,
-            f.latency_max
+            name, f.transitions, f.status_polls, f.provider_requests, f.latency_mean, f.latency_max
         );
     }
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
