@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The public API under load: requests/s and p50/p99 latency, from `oha` (1.16.0 from
-# crates.io, installed here if missing, without TLS), on `vidgen serve` (`measure` build,
+# crates.io, installed here if missing), on `vidgen serve` (`measure` build,
 # embedded store, in-process Sora simulator, single-user mode), for
 #   GET  /v1/health        the server's floor: the baseline, measured in the same run
 #   GET  /v1/videos/{id}   one job's record (a store read and the job's JSON)
@@ -24,8 +24,9 @@ posts=${3:-4000}
 oha_version=1.16.0
 
 if ! oha --version 2>/dev/null | grep -q "$oha_version"; then
-  # Plain HTTP only: without its default TLS feature oha needs no aws-lc C build.
-  cargo install oha --version "$oha_version" --locked --quiet --no-default-features
+  # Default features: 1.16.0 does not compile without a TLS backend (its rustls one
+  # builds aws-lc's C code: several minutes, once).
+  cargo install oha --version "$oha_version" --locked --quiet
 fi
 cargo build --quiet --locked --profile measure -p vidgen --bin vidgen
 
