@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chaos soak: JOBS jobs (default 1000) through `vidgen serve` (measure build, time-scaled)
+# Chaos soak: JOBS jobs (default 1000) through `vidgen serve` (debug build, time-scaled)
 # against the three provider simulators run as separate processes (`sora-sim --provider
 # sora|runway|fal`), 40% of them with an injected fault of every kind the simulators have;
 # `vidgen serve` is SIGKILLed and restarted 3 times on the embedded store (phase 1, 80% of
@@ -8,7 +8,7 @@
 # Checks and prints: jobs submitted, ends by status/error code, every end matching its
 # fault, 0 lost, 0 duplicate provider creates, every completed job's bytes equal to the
 # provider's. Exits non-zero on any loss, mismatch or duplicate.
-# Usage: benches/soak.sh [JOBS]     (SOAK_PROFILE=dev: debug builds instead of `measure`)
+# Usage: benches/soak.sh [JOBS]     (SOAK_PROFILE=measure: release builds)
 # Needs: python3 with moto[server] (pip install 'moto[server]==5.2.1') and s3s-fs
 # (cargo install s3s-fs@0.14.1 --features binary --locked); both are installed
 # here if missing. The driver is local/vidgen/examples/soak.rs.
@@ -25,8 +25,9 @@ if ! command -v s3s-fs >/dev/null; then
   cargo install s3s-fs@0.14.1 --features binary --locked
 fi
 
-# SOAK_PROFILE=dev runs debug builds (quicker to build, slower to run).
-profile=${SOAK_PROFILE:-measure}
+# Debug builds by default: this checks correctness, not speed, and debug builds also
+# panic on integer overflow. SOAK_PROFILE=measure runs release builds.
+profile=${SOAK_PROFILE:-dev}
 cargo build --locked --quiet --profile "$profile" -p vidgen -p sora-sim --bins --example soak
 dir=$profile; [ "$profile" = dev ] && dir=debug
 target=${CARGO_TARGET_DIR:-target}/$dir

@@ -1,8 +1,15 @@
 //! Benchmark: stream a large video from the simulator through the real OpenAI client
 //! (and optionally into the local object store, as download-to-s3 does), checking
-//! every byte, and report throughput and peak memory. Run by benches/download_memory.sh.
+//! every byte, and report throughput and peak memory. `benches/download.sh` runs it with
+//! the S3 sink against an outside simulator.
 //!
 //! Usage: stream_download [BYTES] [--store DIR | --s3 ENDPOINT ACCESS_KEY SECRET_KEY]
+//!                        [--video BASE_URL VIDEO_ID]
+//!
+//! `--video` downloads an existing, completed video of BYTES bytes from a simulator
+//! running outside this process (`sora-sim`), so baselines can fetch the same bytes from
+//! the same endpoint and this process's peak RSS is the download path's alone; without
+//! it an in-process simulator serves a video made for the run.
 //!
 //! `--s3` streams into an S3 server (s3s-fs) with the S3 adapter's multipart upload,
 //! then reads the object back to check it, so memory is measured for the download-to-s3
@@ -69,34 +76,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         (None, None) => Sink::Discard,
     };
-    let sim = sora_sim::Simulator::start(
-        "127.0.0.1:0".parse()?,
-        sora_sim::SimConfig {
-            render_time: Duration::from_millis(50),
-            video_bytes: Some(bytes),
-            download_chunk: 256 * 1024,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let provider = OpenAiProvider::new(OpenAiConfig::new(sim.base_url(), Secret::new("bench")))?;
-    let video = provider
-        .create(&CreateVideo {
-            prompt: "benchmark".into(),
-            model: "sora-2".into(),
-            seconds: 4,
-            size: "720x1280".into(),
-            negative_prompt: None,
-            input_reference: None,
-            webhook_url: None,
-        })
-        .await?;
-    while provider.retrieve(&video.id).await?.status != ProviderStatus::Completed {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Either an outside simulator's finished video, or one made here for the run.
+    let (provider, video_id, sim) = match (after("--video", 0), after("--video", 1)) {
+        (Some(base_url), Some(id)) => {
+            let provider = OpenAiProvider::new(OpenAiConfig::new(base_url, Secret::new("bench")))?;
+            (provider, id, None)
+        }
+        (Some(_), None) => return Err("--video needs BASE_URL VIDEO_ID".into()),
+        _ => {
+            let sim = sora_sim::Simulator::start(
+                "127.0.0.1:0".parse()?,
+                sora_sim::SimConfig {
+                    render_time: Duration::from_millis(50),
+                    video_bytes: Some(bytes),
+                    download_chunk: 256 * 1024,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let provider =
+                OpenAiProvider::new(OpenAiConfig::new(sim.base_url(), Secret::new("bench")))?;
+            let video = provider
+                .create(&CreateVideo {
+                    prompt: "benchmark".into(),
+                    model: "sora-2".into(),
+                    seconds: 4,
+                    size: "720x1280".into(),
+                    negative_prompt: None,
+                    input_reference: None,
+                    webhook_url: None,
+                })
+                .await?;
+            while provider.retrieve(&video.id).await?.status != ProviderStatus::Completed {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (provider, video.id, Some(sim))
+        }
+    };
     let rss_before = peak_rss_kib();
     let started = Instant::now();
-    let content = provider.download(&video.id, Variant::Video).await?;
+    let content = provider.download(&video_id, Variant::Video).await?;
     let hasher = Arc::new(Mutex::new(Sha256::new()));
     let tap = hasher.clone();
     let body = content
@@ -140,16 +159,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .clone()
         .finalize()
         .into();
-    let ok = received == bytes && digest == sora_sim::expected_digest(&video.id, bytes);
+    let ok = received == bytes && digest == sora_sim::expected_digest(&video_id, bytes);
     println!(
-        "bytes={received} verified={ok} seconds={:.2} MiB/s={:.0} peak_rss_MiB={:.1} rss_before_download_MiB={:.1} sink={}",
+        "bytes={received} verified={ok} sha256={} seconds={:.2} MiB/s={:.0} peak_rss_MiB={:.1} rss_before_download_MiB={:.1} sink={}",
+        hex::encode(digest),
         elapsed.as_secs_f64(),
         received as f64 / (1 << 20) as f64 / elapsed.as_secs_f64(),
         peak_rss_kib() as f64 / 1024.0,
         rss_before as f64 / 1024.0,
         sink.name(),
     );
-    sim.shutdown().await;
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
     if !ok {
         return Err("the downloaded bytes do not match what the simulator served".into());
     }

@@ -863,7 +863,7 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
     s.expect_queued(&id, "video.canceled").await;
     let deployment = Deployment::embedded().expect("template");
     let (function, input) = deployment
-        .execution_ended(&id, "ABORTED", None)
+        .execution_ended(&id, "ABORTED", None, None)
         .expect("forwarded");
     s.ok(function, input).await;
     assert_eq!(s.status(&id).await["status"], "canceled");
@@ -874,7 +874,7 @@ async fn every_function_runs_with_only_its_template_actions(webhooks: bool) {
         .await;
     s.ok(StepFunction::Submit, json!({"job_id": id})).await;
     let (function, input) = deployment
-        .execution_ended(&id, "ABORTED", None)
+        .execution_ended(&id, "ABORTED", None, None)
         .expect("forwarded");
     s.ok(function, input).await;
     let stopped = s.status(&id).await;

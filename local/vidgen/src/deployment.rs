@@ -96,6 +96,7 @@ impl Deployment {
         &self,
         execution_name: &str,
         status: &str,
+        error: Option<&str>,
         cause: Option<&str>,
     ) -> Option<(StepFunction, Value)> {
         let rule = &self.execution_ended;
@@ -106,7 +107,7 @@ impl Deployment {
         let event = json!({
             "source": "aws.states",
             "detail-type": "Step Functions Execution Status Change",
-            "detail": {"name": execution_name, "status": status, "cause": cause},
+            "detail": {"name": execution_name, "status": status, "error": error, "cause": cause},
         });
         let mut text = rule.template.clone();
         for (name, path) in &rule.paths {
@@ -194,7 +195,7 @@ impl ExecutionEndedRule {
             timeouts: HashMap::new(),
             execution_ended: self.clone(),
         };
-        d.execution_ended("01J00000000000000000000000", &self.statuses[0], None)
+        d.execution_ended("01J00000000000000000000000", &self.statuses[0], None, None)
             .map(|(_, v)| v)
     }
 }
@@ -235,7 +236,7 @@ mod tests {
         let d = Deployment::embedded().unwrap();
         let id = "01J5ZQ0000000000000000000A";
         for status in ["ABORTED", "FAILED", "TIMED_OUT"] {
-            let (function, input) = d.execution_ended(id, status, None).expect(status);
+            let (function, input) = d.execution_ended(id, status, None, None).expect(status);
             assert_eq!(function, StepFunction::CheckStatus);
             let parsed: CheckStatusInput = serde_json::from_value(input).unwrap();
             assert!(
@@ -244,7 +245,7 @@ mod tests {
                 "{parsed:?}"
             );
         }
-        assert!(d.execution_ended(id, "SUCCEEDED", None).is_none());
+        assert!(d.execution_ended(id, "SUCCEEDED", None, None).is_none());
     }
 
     #[test]
@@ -263,6 +264,7 @@ mod tests {
             .execution_ended(
                 "01J5ZQ0000000000000000000A",
                 "ABORTED",
+                None,
                 Some("{\"video\":\"v\"}")
             )
             .is_none());

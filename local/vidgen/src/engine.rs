@@ -379,16 +379,22 @@ impl LocalEngine {
         info!(job_id = %job_id, transitions = report.transitions, outcome = ?report.outcome, "execution ended");
         let stop_cause = stop_cause.lock().unwrap_or_else(|p| p.into_inner()).take();
         // Step Functions' execution status, as its status-change event carries it.
-        let status = match &report.outcome {
-            ExecutionOutcome::Succeeded(_) => None,
-            ExecutionOutcome::TimedOut => Some("TIMED_OUT"),
-            ExecutionOutcome::Failed { .. } => Some("FAILED"),
-            ExecutionOutcome::Aborted if stop_cause.is_some() => Some("ABORTED"),
+        // A failed execution's event carries its error and cause (what DescribeExecution
+        // shows); a stopped one's cause is the stop's.
+        let (status, error, cause) = match &report.outcome {
+            ExecutionOutcome::Succeeded(_) => (None, None, None),
+            ExecutionOutcome::TimedOut => (Some("TIMED_OUT"), None, None),
+            ExecutionOutcome::Failed { error, cause } => {
+                (Some("FAILED"), Some(error.as_str()), Some(cause.as_str()))
+            }
+            ExecutionOutcome::Aborted if stop_cause.is_some() => {
+                (Some("ABORTED"), None, stop_cause.as_deref())
+            }
             // A shutdown, not a stop: the execution resumes on the next start.
-            ExecutionOutcome::Aborted => None,
+            ExecutionOutcome::Aborted => (None, None, None),
         };
         if let Some(status) = status {
-            self.backstop(&job_id, status, stop_cause.as_deref()).await;
+            self.backstop(&job_id, status, error, cause).await;
         }
         self.runs().insert(
             job_id,
@@ -403,7 +409,7 @@ impl LocalEngine {
     /// runtime error, a stop) must still leave the record saying why: the event goes
     /// through the template's EventBridge rule to its function, as in AWS, which leaves
     /// a job that already ended (a cancel wrote `canceled` before stopping) alone.
-    async fn backstop(&self, job_id: &str, status: &str, cause: Option<&str>) {
+    async fn backstop(&self, job_id: &str, status: &str, error: Option<&str>, cause: Option<&str>) {
         // Executions are named after their job; any other name has no record to end.
         if JobId::parse(job_id).is_none() {
             return;
@@ -412,7 +418,7 @@ impl LocalEngine {
             .inner
             .lambdas
             .deployment
-            .execution_ended(job_id, status, cause)
+            .execution_ended(job_id, status, error, cause)
         else {
             return;
         };

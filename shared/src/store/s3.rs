@@ -40,7 +40,10 @@ impl S3ObjectStore {
             client,
             bucket: bucket.into(),
             part_size: 8 * 1024 * 1024,
-            concurrency: 4,
+            // Three 8 MiB parts in flight (32 MiB of video with the one being filled)
+            // keep a download-to-s3 Lambda's peak RSS under 64 MiB at any video size
+            // (benches/download.sh); four put it at 65 MiB.
+            concurrency: 3,
         }
     }
 

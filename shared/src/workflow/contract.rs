@@ -215,12 +215,18 @@ pub enum CheckStatusInput {
     },
 }
 
-/// What check-status reads of an execution event's `detail`. The rule passes the whole
+/// What check-status reads of an execution event's `detail`: `error` and `cause` (a
+/// failed execution's last error, as DescribeExecution shows it; a stop's cause). The rule passes the whole
 /// object rather than `$.detail.cause` alone: a path missing from an event would leave
 /// the template's placeholder empty and the input invalid JSON, losing the backstop.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionEventDetail {
-    /// The stop's cause (a [`super::discard::StopCause`] when the API stopped it).
+    /// A failed execution's error name (e.g. `Retryable` when RecordFailure itself
+    /// could not write).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// A failed execution's cause, or the stop's cause (a
+    /// [`super::discard::StopCause`] when the API stopped it).
     #[serde(default)]
     pub cause: Option<String>,
 }

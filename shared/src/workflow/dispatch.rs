@@ -76,7 +76,7 @@ async fn dispatch(
                     deps,
                     &job_id,
                     ExecutionEnd::from_sfn_status(&status),
-                    detail.cause.as_deref(),
+                    &detail,
                 )
                 .await
             }

@@ -7,7 +7,8 @@
 //! the same ways.
 //! Either way the record says why, and a job that already ended is left alone.
 
-use super::failure::{end_job, unexpected_failure};
+use super::contract::ExecutionEventDetail;
+use super::failure::{classify_failure, end_job, unexpected_failure, StepFailure};
 use super::{StepDeps, StepError};
 use crate::domain::ids::JobId;
 use crate::domain::{ErrorCode, JobError, Status};
@@ -35,7 +36,19 @@ impl ExecutionEnd {
         }
     }
 
-    pub(super) fn outcome(self) -> (Status, JobError) {
+    /// The status and reason the record gets. A failed execution whose last error was
+    /// one of our steps' (RecordFailure could not write it, say, because the store was
+    /// down longer than its retries) keeps that step's reason, as RecordFailure would
+    /// have put it; anything else gets a stable message and no internals.
+    pub(super) fn outcome(self, detail: &ExecutionEventDetail) -> (Status, JobError) {
+        if let (ExecutionEnd::Failed, Some(error), Some(cause)) =
+            (self, detail.error.as_deref(), detail.cause.as_deref())
+        {
+            return classify_failure(&StepFailure {
+                error: error.to_string(),
+                cause: cause.to_string(),
+            });
+        }
         match self {
             ExecutionEnd::TimedOut => (
                 Status::TimedOut,
@@ -59,8 +72,9 @@ pub async fn record_execution_end(
     deps: &StepDeps,
     job_id: &JobId,
     end: ExecutionEnd,
+    detail: &ExecutionEventDetail,
 ) -> Result<Value, StepError> {
-    let (status, reason) = end.outcome();
+    let (status, reason) = end.outcome(detail);
     let recorded = end_job(
         deps.jobs.as_ref(),
         deps.config.callbacks.as_ref(),
@@ -80,14 +94,64 @@ pub async fn on_execution_ended(
     deps: &StepDeps,
     job_id: &JobId,
     end: Option<ExecutionEnd>,
-    cause: Option<&str>,
+    detail: &ExecutionEventDetail,
 ) -> Result<Value, StepError> {
     let Some(end) = end else {
         return Ok(json!({ "job_id": job_id, "status": null }));
     };
-    let recorded = record_execution_end(deps, job_id, end).await?;
+    let recorded = record_execution_end(deps, job_id, end, detail).await?;
     if end == ExecutionEnd::Aborted {
-        super::discard::discard_abandoned_render(deps, job_id, cause).await;
+        super::discard::discard_abandoned_render(deps, job_id, detail.cause.as_deref()).await;
     }
     Ok(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(error: Option<&str>, cause: Option<&str>) -> ExecutionEventDetail {
+        ExecutionEventDetail {
+            error: error.map(str::to_string),
+            cause: cause.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_failed_execution_keeps_its_last_steps_reason() {
+        // RecordFailure itself could not write (the store was down past its retries):
+        // the execution fails with that step's error, and the record says so.
+        let cause = json!({
+            "errorType": "Retryable",
+            "errorMessage": json!({"code": "internal", "message": "the job store could not be reached"}).to_string(),
+        })
+        .to_string();
+        let (status, reason) =
+            ExecutionEnd::Failed.outcome(&detail(Some("Retryable"), Some(&cause)));
+        assert_eq!(status, Status::Failed);
+        assert_eq!(reason.code, ErrorCode::Internal);
+        assert_eq!(reason.message, "the job store could not be reached");
+    }
+
+    #[test]
+    fn anything_else_gets_the_stable_reason_and_no_internals() {
+        let unexpected = (Status::Failed, unexpected_failure());
+        for d in [
+            detail(None, None),
+            detail(Some("States.Runtime"), Some("a stack trace with internals")),
+            detail(Some("Retryable"), None),
+        ] {
+            assert_eq!(ExecutionEnd::Failed.outcome(&d), unexpected, "{d:?}");
+        }
+        // A timeout or a stop is told by its status, whatever the detail holds.
+        let d = detail(Some("Retryable"), Some("x"));
+        assert_eq!(
+            ExecutionEnd::TimedOut.outcome(&d).1.code,
+            ErrorCode::TimedOut
+        );
+        assert_eq!(
+            ExecutionEnd::Aborted.outcome(&d).1.code,
+            ErrorCode::WorkflowStopped
+        );
+    }
 }

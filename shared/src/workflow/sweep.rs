@@ -67,7 +67,8 @@ pub fn stuck_outcome(execution: ExecutionStatus) -> Option<(Status, JobError)> {
         ExecutionStatus::TimedOut => ExecutionEnd::TimedOut,
         ExecutionStatus::Aborted => ExecutionEnd::Aborted,
     };
-    Some(end.outcome())
+    // The sweeper sees only the status, not the error: the stable reason.
+    Some(end.outcome(&super::contract::ExecutionEventDetail::default()))
 }
 
 /// Whether `job` has been left alone long enough to be asked about.

@@ -27,7 +27,7 @@ impl WorkflowEngine for AbortedEventFirst {
 
     async fn stop(&self, job_id: &str, _cause: &str) -> Result<(), EngineError> {
         let id = JobId::parse(job_id).expect("executions are named after jobs");
-        record_execution_end(&self.0, &id, ExecutionEnd::Aborted)
+        record_execution_end(&self.0, &id, ExecutionEnd::Aborted, &Default::default())
             .await
             .expect("the backstop ran");
         Ok(())
