@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vidgen_tests::{fast_config, Harness, Store, ALICE};
+use vidgen_tests::{fast_config, run_outside, Harness, Store, ALICE};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -62,22 +62,14 @@ async fn the_console_works_in_a_real_browser() {
     std::fs::create_dir_all(root().join("target")).expect("target/ can be made");
 
     let script = root().join("tests/browser/console.mjs");
-    let run = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .arg(&base)
-            .arg(&screenshot)
-            .arg(ALICE)
-            .current_dir(root())
-            .output()
-    })
-    .await
-    .expect("the runner thread ends")
-    .expect("node starts");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
+    let mut node = std::process::Command::new("node");
+    node.arg(script)
+        .arg(&base)
+        .arg(&screenshot)
+        .arg(ALICE)
+        .current_dir(root());
+    let run = run_outside(node, "the browser script", Duration::from_secs(600)).await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert!(
         run.status.success(),
         "the browser checks failed ({}):\n{stdout}\n{stderr}",

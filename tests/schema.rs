@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use vidgen_tests::{fast_config, Harness, Store, ALICE, BOB};
+use vidgen_tests::{fast_config, run_outside, Harness, Store, ALICE, BOB};
 
 /// Requests per operation and phase asked of Schemathesis, and the fewest test cases the
 /// run must have made (so a run that quietly generates nothing fails).
@@ -60,22 +60,18 @@ async fn every_route_holds_to_its_schema_under_generated_requests_from_two_owner
         "--min-requests".into(),
         MIN_REQUESTS.into(),
     ];
-    let run = tokio::task::spawn_blocking(move || Command::new("python3").args(&args).output());
-    let output = tokio::time::timeout(Duration::from_secs(600), run)
-        .await
-        .expect("the Schemathesis run ends within 10 min")
-        .expect("the runner's thread")
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
+    let mut python = Command::new("python3");
+    python.args(&args);
+    let run = run_outside(python, "the Schemathesis run", Duration::from_secs(600)).await;
     assert!(
-        output.status.success(),
-        "Schemathesis found failures:\n{stdout}\n{stderr}"
+        run.status.success(),
+        "Schemathesis found failures:\n{}\n{}",
+        run.stdout,
+        run.stderr
     );
     assert!(
-        stdout.contains("test cases generated"),
-        "the runner reached its summary:\n{stdout}"
+        run.stdout.contains("test cases generated"),
+        "the runner reached its summary:\n{}",
+        run.stdout
     );
 }

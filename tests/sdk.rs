@@ -11,6 +11,7 @@ use sora_sim::runway::{RunwayConfig, RunwaySimulator};
 use sora_sim::{SimConfig, Simulator};
 use std::process::Command;
 use std::time::Duration;
+use vidgen_tests::run_outside;
 
 /// Whether `python3` can import `module`; a skip (or, when required, a failure) if not.
 fn python_with(module: &str) -> bool {
@@ -35,26 +36,16 @@ fn python_with(module: &str) -> bool {
 /// Run `tests/sdk/<script>` with `args`; its output is shown, its exit status asserted.
 async fn run_script(script: &str, args: &[&str]) {
     let path = format!("{}/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    // Off the runtime's threads: the simulator keeps serving while Python runs.
-    let run = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args(["-W", "ignore::DeprecationWarning", &path])
-            .args(&args)
-            .output()
-    });
-    let output = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the SDK script ends within 2 min")
-        .expect("the script's thread")
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
+    let mut python = Command::new("python3");
+    python
+        .args(["-W", "ignore::DeprecationWarning", &path])
+        .args(args);
+    let run = run_outside(python, script, Duration::from_secs(120)).await;
     assert!(
-        output.status.success(),
-        "{script} failed:\n{stdout}\n{stderr}"
+        run.status.success(),
+        "{script} failed:\n{}\n{}",
+        run.stdout,
+        run.stderr
     );
 }
 

@@ -442,3 +442,35 @@ pub async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<
     });
     (url, seen)
 }
+
+/// What an outside test driver (a Python or Node script) did: its exit status and output.
+pub struct Outside {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run an outside test driver off the runtime's threads, so the stack under test keeps
+/// serving while it runs; its output is shown as the test's. Panics naming `what` when
+/// it cannot start or outlasts `limit`.
+pub async fn run_outside(
+    mut command: std::process::Command,
+    what: &str,
+    limit: Duration,
+) -> Outside {
+    let run = tokio::task::spawn_blocking(move || command.output());
+    let output = tokio::time::timeout(limit, run)
+        .await
+        .unwrap_or_else(|_| panic!("{what} ends within {limit:?}"))
+        .expect("the runner's thread ends")
+        .unwrap_or_else(|e| panic!("{what} starts: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    Outside {
+        status: output.status,
+        stdout,
+        stderr,
+    }
+}
