@@ -9,7 +9,7 @@ use crate::api::ValidationPolicy;
 use crate::api::{ApiConfig, ApiDeps};
 use crate::aws;
 use crate::callback::{CallbackSender, DeliveryQueue, SqsDeliveries, WebhookSigner};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Secret};
 use crate::domain::ProviderId;
 use crate::engine::sfn::StepFunctionsEngine;
 use crate::events::connections::DynamoConnections;
@@ -169,15 +169,43 @@ pub async fn webhook_config(
     })
 }
 
+/// A provider's key from its secret, when the function was given one.
+async fn provider_key(
+    clients: &AwsClients,
+    arn: Option<&str>,
+    field: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    match arn {
+        Some(arn) => aws::secret_string(&clients.secrets, arn, field)
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
 /// A step function's dependencies; reads only the secrets that step was given.
 pub async fn step_deps(
     settings: &StepSettings,
     clients: &AwsClients,
 ) -> Result<StepDeps, ConfigError> {
     let (jobs, objects) = stores(&settings.common, clients);
+    // The keys are read at once: each is a Secrets Manager round trip, all on the
+    // cold start's path.
+    let (openai_key, runway_key, fal_key) = tokio::try_join!(
+        provider_key(
+            clients,
+            settings.openai_secret_arn.as_deref(),
+            "OPENAI_API_KEY"
+        ),
+        provider_key(
+            clients,
+            settings.runway_secret_arn.as_deref(),
+            "RUNWAYML_API_SECRET"
+        ),
+        provider_key(clients, settings.fal_secret_arn.as_deref(), "FAL_KEY"),
+    )?;
     let mut providers = Providers::new();
-    if let Some(arn) = &settings.openai_secret_arn {
-        let key = aws::secret_string(&clients.secrets, arn, "OPENAI_API_KEY").await?;
+    if let Some(key) = openai_key {
         let config = OpenAiConfig::new(&settings.openai_base_url, key)
             .with_webhooks(settings.openai_webhooks);
         let openai = OpenAiProvider::new(config).map_err(|e| ConfigError {
@@ -186,8 +214,7 @@ pub async fn step_deps(
         })?;
         providers = providers.with(ProviderId::OpenAi, Arc::new(openai));
     }
-    if let Some(arn) = &settings.runway_secret_arn {
-        let key = aws::secret_string(&clients.secrets, arn, "RUNWAYML_API_SECRET").await?;
+    if let Some(key) = runway_key {
         let runway = RunwayProvider::new(RunwayConfig::new(&settings.runway_base_url, key))
             .map_err(|e| ConfigError {
                 var: "RUNWAYML_BASE_URL".into(),
@@ -195,8 +222,7 @@ pub async fn step_deps(
             })?;
         providers = providers.with(ProviderId::Runway, Arc::new(runway));
     }
-    if let Some(arn) = &settings.fal_secret_arn {
-        let key = aws::secret_string(&clients.secrets, arn, "FAL_KEY").await?;
+    if let Some(key) = fal_key {
         let fal =
             FalProvider::new(FalQueueConfig::new(&settings.fal_queue_url, key)).map_err(|e| {
                 ConfigError {
