@@ -40,9 +40,9 @@ impl S3ObjectStore {
             client,
             bucket: bucket.into(),
             part_size: 8 * 1024 * 1024,
-            // Three 8 MiB parts in flight (32 MiB of video with the one being filled)
-            // keep a download-to-s3 Lambda's peak RSS under 64 MiB at any video size
-            // (benches/download.sh); four put it at 65 MiB.
+            // Three 8 MiB parts in flight, 32 MiB of video with the one being filled:
+            // benches/download.sh measured 57.8 MiB peak RSS at 256 MiB with three,
+            // 64.2 MiB with four; upload throughput to S3 is per connection.
             concurrency: 3,
         }
     }
