@@ -9,20 +9,21 @@
 # Needs `schemathesis` on PATH (scripts/setup-test-tools.sh installs the pinned one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 max_examples=${1:-150}
 min_requests=${2:-2000}
 seed=${3:-}
 
 cargo build --quiet -p vidgen
 dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 VIDGEN_LOCAL_TOKENS=alice:st-tok-alice,bob:st-tok-bob \
 VIDGEN_MAX_ACTIVE_JOBS=100000 VIDGEN_DAILY_BUDGET_USD=1000000 \
-  target/debug/vidgen serve --addr "127.0.0.1:$port" --data-dir "$dir/data" --time-scale 0.05 \
+  "$target_dir/debug/vidgen" serve --addr "127.0.0.1:$port" --data-dir "$dir/data" --time-scale 0.05 \
   >"$dir/serve.log" 2>&1 &
 serve=$!
 trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/v1/health" && break; sleep 0.1; done
+wait_for "http://127.0.0.1:$port/v1/health"
 
 args=("http://127.0.0.1:$port" alice:st-tok-alice bob:st-tok-bob
   --max-examples "$max_examples" --min-requests "$min_requests")
