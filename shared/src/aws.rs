@@ -7,8 +7,14 @@
 use crate::config::{ConfigError, Secret};
 use aws_config::{BehaviorVersion, SdkConfig};
 
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// The SDK's settings from the Lambda environment, with the process's TLS trust
+/// ([`crate::tls`]) instead of the system's certificate store.
+pub async fn sdk_config() -> Result<SdkConfig, ConfigError> {
+    let http = crate::tls::trust()?.sdk_http_client();
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await)
 }
 
 /// An S3 client; path-style addressing when `force_path_style` (an endpoint override:

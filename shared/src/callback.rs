@@ -321,7 +321,8 @@ impl CallbackSender {
             .map(|ip| SocketAddr::new(ip, port))
             .collect();
         // Pin the checked addresses so a second lookup cannot point somewhere else.
-        let client = reqwest::Client::builder()
+        let client = crate::tls::reqwest_builder()
+            .map_err(|e| CallbackError::Failed(e.to_string()))?
             .resolve_to_addrs(&lookup_host, &addrs)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)

@@ -28,6 +28,7 @@ pub mod provider;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod webhooks_in;
 pub mod wiring;
 pub mod workflow;

@@ -327,6 +327,12 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "`1`: each job that ends prints one CloudWatch Embedded Metric Format line (namespace `Vidgen`, see Metrics); `0`: none",
     },
     Variable {
+        name: "SSL_CERT_FILE",
+        read_by: ALL,
+        default: UNSET,
+        meaning: "a PEM file of extra trusted root certificates (a private CA), added to Mozilla's roots compiled into the binary; the system's certificate store is not read (shared/src/tls.rs)",
+    },
+    Variable {
         name: "RUST_LOG",
         read_by: ALL,
         default: "info",
@@ -561,12 +567,18 @@ impl Reader<'_> {
         })
     }
 
+    /// `SSL_CERT_FILE`: extra trusted roots for [`crate::tls::init`], which reads the file.
+    fn cert_file(&self) -> Result<Option<std::path::PathBuf>, ConfigError> {
+        self.checked_optional("SSL_CERT_FILE", |_, raw| Ok(raw.into()))
+    }
+
     fn common(&self) -> Result<Common, ConfigError> {
         Ok(Common {
             table: self.required("TABLE_NAME")?,
             bucket: self.required("BUCKET_NAME")?,
             s3_force_path_style: s3_force_path_style(self.lookup),
             log_filter: self.checked("RUST_LOG", log_filter)?,
+            cert_file: self.cert_file()?,
         })
     }
 }
@@ -582,6 +594,8 @@ pub struct Common {
     pub s3_force_path_style: bool,
     /// `RUST_LOG`.
     pub log_filter: String,
+    /// `SSL_CERT_FILE`.
+    pub cert_file: Option<std::path::PathBuf>,
 }
 
 /// The api function's settings.
@@ -769,6 +783,8 @@ pub struct SenderSettings {
     pub webhook_secret_arn: String,
     /// `RUST_LOG`.
     pub log_filter: String,
+    /// `SSL_CERT_FILE`.
+    pub cert_file: Option<std::path::PathBuf>,
 }
 
 impl SenderSettings {
@@ -777,6 +793,7 @@ impl SenderSettings {
         Ok(SenderSettings {
             webhook_secret_arn: r.required("WEBHOOK_SECRET_ARN")?,
             log_filter: r.checked("RUST_LOG", log_filter)?,
+            cert_file: r.cert_file()?,
         })
     }
 
@@ -794,6 +811,8 @@ pub struct AuthorizerSettings {
     pub audiences: Vec<String>,
     /// `RUST_LOG`.
     pub log_filter: String,
+    /// `SSL_CERT_FILE`.
+    pub cert_file: Option<std::path::PathBuf>,
 }
 
 impl AuthorizerSettings {
@@ -814,6 +833,7 @@ impl AuthorizerSettings {
             issuer,
             audiences,
             log_filter: r.checked("RUST_LOG", log_filter)?,
+            cert_file: r.cert_file()?,
         })
     }
 
@@ -829,6 +849,8 @@ pub struct WsEventsSettings {
     pub connections_table: String,
     /// `RUST_LOG`.
     pub log_filter: String,
+    /// `SSL_CERT_FILE`.
+    pub cert_file: Option<std::path::PathBuf>,
 }
 
 impl WsEventsSettings {
@@ -837,6 +859,7 @@ impl WsEventsSettings {
         Ok(WsEventsSettings {
             connections_table: r.required("CONNECTIONS_TABLE")?,
             log_filter: r.checked("RUST_LOG", log_filter)?,
+            cert_file: r.cert_file()?,
         })
     }
 

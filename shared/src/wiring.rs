@@ -102,7 +102,8 @@ pub async fn sender_from_env() -> Result<CallbackSender, ConfigError> {
     let result = async {
         let settings = SenderSettings::from_env()?;
         telemetry::init(LogFormat::Json, &settings.log_filter);
-        let sdk = aws::sdk_config().await;
+        crate::tls::init(settings.cert_file.as_deref())?;
+        let sdk = aws::sdk_config().await?;
         let clients = AwsClients::new(&sdk, false);
         sender(&settings, &clients).await
     }
@@ -299,6 +300,7 @@ pub fn notifier_deps(
 pub fn jwt_verifier_from_env() -> Result<JwtVerifier, ConfigError> {
     let result = AuthorizerSettings::from_env().and_then(|settings| {
         telemetry::init(LogFormat::Json, &settings.log_filter);
+        crate::tls::init(settings.cert_file.as_deref())?;
         jwt_verifier(&settings)
     });
     started(result, "ws-authorizer")
@@ -309,7 +311,8 @@ pub async fn ws_connections_from_env() -> Result<DynamoConnections, ConfigError>
     let result = async {
         let settings = WsEventsSettings::from_env()?;
         telemetry::init(LogFormat::Json, &settings.log_filter);
-        let sdk = aws::sdk_config().await;
+        crate::tls::init(settings.cert_file.as_deref())?;
+        let sdk = aws::sdk_config().await?;
         Ok(ws_connections(&settings, &AwsClients::new(&sdk, false)))
     }
     .await;
@@ -321,7 +324,8 @@ pub async fn notifier_deps_from_env() -> Result<NotifierDeps, ConfigError> {
     let result = async {
         let settings = NotifierSettings::from_env()?;
         telemetry::init(LogFormat::Json, &settings.common.log_filter);
-        let sdk = aws::sdk_config().await;
+        crate::tls::init(settings.common.cert_file.as_deref())?;
+        let sdk = aws::sdk_config().await?;
         let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
         Ok(notifier_deps(&settings, &clients, &sdk))
     }
@@ -342,17 +346,18 @@ fn started<T>(result: Result<T, ConfigError>, function: &str) -> Result<T, Confi
 
 /// What every function's init does once its settings are read: JSON logs at the
 /// configured level, then the SDK clients.
-async fn logging_and_clients(common: &Common) -> AwsClients {
+async fn logging_and_clients(common: &Common) -> Result<AwsClients, ConfigError> {
     telemetry::init(LogFormat::Json, &common.log_filter);
-    let sdk = aws::sdk_config().await;
-    AwsClients::new(&sdk, common.s3_force_path_style)
+    crate::tls::init(common.cert_file.as_deref())?;
+    let sdk = aws::sdk_config().await?;
+    Ok(AwsClients::new(&sdk, common.s3_force_path_style))
 }
 
 /// The api Lambda's init: settings from the environment, logging, then [`api_deps`].
 pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
     let result = async {
         let settings = ApiSettings::from_env()?;
-        let clients = logging_and_clients(&settings.common).await;
+        let clients = logging_and_clients(&settings.common).await?;
         telemetry::emit_emf(settings.metrics_emf);
         api_deps(&settings, &clients).await
     }
@@ -364,7 +369,7 @@ pub async fn api_deps_from_env() -> Result<ApiDeps, ConfigError> {
 pub async fn step_deps_from_env(function: StepFunction) -> Result<StepDeps, ConfigError> {
     let result = async {
         let settings = StepSettings::from_env(function)?;
-        let clients = logging_and_clients(&settings.common).await;
+        let clients = logging_and_clients(&settings.common).await?;
         telemetry::emit_emf(settings.metrics_emf);
         step_deps(&settings, &clients).await
     }
@@ -376,7 +381,7 @@ pub async fn step_deps_from_env(function: StepFunction) -> Result<StepDeps, Conf
 pub async fn sweep_deps_from_env() -> Result<SweepDeps, ConfigError> {
     let result = async {
         let settings = SweeperSettings::from_env()?;
-        let clients = logging_and_clients(&settings.common).await;
+        let clients = logging_and_clients(&settings.common).await?;
         telemetry::emit_emf(settings.metrics_emf);
         sweep_deps(&settings, &clients).await
     }

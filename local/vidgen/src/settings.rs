@@ -178,6 +178,11 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "the events WebSocket the CLI follows jobs on; unset = that API's own /v1/events (a CLI argument, read by clap)",
     },
     Variable {
+        name: "SSL_CERT_FILE",
+        default: UNSET,
+        meaning: "a PEM file of extra trusted root certificates (a private CA, a TLS-intercepting proxy), added to Mozilla's roots compiled into the binary; the system's certificate store is not read",
+    },
+    Variable {
         name: "RUST_LOG",
         default: "info for serve, else warn",
         meaning: "log filter",

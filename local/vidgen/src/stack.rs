@@ -243,7 +243,7 @@ async fn stores(config: &StackConfig, base_url: &str) -> anyhow::Result<Stores> 
             let (dynamodb, s3) = match &aws.clients {
                 Some(clients) => clients.clone(),
                 None => {
-                    let sdk = vidgen_shared::aws::sdk_config().await;
+                    let sdk = vidgen_shared::aws::sdk_config().await?;
                     (
                         aws_sdk_dynamodb::Client::new(&sdk),
                         vidgen_shared::aws::s3_client(&sdk, aws.s3_force_path_style),

@@ -141,7 +141,8 @@ impl JwtVerifier {
         if audiences.is_empty() {
             return Err("at least one audience is needed".into());
         }
-        let client = reqwest::Client::builder()
+        let client = crate::tls::reqwest_builder()
+            .map_err(|e| e.to_string())?
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
             .redirect(reqwest::redirect::Policy::limited(3))

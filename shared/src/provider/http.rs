@@ -142,7 +142,10 @@ impl Http {
         request_timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Http, ProviderError> {
-        let client = reqwest::Client::builder()
+        let builder = crate::tls::reqwest_builder().map_err(|e| ProviderError::Transport {
+            message: format!("could not build the HTTP client: {e}"),
+        })?;
+        let client = builder
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)
             .user_agent(concat!("vidgen/", env!("CARGO_PKG_VERSION")))

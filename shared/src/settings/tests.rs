@@ -34,6 +34,7 @@ fn full() -> BTreeMap<&'static str, &'static str> {
     map.extend([
         ("SORA_MODEL", "sora-2-pro"),
         ("URL_TTL_SECS", "600"),
+        ("SSL_CERT_FILE", "/etc/vidgen/private-ca.pem"),
         (
             "WEBHOOK_SECRET_ARN",
             "arn:aws:secretsmanager:us-east-1:1:secret:hooks",
@@ -127,6 +128,7 @@ fn defaults_apply_when_unset_or_blank() {
                 bucket: "videos".into(),
                 s3_force_path_style: false,
                 log_filter: "info".into(),
+                cert_file: None,
             },
             state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:jobs".into(),
             default_model: Model::SORA_2,
@@ -209,6 +211,10 @@ fn set_values_are_read() {
     );
     assert!(api.common.s3_force_path_style);
     assert_eq!(api.common.log_filter, "vidgen_shared=debug,warn");
+    assert_eq!(
+        api.common.cert_file.as_deref(),
+        Some(std::path::Path::new("/etc/vidgen/private-ca.pem"))
+    );
     assert_eq!(
         api.events_url.as_deref(),
         Some("wss://abc.execute-api.us-east-1.amazonaws.com/prod")

@@ -22,6 +22,44 @@ use std::time::Duration;
 /// S3's smallest allowed part (all but the last).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// The part buffers of one multipart upload. A part's bytes come back here once S3 has
+/// answered for it (the SDK has dropped its handle by then), so an upload allocates
+/// `concurrency + 1` buffers however long the video. Allocating each part afresh let
+/// glibc raise its mmap threshold to the part size at the first free; later parts then
+/// came from per-thread heaps that fragment and stay resident, and peak RSS grew with
+/// the video's length (benches/download.sh, 2 GiB).
+struct PartBuffers {
+    part_size: usize,
+    spare: Vec<BytesMut>,
+}
+
+impl PartBuffers {
+    fn new(part_size: usize) -> PartBuffers {
+        PartBuffers {
+            part_size,
+            spare: Vec::new(),
+        }
+    }
+
+    /// An empty buffer with room for a part: a returned one if there is one.
+    fn take(&mut self) -> BytesMut {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(self.part_size))
+    }
+
+    /// Keep a sent part's allocation for the next part, if nothing else holds it (a
+    /// handle still alive elsewhere just means a fresh buffer next time).
+    fn give_back(&mut self, sent: Bytes) {
+        if let Ok(mut buf) = sent.try_into_mut() {
+            buf.clear();
+            if buf.capacity() >= self.part_size {
+                self.spare.push(buf);
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct S3ObjectStore {
     client: Client,
@@ -104,6 +142,7 @@ impl S3ObjectStore {
             .to_string();
         let result = async {
             let mut parts = Vec::new();
+            let mut buffers = PartBuffers::new(self.part_size);
             let mut in_flight = FuturesUnordered::new();
             let mut next_part = Some(first);
             let mut number = 0i32;
@@ -113,16 +152,19 @@ impl S3ObjectStore {
             let mut ended = false;
             loop {
                 while in_flight.len() >= self.concurrency {
-                    let done: Result<CompletedPart, StoreError> = in_flight
+                    let done: Result<(CompletedPart, Bytes), StoreError> = in_flight
                         .next()
                         .await
                         .unwrap_or_else(|| Err(StoreError::Backend("no part".into())));
-                    parts.push(done?);
+                    let (part, sent) = done?;
+                    parts.push(part);
+                    buffers.give_back(sent);
                 }
                 let Some(part) = next_part.take() else { break };
                 number += 1;
                 total += part.len() as u64;
                 let n = number;
+                let sent = part.clone();
                 let request = self
                     .client
                     .upload_part()
@@ -133,24 +175,23 @@ impl S3ObjectStore {
                     .body(SdkBody::from(part));
                 in_flight.push(async move {
                     let out = request.send().await.map_err(backend)?;
-                    Ok::<_, StoreError>(
-                        CompletedPart::builder()
-                            .set_e_tag(out.e_tag().map(str::to_string))
-                            .part_number(n)
-                            .build(),
-                    )
+                    let part = CompletedPart::builder()
+                        .set_e_tag(out.e_tag().map(str::to_string))
+                        .part_number(n)
+                        .build();
+                    Ok::<_, StoreError>((part, sent))
                 });
                 if ended {
                     continue;
                 }
-                let mut buf = BytesMut::with_capacity(self.part_size);
+                let mut buf = buffers.take();
                 ended = !self.fill(&mut body, &mut buf, &mut carry).await?;
                 if !buf.is_empty() {
                     next_part = Some(buf.freeze());
                 }
             }
             while let Some(done) = in_flight.next().await {
-                parts.push(done?);
+                parts.push(done?.0);
             }
             parts.sort_by_key(|p| p.part_number());
             self.client
@@ -339,5 +380,43 @@ pub async fn create_bucket(client: &Client, bucket: &str) -> Result<(), StoreErr
             Ok(())
         }
         Err(e) => Err(backend(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(buffers: &mut PartBuffers, byte: u8) -> BytesMut {
+        let mut buf = buffers.take();
+        buf.extend_from_slice(&vec![byte; MIN_PART_SIZE]);
+        buf
+    }
+
+    #[test]
+    fn a_sent_part_buffer_is_reused_once_nothing_else_holds_it() {
+        let mut buffers = PartBuffers::new(MIN_PART_SIZE);
+        let buf = filled(&mut buffers, 7);
+        let allocation = buf.as_ptr();
+        let part = buf.freeze();
+        let sent = part.clone();
+        drop(part); // the request's handle, gone once S3 has answered
+        buffers.give_back(sent);
+        let again = buffers.take();
+        assert_eq!(again.as_ptr(), allocation);
+        assert!(again.is_empty());
+        assert!(again.capacity() >= MIN_PART_SIZE);
+    }
+
+    #[test]
+    fn a_part_still_held_elsewhere_is_left_alone() {
+        let mut buffers = PartBuffers::new(MIN_PART_SIZE);
+        let part = filled(&mut buffers, 7).freeze();
+        let held = part.clone();
+        buffers.give_back(part);
+        let next = filled(&mut buffers, 9);
+        assert_ne!(next.as_ptr(), held.as_ptr());
+        assert!(held.iter().all(|&b| b == 7));
+        assert_eq!(held.len(), MIN_PART_SIZE);
     }
 }

@@ -136,7 +136,8 @@ impl JwksCache {
                 url.scheme()
             )));
         }
-        let client = reqwest::Client::builder()
+        let client = crate::tls::reqwest_builder()
+            .map_err(|e| JwksError::Transport(e.to_string()))?
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             // The key URL is fixed configuration; a redirect elsewhere is not followed.
