@@ -32,9 +32,11 @@ pub struct Trust {
 
 impl Trust {
     /// The compiled-in roots, plus the PEM certificates in `extra` (a path from
-    /// `SSL_CERT_FILE`). A file that cannot be read, holds no certificate or holds one
-    /// rustls cannot use is an error naming it: a proxy's CA silently missing would
-    /// only show later as every provider call failing.
+    /// `SSL_CERT_FILE`). A file that cannot be read or parsed as PEM, or holds no
+    /// certificate rustls can use, is an error naming it: a proxy's CA silently missing
+    /// would only show later as every provider call failing. Single unusable entries in
+    /// a bundle that has usable ones are skipped with a warning, as the system store's
+    /// loader does: `SSL_CERT_FILE` often names a whole distribution bundle.
     pub fn load(extra: Option<&Path>) -> Result<Trust, String> {
         let mut roots = rustls::RootCertStore::empty();
         let mut certs = Vec::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1);
@@ -47,18 +49,31 @@ impl Trust {
         if let Some(path) = extra {
             let shown = path.display();
             let pem = std::fs::read(path).map_err(|e| format!("could not read {shown}: {e}"))?;
-            let mut found = 0;
+            let (mut found, mut usable) = (0, 0);
             for (n, cert) in CertificateDer::pem_slice_iter(&pem).enumerate() {
                 let cert =
                     cert.map_err(|e| format!("{shown}: certificate {} is not PEM: {e:?}", n + 1))?;
-                roots
-                    .add(cert.clone())
-                    .map_err(|e| format!("{shown}: certificate {} is not usable: {e}", n + 1))?;
-                certs.push(cert);
                 found += 1;
+                match roots.add(cert.clone()) {
+                    Ok(()) => {
+                        certs.push(cert);
+                        usable += 1;
+                    }
+                    Err(e) => tracing::warn!(
+                        file = %shown,
+                        certificate = n + 1,
+                        error = %e,
+                        "skipping a certificate rustls cannot use"
+                    ),
+                }
             }
             if found == 0 {
                 return Err(format!("{shown} holds no PEM certificate"));
+            }
+            if usable == 0 {
+                return Err(format!(
+                    "{shown}: none of its {found} certificates is usable"
+                ));
             }
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

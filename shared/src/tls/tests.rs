@@ -37,14 +37,29 @@ fn a_bad_cert_file_is_an_error_naming_the_file_and_the_certificate() {
     assert!(e.ends_with("holds no PEM certificate"), "{e}");
     assert!(e.contains(&empty.path().display().to_string()), "{e}");
 
+    let not_a_cert = "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n";
+    let garbage = file(not_a_cert.as_bytes());
+    let e = Trust::load(Some(garbage.path())).err().unwrap();
+    assert!(e.ends_with("none of its 1 certificates is usable"), "{e}");
+
+    let not_pem = file(b"-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n");
+    let e = Trust::load(Some(not_pem.path())).err().unwrap();
+    assert!(e.contains("certificate 1 is not PEM"), "{e}");
+}
+
+#[test]
+fn an_unusable_entry_in_a_bundle_is_skipped_and_the_rest_kept() {
     let ca = test_ca();
-    let not_a_cert = format!(
+    let bundle = format!(
         "{}-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
         ca.ca_pem
     );
-    let garbage = file(not_a_cert.as_bytes());
-    let e = Trust::load(Some(garbage.path())).err().unwrap();
-    assert!(e.contains("certificate 2 is not usable"), "{e}");
+    let bundle = file(bundle.as_bytes());
+    let trust = Trust::load(Some(bundle.path())).unwrap();
+    assert_eq!(
+        trust.len(),
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1
+    );
 }
 
 #[test]
