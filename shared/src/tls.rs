@@ -11,9 +11,13 @@
 //! OpenSSL; `SSL_CERT_DIR` is not read.
 
 use crate::config::ConfigError;
-use aws_sdk_s3::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{self as sdk_tls, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Builder as SdkHttpBuilder;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use base64::Engine;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -105,7 +109,7 @@ impl Trust {
 
     /// The AWS SDK's HTTP client (hyper and rustls with aws-lc, as its default), trusting
     /// these roots and not the system's. The SDK takes roots only as PEM; it parses them
-    /// again when it makes its connector, once per client settings.
+    /// when it makes its connector, on the first request (see [`ConnectOnFirstRequest`]).
     pub fn sdk_http_client(&self) -> SharedHttpClient {
         let pem = pem_bundle(&self.certs);
         let store = sdk_tls::TrustStore::empty()
@@ -116,10 +120,35 @@ impl Trust {
             .build()
             // Cannot fail: `build` only moves the builder's fields into the context.
             .expect("TlsContextBuilder::build is infallible");
-        SdkHttpBuilder::new()
+        let client = SdkHttpBuilder::new()
             .tls_provider(sdk_tls::Provider::Rustls(CryptoMode::AwsLc))
             .tls_context(context)
-            .build_https()
+            .build_https();
+        SharedHttpClient::new(ConnectOnFirstRequest(client))
+    }
+}
+
+/// The SDK's HTTP client without its eager check. On each service client made from
+/// the config, the SDK's own client builds a whole TLS connector in
+/// `validate_base_client_config`, parsing every root certificate, and drops it: a
+/// function making six clients parsed the roots six times at init (`perf` of
+/// ws-notifier's init: PEM decoding was its largest cost). Left to the default no-op,
+/// the wrapped client builds its connector on the first request and keeps it for every
+/// client with the same connector settings.
+#[derive(Debug)]
+struct ConnectOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }
 
