@@ -16,7 +16,11 @@ Functions, Secrets Manager, SQS; none for the authorizer) and reads the same sec
 Prints, per function: binary size, median and p90 init of both, and the ratio of
 medians. Exits 1 when a Rust binary's median init is over TARGET_MS (20 ms).
 
-Usage: benches/cold_start.py BIN_DIR PYTHON [--runs N] [--only NAME...]
+With --before OLD_DIR, each function's binary from OLD_DIR (an older build) is started
+too, alternately with the new one, and the line gains both medians and new ÷ old: a
+before/after comparison that the machine's drift during the run cannot skew.
+
+Usage: benches/cold_start.py BIN_DIR PYTHON [--runs N] [--only NAME...] [--before OLD_DIR]
 (benches/cold_start.sh builds the binaries and the venv and calls this.)
 """
 import argparse
@@ -200,6 +204,17 @@ def measure(argv, env, runs):
     return [ms for ms, _ in results], results[0][1]
 
 
+def measure_pair(old, new, env, runs):
+    """Init times of two binaries, started alternately."""
+    one_start(old, env)
+    one_start(new, env)
+    olds, news = [], []
+    for _ in range(runs):
+        olds.append(one_start(old, env)[0])
+        news.append(one_start(new, env)[0])
+    return olds, news
+
+
 def p90(ms):
     return statistics.quantiles(ms, n=10)[-1] if len(ms) > 1 else ms[0]
 
@@ -210,6 +225,7 @@ def main():
     p.add_argument("python")
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--only", nargs="*")
+    p.add_argument("--before", help="a directory of older builds to compare with")
     a = p.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Standin)
     server.daemon_threads = True
@@ -227,6 +243,16 @@ def main():
         env = environment(name, functions[name], port)
         binary = os.path.join(a.bin_dir, name)
         rust, rust_secrets = measure([binary], env, a.runs)
+        if a.before:
+            old = os.path.join(a.before, name)
+            if os.path.exists(old):
+                olds, news = measure_pair([old], [binary], env, a.runs)
+                om, nm = statistics.median(olds), statistics.median(news)
+                print(f"  {name}, alternating with {old}: before {om:.1f} ms "
+                      f"(p90 {p90(olds):.1f}), after {nm:.1f} ms (p90 {p90(news):.1f}), "
+                      f"after/before {nm / om:.2f}x", flush=True)
+            else:
+                print(f"  {name}: no {old} to compare with", flush=True)
         py, py_secrets = measure(
             [a.python, os.path.join(HERE, "cold_start_boto3.py"), name], env, a.runs)
         if rust_secrets != py_secrets:

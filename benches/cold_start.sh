@@ -7,6 +7,8 @@
 # scripts/build-lambdas.sh (fat LTO, panic=abort: smaller). Fails when a binary's median
 # init is over 20 ms.
 # Usage: benches/cold_start.sh [RUNS] [FUNCTION...]   (default 20 starts, every function)
+#        COLD_START_BEFORE=DIR benches/cold_start.sh …   also starts DIR's binaries (an
+#        older commit's `measure` build) alternately with these, and prints before/after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
@@ -18,5 +20,6 @@ python=$(bench_venv boto3==1.43.11 PyYAML==6.0.2)
 machine
 only=()
 [ $# -gt 0 ] && only=(--only "$@")
+[ -n "${COLD_START_BEFORE:-}" ] && only+=(--before "$COLD_START_BEFORE")
 # The stand-in is a thread of this Python process, which ends with it.
 "$python" benches/cold_start.py "$target_dir/measure" "$python" --runs "$runs" "${only[@]}"
