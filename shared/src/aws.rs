@@ -10,7 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// The SDK's settings from the Lambda environment, with the process's TLS trust
 /// ([`crate::tls`]) instead of the system's certificate store.
 pub async fn sdk_config() -> Result<SdkConfig, ConfigError> {
-    let http = crate::tls::trust()?.sdk_http_client();
+    let http = crate::tls::trust()?.sdk_http_client()?;
     Ok(aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .load()

@@ -110,7 +110,7 @@ impl Trust {
     /// The AWS SDK's HTTP client (hyper and rustls with aws-lc, as its default), trusting
     /// these roots and not the system's. The SDK takes roots only as PEM; it parses them
     /// when it makes its connector, on the first request (see [`ConnectOnFirstRequest`]).
-    pub fn sdk_http_client(&self) -> SharedHttpClient {
+    pub fn sdk_http_client(&self) -> Result<SharedHttpClient, ConfigError> {
         let pem = pem_bundle(&self.certs);
         let store = sdk_tls::TrustStore::empty()
             .with_native_roots(false)
@@ -118,13 +118,15 @@ impl Trust {
         let context = sdk_tls::TlsContext::builder()
             .with_trust_store(store)
             .build()
-            // Cannot fail: `build` only moves the builder's fields into the context.
-            .expect("TlsContextBuilder::build is infallible");
+            .map_err(|e| ConfigError {
+                var: CERT_FILE_VAR.into(),
+                message: format!("the AWS SDK's TLS settings: {e}"),
+            })?;
         let client = SdkHttpBuilder::new()
             .tls_provider(sdk_tls::Provider::Rustls(CryptoMode::AwsLc))
             .tls_context(context)
             .build_https();
-        SharedHttpClient::new(ConnectOnFirstRequest(client))
+        Ok(SharedHttpClient::new(ConnectOnFirstRequest(client)))
     }
 }
 
@@ -157,10 +159,9 @@ fn pem_bundle(certs: &[CertificateDer<'_>]) -> Vec<u8> {
     let mut out = String::new();
     for cert in certs {
         out.push_str("-----BEGIN CERTIFICATE-----\n");
-        let text = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        for line in text.as_bytes().chunks(64) {
-            // Base64 output is ASCII, so every 64-byte slice is valid UTF-8.
-            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        // 48 bytes make one 64-character PEM line.
+        for line in cert.as_ref().chunks(48) {
+            base64::engine::general_purpose::STANDARD.encode_string(line, &mut out);
             out.push('\n');
         }
         out.push_str("-----END CERTIFICATE-----\n");

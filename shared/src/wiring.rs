@@ -32,6 +32,7 @@ use crate::webhooks_in::WebhookConfig;
 use crate::workflow::sweep::SweepDeps;
 use crate::workflow::{StepDeps, StepFunction};
 use aws_config::SdkConfig;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The SDK clients the functions use. Making them opens no connection.
@@ -101,9 +102,7 @@ pub async fn sender(
 pub async fn sender_from_env() -> Result<CallbackSender, ConfigError> {
     let result = async {
         let settings = SenderSettings::from_env()?;
-        telemetry::init(LogFormat::Json, &settings.log_filter);
-        crate::tls::init(settings.cert_file.as_deref())?;
-        let sdk = aws::sdk_config().await?;
+        let sdk = logging_and_sdk(&settings.log_filter, settings.cert_file.as_deref()).await?;
         let clients = AwsClients::new(&sdk, false);
         sender(&settings, &clients).await
     }
@@ -299,8 +298,7 @@ pub fn notifier_deps(
 /// The authorizer Lambda's init.
 pub fn jwt_verifier_from_env() -> Result<JwtVerifier, ConfigError> {
     let result = AuthorizerSettings::from_env().and_then(|settings| {
-        telemetry::init(LogFormat::Json, &settings.log_filter);
-        crate::tls::init(settings.cert_file.as_deref())?;
+        logging_and_tls(&settings.log_filter, settings.cert_file.as_deref())?;
         jwt_verifier(&settings)
     });
     started(result, "ws-authorizer")
@@ -310,9 +308,7 @@ pub fn jwt_verifier_from_env() -> Result<JwtVerifier, ConfigError> {
 pub async fn ws_connections_from_env() -> Result<DynamoConnections, ConfigError> {
     let result = async {
         let settings = WsEventsSettings::from_env()?;
-        telemetry::init(LogFormat::Json, &settings.log_filter);
-        crate::tls::init(settings.cert_file.as_deref())?;
-        let sdk = aws::sdk_config().await?;
+        let sdk = logging_and_sdk(&settings.log_filter, settings.cert_file.as_deref()).await?;
         Ok(ws_connections(&settings, &AwsClients::new(&sdk, false)))
     }
     .await;
@@ -323,10 +319,9 @@ pub async fn ws_connections_from_env() -> Result<DynamoConnections, ConfigError>
 pub async fn notifier_deps_from_env() -> Result<NotifierDeps, ConfigError> {
     let result = async {
         let settings = NotifierSettings::from_env()?;
-        telemetry::init(LogFormat::Json, &settings.common.log_filter);
-        crate::tls::init(settings.common.cert_file.as_deref())?;
-        let sdk = aws::sdk_config().await?;
-        let clients = AwsClients::new(&sdk, settings.common.s3_force_path_style);
+        let common = &settings.common;
+        let sdk = logging_and_sdk(&common.log_filter, common.cert_file.as_deref()).await?;
+        let clients = AwsClients::new(&sdk, common.s3_force_path_style);
         Ok(notifier_deps(&settings, &clients, &sdk))
     }
     .await;
@@ -344,12 +339,25 @@ fn started<T>(result: Result<T, ConfigError>, function: &str) -> Result<T, Confi
     result
 }
 
-/// What every function's init does once its settings are read: JSON logs at the
-/// configured level, then the SDK clients.
+/// What every function's init does first once its settings are read: JSON logs at the
+/// configured level (`RUST_LOG`), then the process's TLS trust (`SSL_CERT_FILE`).
+fn logging_and_tls(log_filter: &str, cert_file: Option<&Path>) -> Result<(), ConfigError> {
+    telemetry::init(LogFormat::Json, log_filter);
+    crate::tls::init(cert_file).map(|_| ())
+}
+
+/// [`logging_and_tls`], then the SDK's settings.
+async fn logging_and_sdk(
+    log_filter: &str,
+    cert_file: Option<&Path>,
+) -> Result<SdkConfig, ConfigError> {
+    logging_and_tls(log_filter, cert_file)?;
+    aws::sdk_config().await
+}
+
+/// [`logging_and_sdk`] for the functions that read [`Common`], then the SDK clients.
 async fn logging_and_clients(common: &Common) -> Result<AwsClients, ConfigError> {
-    telemetry::init(LogFormat::Json, &common.log_filter);
-    crate::tls::init(common.cert_file.as_deref())?;
-    let sdk = aws::sdk_config().await?;
+    let sdk = logging_and_sdk(&common.log_filter, common.cert_file.as_deref()).await?;
     Ok(AwsClients::new(&sdk, common.s3_force_path_style))
 }
 

@@ -175,7 +175,7 @@ async fn reqwest_trusts_a_private_ca_only_from_the_cert_file() {
 async fn list_buckets(trust: &Trust, port: u16) -> Result<(), String> {
     let sdk = crate::aws::static_sdk_config(&format!("https://localhost:{port}"), "k", "s")
         .into_builder()
-        .http_client(trust.sdk_http_client())
+        .http_client(trust.sdk_http_client().unwrap())
         .build();
     let s3 = crate::aws::s3_client(&sdk, true);
     s3.list_buckets()
